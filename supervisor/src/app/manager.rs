@@ -1,0 +1,438 @@
+//! The manager task of one app: slots, restarts and rolling reloads.
+//!
+//! Each slot (one per instance) has at most one `active` worker and, during
+//! a reload, one `incoming` worker. The incoming worker replaces the active
+//! one only once it is online; the old one is then drained, and the rollout
+//! moves to the next slot only after the old worker is gone. So capacity
+//! never drops below the configured count, and a new worker that fails stops
+//! the rollout while the old workers keep serving.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use super::{AppCommand, AppContext, AppState, AppStatus, WorkerState, WorkerStatus};
+use crate::config::AppConfig;
+use crate::logs::AppLogs;
+use crate::policy::{Decision, RestartPolicy, RestartTracker};
+use crate::worker::{SpawnRequest, WorkerEvent, WorkerHandle, WorkerId};
+
+#[derive(Default)]
+struct Slot {
+    active: Option<WorkerId>,
+    incoming: Option<WorkerId>,
+    tracker: RestartTracker,
+    restart_at: Option<Instant>,
+    errored: bool,
+}
+
+struct Worker {
+    handle: WorkerHandle,
+    slot: usize,
+    online: bool,
+    stopping: bool,
+}
+
+/// A rolling reload in progress: the next slot to replace, and the old
+/// worker that must be gone before moving on.
+struct Rollout {
+    next: usize,
+    draining: Option<WorkerId>,
+}
+
+pub(super) struct Manager {
+    ctx: AppContext,
+    config: Arc<AppConfig>,
+    policy: RestartPolicy,
+    listeners: Vec<OwnedFd>,
+    logs: AppLogs,
+    slots: Vec<Slot>,
+    workers: HashMap<WorkerId, Worker>,
+    rollout: Option<Rollout>,
+    shutting_down: bool,
+    next_id: WorkerId,
+    restarts: u32,
+    note: Option<String>,
+    events_tx: mpsc::UnboundedSender<(WorkerId, WorkerEvent)>,
+    events: mpsc::UnboundedReceiver<(WorkerId, WorkerEvent)>,
+}
+
+impl Manager {
+    pub(super) fn new(
+        ctx: AppContext,
+        config: Arc<AppConfig>,
+        listeners: Vec<OwnedFd>,
+        log_dir: PathBuf,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let logs = open_logs(&log_dir, &config);
+        let now = Instant::now();
+        let slots = (0..config.instances.resolve(ctx.cpus))
+            .map(|_| Slot {
+                restart_at: Some(now),
+                ..Slot::default()
+            })
+            .collect();
+        Self {
+            policy: RestartPolicy::from(&*config),
+            ctx,
+            config,
+            listeners,
+            logs,
+            slots,
+            workers: HashMap::new(),
+            rollout: None,
+            shutting_down: false,
+            next_id: 0,
+            restarts: 0,
+            note: None,
+            events_tx,
+            events,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<AppCommand>) {
+        loop {
+            self.start_due_slots();
+            self.publish();
+            if self.shutting_down && self.workers.is_empty() {
+                tracing::info!(app = %self.config.name, "app stopped");
+                self.ctx.fleet.send_modify(|fleet| {
+                    fleet.remove(&self.config.name);
+                });
+                return;
+            }
+            let next_restart = self.slots.iter().filter_map(|s| s.restart_at).min();
+            tokio::select! {
+                Some((id, event)) = self.events.recv() => self.on_event(id, event),
+                command = commands.recv() => match command {
+                    Some(AppCommand::Reload { config, listeners, log_dir }) => self.reload(config, listeners, log_dir),
+                    Some(AppCommand::ReopenLogs) => self.logs.reopen(),
+                    Some(AppCommand::Shutdown) | None => self.shutdown(),
+                },
+                _ = sleep_until(next_restart.unwrap_or_else(Instant::now)), if next_restart.is_some() => {}
+            }
+        }
+    }
+
+    fn on_event(&mut self, id: WorkerId, event: WorkerEvent) {
+        match event {
+            WorkerEvent::Online => self.on_online(id),
+            WorkerEvent::Exited {
+                status,
+                uptime,
+                failed_start,
+            } => {
+                let Some(worker) = self.workers.remove(&id) else {
+                    return;
+                };
+                let (app, instance, pid) = (
+                    &self.config.name,
+                    worker.handle.instance,
+                    worker.handle.pid.as_raw(),
+                );
+                let uptime_ms = uptime.as_millis() as u64;
+                if worker.stopping {
+                    tracing::info!(%app, instance, pid, %status, uptime_ms, "worker stopped");
+                } else {
+                    tracing::warn!(%app, instance, pid, %status, uptime_ms, failed_start, "worker exited");
+                }
+                if self
+                    .rollout
+                    .as_ref()
+                    .is_some_and(|r| r.draining == Some(id))
+                {
+                    self.rollout.as_mut().expect("checked").draining = None;
+                    self.advance_rollout();
+                }
+                let Some(slot) = self.slots.get_mut(worker.slot) else {
+                    return;
+                };
+                let unexpected = !worker.stopping && !self.shutting_down;
+                if slot.incoming == Some(id) {
+                    slot.incoming = None;
+                    let slot_empty = slot.active.is_none();
+                    if unexpected {
+                        self.abort_rollout(format!("new worker for instance {instance} exited ({status}) before it was ready"));
+                        if slot_empty {
+                            self.on_crash(worker.slot, uptime, true);
+                        }
+                    }
+                } else if slot.active == Some(id) {
+                    slot.active = None;
+                    // A replacement already on its way takes the slot over.
+                    if unexpected && slot.incoming.is_none() {
+                        self.on_crash(worker.slot, uptime, failed_start);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_online(&mut self, id: WorkerId) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        worker.online = true;
+        let slot_index = worker.slot;
+        tracing::info!(app = %self.config.name, instance = worker.handle.instance, pid = worker.handle.pid.as_raw(), "worker online");
+        let Some(slot) = self.slots.get_mut(slot_index) else {
+            return;
+        };
+        if slot.incoming == Some(id) {
+            slot.incoming = None;
+            slot.restart_at = None;
+            let old = slot.active.replace(id);
+            match old {
+                Some(old) => {
+                    self.stop_worker(old);
+                    if let Some(rollout) = self.rollout.as_mut() {
+                        rollout.draining = Some(old);
+                    }
+                }
+                None => self.advance_rollout(),
+            }
+        }
+    }
+
+    fn on_crash(&mut self, slot_index: usize, uptime: std::time::Duration, failed_start: bool) {
+        let app = self.config.name.clone();
+        let slot = &mut self.slots[slot_index];
+        match slot.tracker.on_exit(&self.policy, uptime, failed_start) {
+            Decision::Restart { delay } => {
+                self.restarts += 1;
+                let unstable = slot.tracker.unstable();
+                tracing::info!(%app, instance = slot_index, delay_ms = delay.as_millis() as u64, unstable, "restarting worker");
+                slot.restart_at = Some(Instant::now() + delay);
+            }
+            Decision::GiveUp => {
+                slot.errored = true;
+                let note = format!(
+                    "instance {slot_index} exited {} times in a row before min_uptime",
+                    slot.tracker.unstable()
+                );
+                tracing::error!(%app, instance = slot_index, reason = %note, "app errored");
+                self.note = Some(note);
+            }
+            Decision::Stay => {
+                tracing::info!(%app, instance = slot_index, "autorestart is off; worker stays stopped")
+            }
+        }
+    }
+
+    /// Spawns a worker for every slot whose restart time has come.
+    fn start_due_slots(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            if self.shutting_down || slot.restart_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            self.slots[index].restart_at = None;
+            match self.spawn(index) {
+                Ok(id) => self.slots[index].active = Some(id),
+                Err(err) => {
+                    tracing::error!(app = %self.config.name, instance = index, %err, "cannot start worker");
+                    self.on_crash(index, std::time::Duration::ZERO, true);
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, slot: usize) -> std::io::Result<WorkerId> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let handle = self.ctx.launcher.spawn(SpawnRequest {
+            app: &self.config,
+            instance: slot,
+            id,
+            listeners: &self.listeners,
+            logs: &self.logs,
+            events: self.events_tx.clone(),
+        })?;
+        self.workers.insert(
+            id,
+            Worker {
+                handle,
+                slot,
+                online: false,
+                stopping: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn stop_worker(&mut self, id: WorkerId) {
+        if let Some(worker) = self.workers.get_mut(&id) {
+            worker.stopping = true;
+            worker
+                .handle
+                .stop(self.config.kill_signal, self.config.kill_timeout);
+        }
+    }
+
+    fn reload(&mut self, config: Arc<AppConfig>, listeners: Vec<OwnedFd>, log_dir: PathBuf) {
+        if self.shutting_down {
+            return;
+        }
+        tracing::info!(app = %config.name, "reload started");
+        // Supersede a rollout in progress: its incoming workers are stopped
+        // (never adopted half-way) and the new rollout starts from slot 0.
+        for index in 0..self.slots.len() {
+            if let Some(incoming) = self.slots[index].incoming.take() {
+                self.stop_worker(incoming);
+            }
+        }
+        self.config = config;
+        self.policy = RestartPolicy::from(&*self.config);
+        self.listeners = listeners;
+        self.logs = open_logs(&log_dir, &self.config);
+        self.note = None;
+        let wanted = self.config.instances.resolve(self.ctx.cpus);
+        let now = Instant::now();
+        while self.slots.len() > wanted {
+            let slot = self.slots.pop().expect("non-empty");
+            for id in slot.active.into_iter().chain(slot.incoming) {
+                self.stop_worker(id);
+            }
+        }
+        for slot in &mut self.slots {
+            if slot.errored {
+                *slot = Slot {
+                    restart_at: Some(now),
+                    ..Slot::default()
+                };
+            }
+        }
+        self.slots.resize_with(wanted, || Slot {
+            restart_at: Some(now),
+            ..Slot::default()
+        });
+        self.rollout = Some(Rollout {
+            next: 0,
+            draining: None,
+        });
+        self.advance_rollout();
+    }
+
+    /// Starts the replacement for the next slot that has a running worker,
+    /// or ends the rollout when every slot is done.
+    fn advance_rollout(&mut self) {
+        loop {
+            let Some(rollout) = self.rollout.as_mut() else {
+                return;
+            };
+            if rollout.draining.is_some() {
+                return;
+            }
+            if rollout.next >= self.slots.len() {
+                break;
+            }
+            let index = rollout.next;
+            rollout.next += 1;
+            let slot = &self.slots[index];
+            if slot.active.is_none() || slot.restart_at.is_some() {
+                continue;
+            }
+            match self.spawn(index) {
+                Ok(id) => {
+                    self.slots[index].incoming = Some(id);
+                    return;
+                }
+                Err(err) => {
+                    self.abort_rollout(format!(
+                        "cannot start a new worker for instance {index}: {err}"
+                    ));
+                    return;
+                }
+            }
+        }
+        self.rollout = None;
+        tracing::info!(app = %self.config.name, "reload complete");
+    }
+
+    fn abort_rollout(&mut self, reason: String) {
+        tracing::error!(app = %self.config.name, %reason, "reload stopped; the old workers keep serving");
+        self.rollout = None;
+        self.note = Some(format!("reload stopped: {reason}"));
+    }
+
+    fn shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.rollout = None;
+        for slot in &mut self.slots {
+            slot.restart_at = None;
+        }
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for id in ids {
+            self.stop_worker(id);
+        }
+    }
+
+    fn publish(&self) {
+        let mut workers: Vec<WorkerStatus> = self
+            .workers
+            .values()
+            .map(|w| WorkerStatus {
+                instance: w.handle.instance,
+                pid: w.handle.pid.as_raw(),
+                state: match (w.stopping, w.online) {
+                    (true, _) => WorkerState::Stopping,
+                    (false, true) => WorkerState::Online,
+                    (false, false) => WorkerState::Launching,
+                },
+            })
+            .collect();
+        workers.sort_by_key(|w| (w.instance, w.pid));
+        let all_online = self.slots.iter().all(|s| {
+            s.active.is_some_and(|id| {
+                self.workers
+                    .get(&id)
+                    .is_some_and(|w| w.online && !w.stopping)
+            })
+        });
+        let state = if self.slots.iter().any(|s| s.errored) {
+            AppState::Errored
+        } else if self.workers.is_empty()
+            && (self.shutting_down || self.slots.iter().all(|s| s.restart_at.is_none()))
+        {
+            AppState::Stopped
+        } else if all_online {
+            AppState::Online
+        } else {
+            AppState::Launching
+        };
+        let status = AppStatus {
+            name: self.config.name.clone(),
+            state,
+            desired: self.slots.len(),
+            workers,
+            restarts: self.restarts,
+            note: self.note.clone(),
+        };
+        self.ctx.fleet.send_if_modified(|fleet| {
+            if fleet.get(&status.name) == Some(&status) {
+                return false;
+            }
+            fleet.insert(status.name.clone(), status);
+            true
+        });
+    }
+}
+
+fn open_logs(log_dir: &Path, config: &AppConfig) -> AppLogs {
+    AppLogs::open(
+        log_dir,
+        &config.logs.out,
+        &config.logs.error,
+        &config.log_date_format,
+    )
+}

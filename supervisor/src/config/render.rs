@@ -1,0 +1,160 @@
+//! The resolved config as TOML, for `corral check` and `corral describe`.
+//!
+//! Every key is written, defaults included, so an operator sees what will
+//! actually run; values are in the units the file uses, so the output can be
+//! pasted back into an ecosystem file. Keys that are off are comments, since
+//! TOML has no null.
+
+use std::fmt::Display;
+use std::path::Path;
+use std::time::Duration;
+
+use super::units::{format_duration, format_size};
+use super::{AppConfig, Ecosystem, Instances, RotateInterval};
+
+/// Words in an env key that suggest its value must not be printed.
+const SECRET_WORDS: [&str; 5] = ["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL"];
+
+/// Prints `eco` as TOML, with `instances` resolved for `cpus` CPUs and
+/// secret-looking env values masked as `"***"`, so the output is safe to
+/// paste into a bug report.
+pub fn render(eco: &Ecosystem, cpus: usize) -> String {
+    let mut out = Out::default();
+    out.line(&format!("# resolved from {}", eco.path.display()));
+    out.line("[supervisor]");
+    let sup = &eco.supervisor;
+    out.set("log_dir", path(&sup.log_dir));
+    out.set("control_socket", path(&sup.control_socket));
+    out.maybe(
+        "admin_listen",
+        sup.admin_listen.map(|a| quote(&a.to_string())),
+    );
+    for app in &eco.apps {
+        render_app(&mut out, app, cpus);
+    }
+    out.0
+}
+
+fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
+    out.line("\n[[apps]]");
+    out.set("name", quote(&app.name));
+    out.set("command", quote(&app.command));
+    out.set("args", array(app.args.iter()));
+    out.set("cwd", path(&app.cwd));
+    let resolved = app.instances.resolve(cpus);
+    match app.instances {
+        Instances::Max => out.set("instances", format!("{resolved} # \"max\" on this machine")),
+        Instances::Relative(k) => {
+            out.set(
+                "instances",
+                format!("{resolved} # -{k} (max-{k}) on this machine"),
+            );
+        }
+        Instances::Count(_) => out.set("instances", resolved),
+    }
+    out.set("listen", array(app.listen.iter()));
+    out.set("listen_backlog", app.listen_backlog);
+    out.maybe("user", app.user.as_deref().map(quote));
+    out.maybe("group", app.group.as_deref().map(quote));
+    out.set("kill_signal", quote(app.kill_signal.as_str()));
+    out.set("kill_timeout", duration(app.kill_timeout));
+    out.set("wait_ready", app.wait_ready);
+    out.set("listen_timeout", duration(app.listen_timeout));
+    out.set("autorestart", app.autorestart);
+    out.set("min_uptime", duration(app.min_uptime));
+    out.set("max_restarts", app.max_restarts);
+    out.set("restart_delay", duration(app.restart_delay));
+    out.maybe(
+        "exp_backoff_restart_delay",
+        app.exp_backoff_restart_delay.map(duration),
+    );
+    out.maybe("max_memory_restart", app.max_memory_restart.map(size));
+    out.set("memory_check_interval", duration(app.memory_check_interval));
+    out.set("log_date_format", quote(&app.log_date_format));
+    match &app.health_check {
+        None => out.line("# health_check: off"),
+        Some(health) => {
+            out.line("\n[apps.health_check]");
+            out.set("path", quote(&health.path));
+            out.set("interval", duration(health.interval));
+            out.set("timeout", duration(health.timeout));
+            out.set("grace_period", duration(health.grace_period));
+            out.set("failures", health.failures);
+        }
+    }
+    let logs = &app.logs;
+    out.line("\n[apps.logs]");
+    out.set("out", quote(&logs.out));
+    out.set("error", quote(&logs.error));
+    out.maybe("max_size", logs.max_size.map(size));
+    out.set("retain", logs.retain);
+    out.set("compress", logs.compress);
+    let interval = logs.rotate_interval.map(|i| match i {
+        RotateInterval::Hourly => quote("hourly"),
+        RotateInterval::Daily => quote("daily"),
+    });
+    out.maybe("rotate_interval", interval);
+    out.line("\n[apps.env]");
+    for (key, value) in &app.env {
+        let shown = if is_secret(key) { "***" } else { value };
+        out.set(&bare_or_quoted(key), quote(shown));
+    }
+}
+
+/// Lines of TOML being built.
+#[derive(Default)]
+struct Out(String);
+
+impl Out {
+    fn line(&mut self, line: &str) {
+        self.0.push_str(line);
+        self.0.push('\n');
+    }
+
+    fn set(&mut self, key: &str, value: impl Display) {
+        self.line(&format!("{key} = {value}"));
+    }
+
+    /// A key whose absence means "off"; written as a comment when absent.
+    fn maybe(&mut self, key: &str, value: Option<String>) {
+        match value {
+            Some(value) => self.set(key, value),
+            None => self.line(&format!("# {key}: off")),
+        }
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|word| upper.contains(word))
+}
+
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn bare_or_quoted(key: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !key.is_empty() && key.chars().all(bare) {
+        key.to_owned()
+    } else {
+        quote(key)
+    }
+}
+
+fn path(path: &Path) -> String {
+    quote(&path.display().to_string())
+}
+
+fn duration(duration: Duration) -> String {
+    quote(&format_duration(duration))
+}
+
+fn size(bytes: u64) -> String {
+    quote(&format_size(bytes))
+}
+
+fn array<T: ToString>(items: impl Iterator<Item = T>) -> String {
+    let items: Vec<String> = items.map(|item| quote(&item.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}

@@ -1,0 +1,233 @@
+//! `corral run`: the supervisor in the foreground.
+//!
+//! Start-up order matters: fds inherited from whoever started us are made
+//! close-on-exec, the process becomes a child subreaper, and the reaper and
+//! notify listener run before the first worker is spawned. Then the main
+//! loop turns signals into actions (SIGTERM/SIGINT shut down, SIGHUP reloads,
+//! SIGUSR1 reopens logs) and relays the fleet's state to systemd.
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+use crate::app::{AppCommand, AppContext, AppHandle, AppState, Fleet};
+use crate::config::{self, AppConfig, Ecosystem};
+use crate::notify::NotifyListener;
+use crate::reaper::{self, ChildTable};
+use crate::sockets::Listeners;
+use crate::worker::{self, Launcher};
+use crate::{systemd, unix};
+
+/// How long shutdown waits for the last log lines after every worker is gone.
+const LOG_FLUSH_BOUND: Duration = Duration::from_secs(2);
+
+/// Where the config came from, so SIGHUP can read it again.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The ecosystem file.
+    pub file: PathBuf,
+    /// The `--env` overlay.
+    pub env: Option<String>,
+}
+
+struct Daemon {
+    source: Source,
+    ctx: AppContext,
+    listeners: Listeners,
+    apps: BTreeMap<String, AppHandle>,
+    kill_timeout: Duration,
+}
+
+/// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
+pub async fn run(eco: Ecosystem, source: Source) -> anyhow::Result<()> {
+    let listeners = Listeners::from_systemd().context("cannot take the sockets systemd passed")?;
+    unix::cloexec_all_except(&listeners.raw_fds())
+        .context("cannot mark inherited fds close-on-exec")?;
+    unix::become_subreaper().context("cannot become a child subreaper")?;
+    let table = ChildTable::default();
+    reaper::start(table.clone()).context("cannot watch SIGCHLD")?;
+    let notify = NotifyListener::bind().context("cannot bind the notify socket")?;
+    let notify_address = notify.address.clone();
+    tokio::spawn(notify.serve(table.clone()));
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+
+    let tracker = TaskTracker::new();
+    let (fleet, mut fleet_rx) = watch::channel(Fleet::new());
+    let launcher = Launcher {
+        table,
+        notify_address,
+        base_env: worker::base_env(),
+        tracker: tracker.clone(),
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ctx = AppContext {
+        launcher,
+        cpus,
+        fleet,
+    };
+    let mut daemon = Daemon {
+        source,
+        ctx,
+        listeners,
+        apps: BTreeMap::new(),
+        kill_timeout: Duration::ZERO,
+    };
+    daemon.apply(eco)?;
+    if let Some(period) = systemd::watchdog_period() {
+        systemd::spawn_watchdog(period);
+    }
+
+    let mut ready_sent = false;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => daemon.reload(),
+            _ = usr1.recv() => {
+                tracing::info!("reopening log files");
+                daemon.apps.values().for_each(|app| app.send(AppCommand::ReopenLogs));
+            }
+            Ok(()) = fleet_rx.changed() => {
+                let fleet = fleet_rx.borrow_and_update().clone();
+                ready_sent |= report(&fleet, ready_sent);
+            }
+        }
+    }
+    daemon.shutdown(tracker).await;
+    Ok(())
+}
+
+/// Tells systemd (and the log) how the fleet is doing; returns whether
+/// READY=1 was sent now.
+fn report(fleet: &Fleet, ready_sent: bool) -> bool {
+    let summary: Vec<String> = fleet.values().map(ToString::to_string).collect();
+    let summary = summary.join("; ");
+    let all_online = !fleet.is_empty() && fleet.values().all(|app| app.state == AppState::Online);
+    if all_online && !ready_sent {
+        tracing::info!(status = %summary, "all apps online");
+        systemd::notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+        return true;
+    }
+    systemd::notify(&[NotifyState::Status(&summary)]);
+    false
+}
+
+impl Daemon {
+    /// Starts new apps and reloads existing ones from `eco`; stops apps the
+    /// file no longer has. Sockets are all bound before anything changes, so
+    /// a bad address refuses the whole config.
+    fn apply(&mut self, eco: Ecosystem) -> anyhow::Result<()> {
+        let mut plan = Vec::with_capacity(eco.apps.len());
+        for app in eco.apps {
+            let listeners = self.listeners_for(&app)?;
+            plan.push((Arc::new(app), listeners));
+        }
+        let log_dir = eco.supervisor.log_dir;
+        let names: Vec<String> = plan.iter().map(|(app, _)| app.name.clone()).collect();
+        for removed in self
+            .apps
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            tracing::info!(app = %removed, "app removed from the config; stopping it");
+            let handle = self.apps.remove(&removed).expect("listed");
+            tokio::spawn(handle.shutdown());
+        }
+        self.kill_timeout = plan
+            .iter()
+            .map(|(app, _)| app.kill_timeout)
+            .max()
+            .unwrap_or_default();
+        for (config, listeners) in plan {
+            match self.apps.get(&config.name) {
+                Some(handle) => handle.send(AppCommand::Reload {
+                    config,
+                    listeners,
+                    log_dir: log_dir.clone(),
+                }),
+                None => {
+                    let handle = AppHandle::start(
+                        self.ctx.clone(),
+                        config.clone(),
+                        listeners,
+                        log_dir.clone(),
+                    );
+                    self.apps.insert(config.name.clone(), handle);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn listeners_for(&mut self, app: &AppConfig) -> anyhow::Result<Vec<OwnedFd>> {
+        app.listen
+            .iter()
+            .map(|&addr| {
+                let fd = self.listeners.get_or_bind(addr, app.listen_backlog)?;
+                fd.try_clone()
+                    .with_context(|| format!("cannot share the socket for {addr}"))
+            })
+            .collect()
+    }
+
+    /// SIGHUP: a valid file is applied with rolling reloads; an invalid one
+    /// is refused and the running config stays.
+    fn reload(&mut self) {
+        tracing::info!(file = %self.source.file.display(), "SIGHUP: reloading the config");
+        let result = config::load(&self.source.file, self.source.env.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|eco| self.apply(eco));
+        if let Err(err) = result {
+            tracing::error!("reload refused, the running config stays: {err:#}");
+        }
+    }
+
+    async fn shutdown(self, tracker: TaskTracker) {
+        tracing::info!("shutting down: stopping every worker");
+        systemd::notify(&[NotifyState::Stopping]);
+        let stops: Vec<_> = self
+            .apps
+            .into_values()
+            .map(|app| tokio::spawn(app.shutdown()))
+            .collect();
+        // Workers get SIGKILL at kill_timeout; this bound only guards against
+        // a process the kernel cannot kill (stuck in uninterruptible I/O).
+        let bound = self.kill_timeout + Duration::from_secs(5);
+        if tokio::time::timeout(bound, futures_join(stops))
+            .await
+            .is_err()
+        {
+            tracing::error!("some workers did not exit even after SIGKILL");
+        }
+        tracker.close();
+        if tokio::time::timeout(LOG_FLUSH_BOUND, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "worker output still open after every worker exited; the last lines may be missing"
+            );
+        }
+        tracing::info!("supervisor stopped");
+    }
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}

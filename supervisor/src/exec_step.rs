@@ -1,0 +1,88 @@
+//! The exec step: `corral exec-step ... -- COMMAND ARGS`, run as the first
+//! program of every worker process.
+//!
+//! The supervisor is multi-threaded, and between `fork` and `exec` it may not
+//! allocate or call `setenv`. Yet the socket-activation protocol needs
+//! `LISTEN_PID` to be the worker's own pid, known only after the fork. So the
+//! child execs this small step of the supervisor's own binary, which (single
+//! threaded, with ordinary code) moves the sockets to fd 3.., closes every
+//! other fd, drops privileges, sets the parent-death signal, sets
+//! `LISTEN_PID` and execs the real command in the same pid.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::unistd::{Pid, getpid};
+
+use crate::unix;
+
+/// What the supervisor tells the exec step; mirrors the hidden CLI verb.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecStep {
+    /// Inherited fds, in the order they must appear from fd 3 up.
+    #[arg(long, value_delimiter = ',')]
+    pub fds: Vec<RawFd>,
+    /// The supervisor's pid: the worker must die with it.
+    #[arg(long)]
+    pub parent: i32,
+    /// User to drop to.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Group to drop to.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// The worker's command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+impl ExecStep {
+    /// The argument list that makes `corral` run this step; the inverse of
+    /// parsing, kept next to the definition so the two cannot drift.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "exec-step".to_owned(),
+            "--parent".to_owned(),
+            self.parent.to_string(),
+        ];
+        if !self.fds.is_empty() {
+            let fds: Vec<String> = self.fds.iter().map(ToString::to_string).collect();
+            args.extend(["--fds".to_owned(), fds.join(",")]);
+        }
+        if let Some(user) = &self.user {
+            args.extend(["--user".to_owned(), user.clone()]);
+        }
+        if let Some(group) = &self.group {
+            args.extend(["--group".to_owned(), group.clone()]);
+        }
+        args.push("--".to_owned());
+        args.extend(self.command.iter().cloned());
+        args
+    }
+
+    /// Prepares this process and replaces it with the worker's command.
+    /// Returns only on failure, with the step that failed.
+    pub fn exec(self) -> io::Error {
+        let step =
+            |during: &str, err: io::Error| io::Error::new(err.kind(), format!("{during}: {err}"));
+        if let Err(err) = unix::arrange_listen_fds(&self.fds) {
+            return step("cannot pass the listening sockets", err);
+        }
+        if let Err(err) = unix::drop_privileges(self.user.as_deref(), self.group.as_deref()) {
+            return step("cannot drop privileges", err);
+        }
+        if let Err(err) = unix::die_with_parent(Pid::from_raw(self.parent)) {
+            return step("cannot tie the worker to the supervisor", err);
+        }
+        let (program, args) = self.command.split_first().expect("clap requires a command");
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        if !self.fds.is_empty() {
+            cmd.env("LISTEN_PID", getpid().to_string());
+        }
+        let err = cmd.exec();
+        step(&format!("cannot run `{program}`"), err)
+    }
+}

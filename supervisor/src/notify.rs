@@ -1,0 +1,137 @@
+//! The supervisor's end of the sd_notify protocol: one datagram socket that
+//! every worker sends `READY=1`, `STATUS=...`, `WATCHDOG=1` and `STOPPING=1`
+//! to, with the sender identified by the kernel (SCM_CREDENTIALS), never by
+//! what the message claims.
+//!
+//! The socket lives in the abstract namespace, so workers that dropped to
+//! another user can reach it without a filesystem path to share, and nothing
+//! is left on disk. Only pids of known workers (or of their process groups)
+//! are listened to.
+
+use std::io::{self, IoSliceMut};
+use std::os::fd::AsRawFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::unistd::Pid;
+use tokio::io::Interest;
+
+use crate::reaper::ChildTable;
+
+/// One sd_notify message from a worker, reduced to what the supervisor acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// `READY=1`: the worker accepts connections.
+    Ready,
+    /// `STATUS=...`: a one-line state description for operators.
+    Status(String),
+    /// `WATCHDOG=1`: a liveness heartbeat.
+    Watchdog,
+    /// `STOPPING=1`: the worker began shutting down by itself.
+    Stopping,
+}
+
+/// Parses a datagram (newline-separated `KEY=VALUE` pairs) into the
+/// notifications the supervisor understands; unknown keys are ignored, as
+/// systemd does.
+pub fn parse(datagram: &str) -> Vec<Notification> {
+    datagram
+        .lines()
+        .filter_map(|line| match line.split_once('=')? {
+            ("READY", "1") => Some(Notification::Ready),
+            ("STATUS", text) => Some(Notification::Status(text.to_owned())),
+            ("WATCHDOG", "1") => Some(Notification::Watchdog),
+            ("STOPPING", "1") => Some(Notification::Stopping),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The bound notify socket and the value of `NOTIFY_SOCKET` that reaches it.
+pub struct NotifyListener {
+    socket: tokio::net::UnixDatagram,
+    /// What workers get as `NOTIFY_SOCKET` (`@` marks the abstract namespace).
+    pub address: String,
+}
+
+impl NotifyListener {
+    /// Binds a socket unique to this supervisor process.
+    pub fn bind() -> io::Result<Self> {
+        let name = format!("corral/{}/notify", std::process::id());
+        let socket = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
+        setsockopt(&socket, sockopt::PassCred, &true)?;
+        socket.set_nonblocking(true)?;
+        Ok(Self {
+            socket: tokio::net::UnixDatagram::from_std(socket)?,
+            address: format!("@{name}"),
+        })
+    }
+
+    /// Receives datagrams forever and routes them by sender pid.
+    pub async fn serve(self, table: ChildTable) {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let received = self
+                .socket
+                .async_io(Interest::READABLE, || receive(&self.socket, &mut buf))
+                .await;
+            match received {
+                Ok((pid, len)) => {
+                    let text = String::from_utf8_lossy(&buf[..len]);
+                    for message in parse(&text) {
+                        if !table.route_notification(pid, message) {
+                            tracing::debug!(
+                                pid = pid.as_raw(),
+                                "notify message from an unknown process ignored"
+                            );
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "cannot read the notify socket"),
+            }
+        }
+    }
+}
+
+fn receive(socket: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(Pid, usize)> {
+    let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let pid = msg.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::ScmCredentials(cred) => Some(Pid::from_raw(cred.pid())),
+        _ => None,
+    });
+    let len = msg.bytes;
+    pid.map(|pid| (pid, len))
+        .ok_or_else(|| io::Error::other("notify message without credentials"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_key_the_supervisor_acts_on() {
+        let got = parse("READY=1\nSTATUS=serving 3 requests\nWATCHDOG=1\nSTOPPING=1\nMAINPID=7\n");
+        assert_eq!(
+            got,
+            vec![
+                Notification::Ready,
+                Notification::Status("serving 3 requests".into()),
+                Notification::Watchdog,
+                Notification::Stopping,
+            ]
+        );
+    }
+
+    #[test]
+    fn ignores_values_other_than_one() {
+        assert!(parse("READY=0\nWATCHDOG=trigger").is_empty());
+    }
+}

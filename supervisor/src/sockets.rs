@@ -1,0 +1,73 @@
+//! The listening sockets: bound once by the supervisor (or inherited from
+//! systemd socket activation) and shared by every worker of an app.
+//!
+//! One shared accept queue, not SO_REUSEPORT: closing a reuseport listener
+//! resets the connections queued on it, so a reload would drop requests.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Listening sockets by local address, reused across reloads so a changed
+/// config never closes a socket that still has connections queued.
+#[derive(Default)]
+pub struct Listeners {
+    by_addr: HashMap<SocketAddr, OwnedFd>,
+}
+
+impl Listeners {
+    /// Takes over the sockets systemd passed to the supervisor
+    /// (`LISTEN_FDS`, when `LISTEN_PID` is ours) so that even a restart of the
+    /// supervisor refuses no connection. They are matched to apps by address.
+    pub fn from_systemd() -> io::Result<Self> {
+        let mut listeners = Self::default();
+        for fd in sd_notify::listen_fds()? {
+            // SAFETY: sd_listen_fds(3): fds 3..3+LISTEN_FDS belong to this
+            // process when LISTEN_PID is our pid; each is taken exactly once.
+            let socket = Socket::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            match socket.local_addr()?.as_socket() {
+                Some(addr) => {
+                    tracing::info!(%addr, fd, "using a socket passed by systemd");
+                    listeners.by_addr.insert(addr, socket.into());
+                }
+                None => tracing::warn!(fd, "ignoring a passed socket that is not TCP/IP"),
+            }
+        }
+        Ok(listeners)
+    }
+
+    /// The fds of systemd-passed sockets, so that startup can keep them
+    /// while marking every other inherited fd close-on-exec.
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        use std::os::fd::AsRawFd;
+        self.by_addr.values().map(AsRawFd::as_raw_fd).collect()
+    }
+
+    /// Returns the socket for `addr`, binding it with `backlog` the first time.
+    pub fn get_or_bind(&mut self, addr: SocketAddr, backlog: u32) -> io::Result<&OwnedFd> {
+        match self.by_addr.entry(addr) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(entry) => {
+                let fd = bind_tcp(addr, backlog).map_err(|err| {
+                    io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
+                })?;
+                tracing::info!(%addr, backlog, "listening");
+                Ok(entry.insert(fd))
+            }
+        }
+    }
+}
+
+/// Binds a TCP listener with an explicit backlog. SO_REUSEADDR lets a
+/// restarted supervisor bind while old connections sit in TIME_WAIT.
+pub fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<OwnedFd> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SockAddr::from(addr))?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,188 @@
+//! `test-worker`: the worker the end-to-end tests run under the supervisor.
+//!
+//! It speaks the supervisor's start protocol from the worker's side (inherited
+//! sockets per sd_listen_fds(3), readiness and heartbeats per sd_notify(3), a
+//! graceful drain on SIGTERM) and exposes over HTTP what it inherited, so that
+//! tests can check the protocol end to end. `TW_*` environment variables make
+//! it misbehave in the ways the tests need: exit at start, never become ready,
+//! ignore SIGTERM, leave a child behind, die after a while.
+
+mod http;
+mod info;
+mod json;
+mod listen;
+mod notify;
+mod routes;
+mod server;
+
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use notify::Notifier;
+
+/// State shared by the accept loops, the connection threads and `main`.
+pub struct Worker {
+    /// Our pid, printed in every answer so tests can tell workers apart.
+    pub pid: u32,
+    /// `CORRAL_INSTANCE`, or empty when unset.
+    pub instance: String,
+    /// The `sleep` child started by `TW_SPAWN_CHILD=1`, for orphan tests.
+    pub child_pid: Option<u32>,
+    /// Our sd_notify socket's fd, so `/info` can tell it from inherited fds.
+    pub notify_fd: Option<RawFd>,
+    /// Set by SIGTERM/SIGINT: stop accepting and drain.
+    pub stop: Arc<AtomicBool>,
+    /// Connections accepted and not yet answered; the drain waits for zero.
+    pub in_flight: AtomicUsize,
+}
+
+/// The environment variable `name` parsed as a number; `None` if unset or bad.
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+/// Whether the switch `name` is set to `1`.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+fn main() {
+    let pid = std::process::id();
+    if let Ok(code) = std::env::var("TW_EXIT_AT_START") {
+        eprintln!("test-worker exiting at start code={code} pid={pid}");
+        std::process::exit(code.trim().parse().unwrap_or(1));
+    }
+
+    let listeners = match listen::take() {
+        Ok(listeners) => listeners,
+        Err(msg) => {
+            eprintln!("test-worker: {msg}");
+            std::process::exit(2);
+        }
+    };
+
+    // Before SIGTERM is set to be ignored, since a child would inherit that.
+    let child_pid = env_flag("TW_SPAWN_CHILD").then(spawn_child).flatten();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signals(&stop);
+
+    let notifier = Notifier::from_env();
+    let worker = Arc::new(Worker {
+        pid,
+        instance: std::env::var("CORRAL_INSTANCE").unwrap_or_default(),
+        child_pid,
+        notify_fd: notifier.as_ref().map(Notifier::fd),
+        stop,
+        in_flight: AtomicUsize::new(0),
+    });
+    let notifier = notifier.map(Arc::new);
+
+    println!("test-worker started pid={pid} instance={}", worker.instance);
+    eprintln!("test-worker stderr line pid={pid}");
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+
+    let mut acceptors = Vec::new();
+    for inherited in listeners {
+        let worker = Arc::clone(&worker);
+        let name = format!("accept-{}", inherited.name);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || server::accept_loop(inherited.listener, worker))
+            .expect("spawn accept thread");
+        acceptors.push(thread);
+    }
+
+    if let Some(notifier) = &notifier {
+        start_watchdog(notifier);
+        if !env_flag("TW_NO_READY") {
+            let notifier = Arc::clone(notifier);
+            let delay = env_number("TW_READY_DELAY_MS").unwrap_or(0);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(delay));
+                notifier.send("READY=1\nSTATUS=serving");
+            });
+        }
+    }
+
+    if let Some(ms) = env_number::<u64>("TW_EXIT_AFTER_MS") {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            eprintln!("test-worker exiting after {ms}ms pid={pid}");
+            std::process::exit(1);
+        });
+    }
+
+    while !worker.stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Graceful drain: the accept loops see the flag within one poll interval
+    // and close their sockets; then wait for the requests already accepted.
+    if let Some(notifier) = &notifier {
+        notifier.send("STOPPING=1");
+    }
+    for thread in acceptors {
+        let _ = thread.join();
+    }
+    while worker.in_flight.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("test-worker draining done pid={pid}");
+    let _ = std::io::stdout().flush();
+    std::process::exit(0);
+}
+
+/// SIGTERM and SIGINT set the stop flag, or with `TW_IGNORE_TERM=1` SIGTERM is
+/// ignored outright, to test the supervisor's escalation to SIGKILL.
+fn install_signals(stop: &Arc<AtomicBool>) {
+    if env_flag("TW_IGNORE_TERM") {
+        // SAFETY: setting a signal's disposition to SIG_IGN is always sound.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    } else {
+        signal_hook::flag::register(libc::SIGTERM, Arc::clone(stop)).expect("register SIGTERM");
+    }
+    signal_hook::flag::register(libc::SIGINT, Arc::clone(stop)).expect("register SIGINT");
+}
+
+/// Starts `sleep 1000` in our own process group (no setsid), so tests can check
+/// that the supervisor stops a worker's whole tree. A thread reaps it, so it
+/// never lingers as our zombie.
+fn spawn_child() -> Option<u32> {
+    let spawned = Command::new("sleep")
+        .arg("1000")
+        .stdin(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            let child_pid = child.id();
+            std::thread::spawn(move || child.wait());
+            Some(child_pid)
+        }
+        Err(e) => {
+            eprintln!("test-worker: cannot spawn child: {e}");
+            None
+        }
+    }
+}
+
+/// Sends `WATCHDOG=1` every half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3)
+/// advises, for as long as the process lives (draining included).
+fn start_watchdog(notifier: &Arc<Notifier>) {
+    let Some(usec) = env_number::<u64>("WATCHDOG_USEC").filter(|u| *u > 0) else {
+        return;
+    };
+    let notifier = Arc::clone(notifier);
+    let interval = Duration::from_micros(usec / 2);
+    std::thread::spawn(move || {
+        loop {
+            notifier.send("WATCHDOG=1");
+            std::thread::sleep(interval);
+        }
+    });
+}

@@ -1,0 +1,58 @@
+//! The HTTP routes the end-to-end tests call: who answered, slow requests for
+//! drain tests, `/info` for what the worker inherited, log output, a crash.
+
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use crate::http::{Request, query_param};
+use crate::{Worker, info, json};
+
+/// Routes one request; returns the status and the JSON body.
+pub fn handle(worker: &Worker, request: &Request, request_fd: RawFd) -> (u16, String) {
+    if request.method != "GET" {
+        return (405, json::error("method not allowed"));
+    }
+    let pid = worker.pid;
+    match request.path.as_str() {
+        "/" => (
+            200,
+            format!(
+                "{{\"pid\":{pid},\"instance\":{}}}",
+                json::string(&worker.instance)
+            ),
+        ),
+        "/slow" => match number(&request.query, "ms") {
+            Ok(ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                (200, format!("{{\"pid\":{pid},\"slept_ms\":{ms}}}"))
+            }
+            Err(body) => (400, body),
+        },
+        "/info" => (200, info::body(worker, request_fd)),
+        "/log" => match number(&request.query, "n") {
+            Ok(n) => {
+                let mut out = std::io::stdout().lock();
+                for i in 0..n {
+                    let _ = writeln!(out, "log line {i} pid={pid}");
+                }
+                let _ = out.flush();
+                (200, format!("{{\"pid\":{pid},\"lines\":{n}}}"))
+            }
+            Err(body) => (400, body),
+        },
+        "/crash" => {
+            eprintln!("test-worker crashing on request pid={pid}");
+            std::process::exit(3);
+        }
+        "/health" => (200, "{\"status\":\"pass\"}".to_owned()),
+        _ => (404, json::error("not found")),
+    }
+}
+
+/// A required non-negative number from the query string, or the 400 body.
+fn number(query: &str, key: &str) -> Result<u64, String> {
+    query_param(query, key)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| json::error(&format!("query parameter {key} must be a number")))
+}
