@@ -74,6 +74,10 @@ fn run_daemon(args: FileArgs) -> ExitCode {
         Ok(eco) => eco,
         Err(err) => return config_error(&err),
     };
+    let listeners = match daemon::prepare() {
+        Ok(listeners) => listeners,
+        Err(err) => return failed(&err),
+    };
     // One thread: the thread that forks a worker is its parent as far as
     // PR_SET_PDEATHSIG is concerned, so it must live as long as the process.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -87,7 +91,7 @@ fn run_daemon(args: FileArgs) -> ExitCode {
         file: args.file,
         env: args.env,
     };
-    match runtime.block_on(daemon::run(eco, source)) {
+    match runtime.block_on(daemon::run(eco, source, listeners)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => failed(&err),
     }

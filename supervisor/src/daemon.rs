@@ -1,8 +1,9 @@
 //! `corral run`: the supervisor in the foreground.
 //!
-//! Start-up order matters: fds inherited from whoever started us are made
-//! close-on-exec, the process becomes a child subreaper, and the reaper and
-//! notify listener run before the first worker is spawned. Then the main
+//! Start-up order matters: [`prepare`] takes the sockets systemd passed and
+//! makes every other inherited fd close-on-exec before the runtime opens any
+//! fd of its own; then the process becomes a child subreaper, and the reaper
+//! and notify listener run before the first worker is spawned. Then the main
 //! loop turns signals into actions (SIGTERM/SIGINT shut down, SIGHUP reloads,
 //! SIGUSR1 reopens logs) and relays the fleet's state to systemd.
 
@@ -46,11 +47,17 @@ struct Daemon {
     kill_timeout: Duration,
 }
 
-/// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
-pub async fn run(eco: Ecosystem, source: Source) -> anyhow::Result<()> {
+/// Takes over the fds this process inherited; must run before anything
+/// else opens an fd, since sd_listen_fds(3) names fds by number.
+pub fn prepare() -> anyhow::Result<Listeners> {
     let listeners = Listeners::from_systemd().context("cannot take the sockets systemd passed")?;
     unix::cloexec_all_except(&listeners.raw_fds())
         .context("cannot mark inherited fds close-on-exec")?;
+    Ok(listeners)
+}
+
+/// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
+pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow::Result<()> {
     unix::become_subreaper().context("cannot become a child subreaper")?;
     let table = ChildTable::default();
     reaper::start(table.clone()).context("cannot watch SIGCHLD")?;

@@ -55,7 +55,9 @@ impl Listeners {
                 let fd = bind_tcp(addr, backlog).map_err(|err| {
                     io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
                 })?;
-                tracing::info!(%addr, backlog, "listening");
+                let bound = socket2::SockRef::from(&fd).local_addr()?.as_socket();
+                let bound = bound.map_or_else(|| addr.to_string(), |a| a.to_string());
+                tracing::info!(%addr, %bound, backlog, "listening");
                 Ok(entry.insert(fd))
             }
         }

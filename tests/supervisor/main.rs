@@ -1,1 +1,15 @@
-//! End-to-end tests of the supervisor (filled in below).
+//! End-to-end tests of the supervisor: the real `corral` binary runs the
+//! test worker (and a Python worker) and the tests watch what an operator
+//! and a client would see: responses, processes, log files, exit codes.
+//!
+//! Each test runs its own supervisor in a temp dir, on ports the kernel
+//! picks, and leaves no process behind (see `helper::Corral`'s `Drop`).
+
+mod cluster;
+mod helper;
+mod logs;
+mod readiness;
+mod reload;
+mod restart;
+mod shutdown;
+mod systemd;

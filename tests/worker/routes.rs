@@ -24,6 +24,10 @@ pub fn handle(worker: &Worker, request: &Request, request_fd: RawFd) -> (u16, St
         ),
         "/slow" => match number(&request.query, "ms") {
             Ok(ms) => {
+                // Tests wait for this line (in the app's out log) to know the
+                // request is in flight before they signal the supervisor.
+                println!("slow request started pid={pid} ms={ms}");
+                let _ = std::io::stdout().flush();
                 std::thread::sleep(Duration::from_millis(ms));
                 (200, format!("{{\"pid\":{pid},\"slept_ms\":{ms}}}"))
             }

@@ -112,7 +112,10 @@ impl Manager {
                 Some((id, event)) = self.events.recv() => self.on_event(id, event),
                 command = commands.recv() => match command {
                     Some(AppCommand::Reload { config, listeners, log_dir }) => self.reload(config, listeners, log_dir),
-                    Some(AppCommand::ReopenLogs) => self.logs.reopen(),
+                    Some(AppCommand::ReopenLogs) => {
+                        self.logs.reopen();
+                        tracing::info!(app = %self.config.name, "log files reopened");
+                    }
                     Some(AppCommand::Shutdown) | None => self.shutdown(),
                 },
                 _ = sleep_until(next_restart.unwrap_or_else(Instant::now)), if next_restart.is_some() => {}

@@ -1,0 +1,129 @@
+//! The supervisor under systemd: sd_notify towards systemd (never leaked to
+//! workers) and socket activation (passed sockets handed on, not rebound).
+
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::helper::{Corral, corral_bin, get_json};
+
+/// Collects what corral sends to a fake systemd notify socket.
+fn fake_systemd(dir: &std::path::Path) -> (std::path::PathBuf, mpsc::Receiver<String>) {
+    let path = dir.join("systemd-notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    (path, rx)
+}
+
+fn expect_message(rx: &mpsc::Receiver<String>, key: &str) -> String {
+    loop {
+        let message = rx
+            .recv_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("no {key} from corral"));
+        if message.lines().any(|l| l.starts_with(key)) {
+            return message;
+        }
+    }
+}
+
+#[test]
+fn the_supervisor_tells_systemd_ready_status_watchdog_and_stopping_and_hides_its_socket_from_workers()
+ {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let (notify_path, messages) = fake_systemd(scratch.path());
+    let mut corral = Corral::start_with(
+        r#"
+        [[apps]]
+        name = "api"
+        command = "{worker}"
+        instances = 2
+        listen = ["127.0.0.1:0"]
+        wait_ready = true
+        "#,
+        |cmd| {
+            cmd.env("NOTIFY_SOCKET", &notify_path)
+                .env("WATCHDOG_USEC", "200000");
+        },
+    );
+    corral.wait_online();
+    let ready = expect_message(&messages, "READY=1");
+    assert!(ready.contains("STATUS=api online 2/2"), "{ready}");
+    expect_message(&messages, "WATCHDOG=1");
+    let info = get_json(corral.listen_addr(), "/info");
+    assert!(
+        info["notify_socket"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("@corral/")),
+        "{info}"
+    );
+    assert_eq!(info["watchdog_usec"], serde_json::Value::Null);
+    corral.signal(Signal::SIGTERM);
+    expect_message(&messages, "STOPPING=1");
+    assert!(corral.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn sockets_passed_by_systemd_are_handed_on_instead_of_bound() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let fd = listener.as_raw_fd();
+    let mut cmd = Command::new("sh");
+    // `exec` keeps the shell's pid, so $$ is the pid corral runs as: what
+    // systemd sets LISTEN_PID to.
+    cmd.arg("-c").arg(format!(
+        "LISTEN_PID=$$ LISTEN_FDS=1 exec {} run ecosystem.toml",
+        corral_bin().display()
+    ));
+    // SAFETY: dup2 and fcntl are async-signal-safe; they move the test's socket to fd 3
+    // in the child, where sd_listen_fds(3) expects it.
+    unsafe {
+        cmd.pre_exec(move || {
+            let moved = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if moved < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let config = format!(
+        r#"
+        [[apps]]
+        name = "api"
+        command = "{{worker}}"
+        instances = 2
+        listen = ["{addr}"]
+        wait_ready = true
+        "#
+    );
+    let mut corral = Corral::start_command(&config, &mut cmd, |_| {});
+    corral.wait_online();
+    drop(listener);
+    assert_eq!(corral.events("using a socket passed by systemd").len(), 1);
+    assert!(
+        corral.events("listening").is_empty(),
+        "the passed socket must not be bound again"
+    );
+    let info = get_json(addr, "/info");
+    assert_eq!(info["listen_fds"], "2");
+}
