@@ -141,6 +141,11 @@ impl Daemon {
             let listeners = self.listeners_for(&app)?;
             plan.push((Arc::new(app), listeners));
         }
+        let in_use: Vec<_> = plan
+            .iter()
+            .flat_map(|(app, _)| app.listen.iter().copied())
+            .collect();
+        self.listeners.retain(&in_use);
         let log_dir = eco.supervisor.log_dir;
         let names: Vec<String> = plan.iter().map(|(app, _)| app.name.clone()).collect();
         for removed in self

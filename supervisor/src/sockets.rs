@@ -47,6 +47,19 @@ impl Listeners {
         self.by_addr.values().map(AsRawFd::as_raw_fd).collect()
     }
 
+    /// Closes the sockets of addresses no app listens on any more, so that
+    /// clients get a refusal instead of waiting in a queue nobody serves.
+    /// Workers still draining keep their own copies until they exit.
+    pub fn retain(&mut self, in_use: &[SocketAddr]) {
+        self.by_addr.retain(|addr, _| {
+            let keep = in_use.contains(addr);
+            if !keep {
+                tracing::info!(%addr, "no app listens here any more; closing");
+            }
+            keep
+        });
+    }
+
     /// Returns the socket for `addr`, binding it with `backlog` the first time.
     pub fn get_or_bind(&mut self, addr: SocketAddr, backlog: u32) -> io::Result<&OwnedFd> {
         match self.by_addr.entry(addr) {

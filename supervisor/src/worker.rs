@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,10 +99,6 @@ pub struct WorkerHandle {
     pub pid: Pid,
     /// `CORRAL_INSTANCE` of the worker.
     pub instance: usize,
-    /// When it was spawned.
-    pub started: Instant,
-    /// Its private health socket, for probes and per-worker scrapes.
-    pub health_addr: SocketAddr,
     ctl: mpsc::UnboundedSender<WorkerCtl>,
 }
 
@@ -192,14 +189,10 @@ impl Launcher {
             id: req.id,
             pid,
             instance: req.instance,
-            started,
-            health_addr,
             ctl: ctl_tx,
         })
     }
 }
-
-use std::os::unix::process::CommandExt as _;
 
 struct WorkerTask {
     id: WorkerId,

@@ -7,6 +7,7 @@
 
 mod cluster;
 mod helper;
+mod hygiene;
 mod logs;
 mod readiness;
 mod reload;

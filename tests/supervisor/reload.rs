@@ -67,7 +67,10 @@ fn sighup_with_a_broken_file_keeps_the_running_config() {
     let message = refused["message"].as_str().expect("message");
     assert!(message.contains("ecosystem.toml:3:1"), "{message}");
     assert!(message.contains("did you mean `command`"), "{message}");
-    assert_eq!(corral.spawned_pids(), old, "no worker was replaced");
+    let (mut spawned, mut old) = (corral.spawned_pids(), old);
+    spawned.sort_unstable();
+    old.sort_unstable();
+    assert_eq!(spawned, old, "no worker was replaced");
     assert_eq!(
         get_json(corral.listen_addr(), "/info")["env_TW_MARK"],
         "one"

@@ -48,12 +48,25 @@ pub fn body(worker: &Worker, request_fd: RawFd) -> String {
         let _ = write!(out, ",\"{key}\":{}", json::env_or_null(var));
     }
     let _ = write!(out, ",\"child_pid\":{}", json::opt_number(worker.child_pid));
+    let _ = write!(
+        out,
+        ",\"orphan_pid\":{}",
+        json::opt_number(worker.orphan_pid)
+    );
+    let _ = write!(out, ",\"groups\":{}", json::string(&supplementary_groups()));
     let _ = write!(out, ",\"fds\":[{}]", fd_list.join(","));
     let _ = write!(out, ",\"fd_targets\":{{{targets}}}");
     let _ = write!(out, ",\"request_fd\":{request_fd}");
     let _ = write!(out, ",\"notify_fd\":{}", json::opt_number(worker.notify_fd));
     out.push('}');
     out
+}
+
+/// The `Groups:` line of /proc/self/status: the supplementary group ids.
+fn supplementary_groups() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find_map(|l| l.strip_prefix("Groups:"));
+    line.unwrap_or_default().trim().to_owned()
 }
 
 /// Open fds with their `/proc/self/fd` link targets, sorted. The directory is

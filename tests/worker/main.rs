@@ -32,6 +32,9 @@ pub struct Worker {
     pub instance: String,
     /// The `sleep` child started by `TW_SPAWN_CHILD=1`, for orphan tests.
     pub child_pid: Option<u32>,
+    /// A process started by `TW_ORPHAN=1` whose parent (a shell) exited at
+    /// once, so it is reparented to the supervisor, which must reap it.
+    pub orphan_pid: Option<u32>,
     /// Our sd_notify socket's fd, so `/info` can tell it from inherited fds.
     pub notify_fd: Option<RawFd>,
     /// Set by SIGTERM/SIGINT: stop accepting and drain.
@@ -67,6 +70,7 @@ fn main() {
 
     // Before SIGTERM is set to be ignored, since a child would inherit that.
     let child_pid = env_flag("TW_SPAWN_CHILD").then(spawn_child).flatten();
+    let orphan_pid = env_flag("TW_ORPHAN").then(spawn_orphan).flatten();
 
     let stop = Arc::new(AtomicBool::new(false));
     install_signals(&stop);
@@ -76,6 +80,7 @@ fn main() {
         pid,
         instance: std::env::var("CORRAL_INSTANCE").unwrap_or_default(),
         child_pid,
+        orphan_pid,
         notify_fd: notifier.as_ref().map(Notifier::fd),
         stop,
         in_flight: AtomicUsize::new(0),
@@ -166,6 +171,23 @@ fn spawn_child() -> Option<u32> {
         }
         Err(e) => {
             eprintln!("test-worker: cannot spawn child: {e}");
+            None
+        }
+    }
+}
+
+/// Starts `sleep 0.3` in the background of a shell that exits at once: the
+/// sleep is orphaned, reparented to the nearest subreaper (the supervisor),
+/// and must be reaped there when it exits. Returns its pid.
+fn spawn_orphan() -> Option<u32> {
+    let output = Command::new("sh")
+        .args(["-c", "sleep 0.3 >/dev/null 2>&1 & echo $!"])
+        .stdin(Stdio::null())
+        .output();
+    match output {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().parse().ok(),
+        Err(e) => {
+            eprintln!("test-worker: cannot start the orphan: {e}");
             None
         }
     }

@@ -24,18 +24,17 @@ FIRST_FD = 3
 
 
 def open_fds():
-    """Sorted open fds. os.listdir closes its directory fd before returning,
-    so the fd that listed /proc/self/fd is dropped by checking each fd is
-    still open afterwards."""
-    fds = []
+    """Open fds and what they point to, by fd. os.listdir closes its directory
+    fd before returning, so the fd that listed /proc/self/fd drops out when
+    its link can no longer be read."""
+    fds = {}
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         try:
-            os.readlink(f"/proc/self/fd/{fd}")
+            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        fds.append(fd)
-    return sorted(fds)
+    return fds
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,7 +54,8 @@ class Handler(BaseHTTPRequestHandler):
                 "listen_pid": os.environ.get("LISTEN_PID"),
                 "listen_fds": os.environ.get("LISTEN_FDS"),
                 "listen_fdnames": os.environ.get("LISTEN_FDNAMES"),
-                "fds": open_fds(),
+                "fds": sorted(open_fds()),
+                "fd_targets": {str(fd): target for fd, target in open_fds().items()},
             })
         elif path == "/slow":
             # For drain tests: an in-flight request that SIGTERM must not cut.

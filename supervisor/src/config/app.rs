@@ -14,7 +14,7 @@ use toml::de::DeValue;
 
 use super::error::ConfigError;
 use super::fields::Table;
-use super::{AppConfig, HealthCheck, Instances, LogsConfig, RotateInterval, env};
+use super::{AppConfig, HealthCheck, Instances, LogsConfig, RotateInterval, env, resolve_path};
 
 const APP_KEYS: &[&str] = &[
     "name",
@@ -67,13 +67,13 @@ pub(super) fn parse(
     let (env, has_overlay) = env::parse(t, env_name)?;
     let app = AppConfig {
         args: t.list("args", "argument", verbatim)?.unwrap_or_default(),
-        cwd: base_dir.join(t.string("cwd")?.unwrap_or_else(|| ".".into())),
+        cwd: resolve_path(base_dir, t.string("cwd")?.as_deref().unwrap_or(".")),
         instances: instances(t)?.unwrap_or(Instances::Count(1)),
         listen: t
             .list("listen", "address", parse_socket_addr)?
             .unwrap_or_default(),
         listen_backlog: t
-            .integer("listen_backlog", 1..65_536)?
+            .integer("listen_backlog", 1, 65_535)?
             .map_or(1024, |n| n as u32),
         user: t.parsed("user", "user", non_empty)?,
         group: t.parsed("group", "group", non_empty)?,
@@ -118,10 +118,7 @@ fn instances(t: &Table<'_, '_>) -> Result<Option<Instances>, ConfigError> {
         }
         DeValue::Integer(_) => {
             let limit = i64::from(u32::MAX);
-            match t
-                .integer("instances", -limit..limit + 1)?
-                .unwrap_or_default()
-            {
+            match t.integer("instances", -limit, limit)?.unwrap_or_default() {
                 0 => Err(t.invalid("instances", value, format!("0 runs nothing; {hint}"))),
                 n @ 1.. => Ok(Some(Instances::Count(n as u32))),
                 k => Ok(Some(Instances::Relative(k.unsigned_abs() as u32))),

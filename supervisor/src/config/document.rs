@@ -7,7 +7,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, Location, Problem, Source};
 use super::fields::Table;
-use super::{AppConfig, SupervisorConfig, app};
+use super::{AppConfig, SupervisorConfig, app, resolve_path};
 
 const TOP_KEYS: &[&str] = &["supervisor", "apps"];
 const SUPERVISOR_KEYS: &[&str] = &["log_dir", "control_socket", "admin_listen"];
@@ -73,14 +73,17 @@ fn supervisor(
 ) -> Result<SupervisorConfig, ConfigError> {
     let Some(t) = table else {
         return Ok(SupervisorConfig {
-            log_dir: base_dir.join("logs"),
-            control_socket: base_dir.join("run/corral.sock"),
+            log_dir: resolve_path(base_dir, "logs"),
+            control_socket: resolve_path(base_dir, "run/corral.sock"),
             admin_listen: None,
         });
     };
     t.reject_unknown(SUPERVISOR_KEYS, |_| false)?;
     let path = |key, default: &str| -> Result<_, ConfigError> {
-        Ok(base_dir.join(t.string(key)?.as_deref().unwrap_or(default)))
+        Ok(resolve_path(
+            base_dir,
+            t.string(key)?.as_deref().unwrap_or(default),
+        ))
     };
     Ok(SupervisorConfig {
         log_dir: path("log_dir", "logs")?,

@@ -154,25 +154,30 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
-    /// An integer within `range`, which the message spells out when violated.
-    pub fn integer(&self, key: &str, range: Range<i64>) -> Result<Option<i64>, ConfigError> {
+    /// An integer from `min` to `max`; outside them the message states the
+    /// rule in words (`must be between 1 and 65535, got 0`).
+    pub fn integer(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
-        let Some(number) = as_integer(value.get_ref()) else {
+        let DeValue::Integer(_) = value.get_ref() else {
             return Err(self.wrong_type(key, value, "an integer"));
         };
-        if !range.contains(&number) {
-            let (low, high) = (range.start, range.end - 1);
-            return Err(self.invalid(key, value, format!("{number} is not in {low}..={high}")));
-        }
-        Ok(Some(number))
+        // Beyond i64 the number is out of any range; its sign says which end.
+        let written = self.src.text.get(value.span()).unwrap_or_default().trim();
+        let below = match as_integer(value.get_ref()) {
+            Some(n) if (min..=max).contains(&n) => return Ok(Some(n)),
+            Some(n) => n < min,
+            None => written.starts_with('-'),
+        };
+        let reason = bounds_message(min, max, below);
+        Err(self.invalid(key, value, format!("{reason}, got {written}")))
     }
 
     /// A whole number of type `u32`, between `min` and `u32::MAX`.
     pub fn u32_from(&self, key: &str, min: u32) -> Result<Option<u32>, ConfigError> {
-        let range = i64::from(min)..i64::from(u32::MAX) + 1;
-        Ok(self.integer(key, range)?.map(|n| n as u32))
+        let max = i64::from(u32::MAX);
+        Ok(self.integer(key, i64::from(min), max)?.map(|n| n as u32))
     }
 
     /// A duration string; a bare number is refused because its unit would be a guess.
@@ -185,16 +190,32 @@ impl<'a, 'i> Table<'a, 'i> {
         self.parsed(key, "duration", parse_duration)
     }
 
-    /// A size string like `"512M"`, or a plain integer of bytes.
+    /// A size string like `"512M"`, or a plain integer of bytes; at least
+    /// 1 byte either way, since a zero limit can only be a mistake.
     pub fn size(&self, key: &str) -> Result<Option<u64>, ConfigError> {
-        if self
-            .get(key)
-            .and_then(|v| as_integer(v.get_ref()))
-            .is_some()
-        {
-            return Ok(self.integer(key, 1..i64::MAX)?.map(|n| n as u64));
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let bytes = match value.get_ref() {
+            DeValue::Integer(_) => {
+                let written = self.src.text.get(value.span()).unwrap_or_default().trim();
+                let bytes = as_integer(value.get_ref())
+                    .ok_or(UnitError::TooLarge)
+                    .and_then(|n| u64::try_from(n).map_err(|_| UnitError::Negative));
+                match bytes {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        let reason = format!("invalid size {written}: {e}");
+                        return Err(self.invalid(key, value, reason));
+                    }
+                }
+            }
+            _ => self.parsed(key, "size", parse_size)?.unwrap_or_default(),
+        };
+        if bytes == 0 {
+            return Err(self.invalid(key, value, "must be at least 1 byte"));
         }
-        self.parsed(key, "size", parse_size)
+        Ok(Some(bytes))
     }
 
     /// Each string of an array, turned into `T` by `parse`.
@@ -244,6 +265,19 @@ impl<'a, 'i> Table<'a, 'i> {
 pub(super) fn as_integer(value: &DeValue<'_>) -> Option<i64> {
     let integer = value.as_integer()?;
     i64::from_str_radix(integer.as_str(), integer.radix()).ok()
+}
+
+/// The rule an integer outside `min..=max` broke, in words. A `max` of
+/// `u32::MAX` or more is the storage type's limit rather than a rule, so a
+/// number below `min` is told only about `min`.
+fn bounds_message(min: i64, max: i64, below: bool) -> String {
+    let open_ended = max >= i64::from(u32::MAX);
+    match (open_ended, below) {
+        (false, _) => format!("must be between {min} and {max}"),
+        (true, true) if min == 0 => "must not be negative".to_owned(),
+        (true, true) => format!("must be at least {min}"),
+        (true, false) => format!("must be at most {max}"),
+    }
 }
 
 /// The TOML type of `value`, as a phrase for "expected X, found Y".

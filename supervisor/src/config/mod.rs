@@ -185,6 +185,7 @@ pub fn load(path: &Path, env_name: Option<&str>) -> Result<Ecosystem, ConfigErro
         path: path.to_owned(),
         source,
     })?;
+    let absolute: PathBuf = absolute.components().collect();
     let base_dir = absolute.parent().map(Path::to_owned).unwrap_or_default();
     let src = error::Source { path, text: &text };
     let (supervisor, apps) = document::parse(&src, &base_dir, env_name)?;
@@ -194,4 +195,13 @@ pub fn load(path: &Path, env_name: Option<&str>) -> Result<Ecosystem, ConfigErro
         supervisor,
         apps,
     })
+}
+
+/// `path` made absolute against `base_dir` and tidied without touching the
+/// filesystem: `.` components, repeated and trailing slashes go, so
+/// `corral check` shows `/srv/api`, not `/srv/api/.`. `..` is kept and
+/// symlinks are not followed, because dropping `a/..` is only right when
+/// `a` is not a symlink, and that is the filesystem's to say.
+fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
+    base_dir.join(path).components().collect()
 }

@@ -23,10 +23,20 @@ pub enum UnitError {
     /// The value does not fit in the type the supervisor stores it in.
     #[error("too large")]
     TooLarge,
-    /// humantime's own explanation (unknown unit, stray character, ...).
+    /// A month or a year: no fixed length, and `"1M"` is most often a size
+    /// written where a duration goes, or minutes with the wrong case.
+    #[error("use ms, s, m, h or d")]
+    CalendarUnit(String),
+    /// The suffix is no duration unit at all.
+    #[error("unknown unit \"{0}\"; use ms, s, m, h or d")]
+    UnknownDurationUnit(String),
+    /// humantime's own explanation (stray character, missing number, ...).
     #[error(transparent)]
-    Duration(#[from] humantime::DurationError),
+    Duration(humantime::DurationError),
 }
+
+/// humantime's spellings of months and years, which we refuse.
+const CALENDAR_UNITS: [&str; 8] = ["M", "month", "months", "y", "yr", "yrs", "year", "years"];
 
 const UNITS: [(&str, u32); 4] = [("T", 4), ("G", 3), ("M", 2), ("K", 1)];
 
@@ -85,18 +95,46 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(UnitError::MissingUnit);
     }
-    Ok(humantime::parse_duration(text)?)
+    // humantime reads a unit as a run of letters (and `µ`); find the
+    // calendar ones before it turns them into 30.44 or 365.25 days.
+    let is_unit_char = |c: char| c.is_ascii_alphabetic() || c == 'µ';
+    let calendar = text
+        .split(|c: char| !is_unit_char(c))
+        .find(|unit| CALENDAR_UNITS.contains(unit));
+    if let Some(unit) = calendar {
+        return Err(UnitError::CalendarUnit(unit.to_owned()));
+    }
+    humantime::parse_duration(text).map_err(|e| match e {
+        humantime::DurationError::UnknownUnit { unit, .. } if !unit.is_empty() => {
+            UnitError::UnknownDurationUnit(unit)
+        }
+        e => UnitError::Duration(e),
+    })
 }
 
 /// Formats a duration compactly (`"1m30s"`, `"250ms"`) in a form
-/// [`parse_duration`] reads back exactly.
+/// [`parse_duration`] reads back exactly. Days are the largest unit, since
+/// months and years are refused.
 pub fn format_duration(duration: Duration) -> String {
     if duration.is_zero() {
         return "0ms".to_owned();
     }
-    humantime::format_duration(duration)
-        .to_string()
-        .replace(' ', "")
+    let secs = duration.as_secs();
+    let nanos = duration.subsec_nanos();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3_600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+        (u64::from(nanos / 1_000_000), "ms"),
+        (u64::from(nanos / 1_000 % 1_000), "us"),
+        (u64::from(nanos % 1_000), "ns"),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -133,9 +171,44 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("5"), Err(UnitError::MissingUnit));
         assert_eq!(parse_duration("-5s"), Err(UnitError::Negative));
-        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(
+            parse_duration("5 parsecs"),
+            Err(UnitError::UnknownDurationUnit("parsecs".into()))
+        );
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::ZERO), "0ms");
+    }
+
+    #[test]
+    fn calendar_units_are_refused_but_minutes_and_days_are_not() {
+        for text in [
+            "1M", "1 M", "2months", "1month", "1y", "1yr", "3 years", "1h 1M", "1M1s",
+        ] {
+            assert!(
+                matches!(parse_duration(text), Err(UnitError::CalendarUnit(_))),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_duration("1M").map_err(|e| e.to_string()),
+            Err("use ms, s, m, h or d".into())
+        );
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86_400)));
+        assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(
+            parse_duration("5 parsecs").map_err(|e| e.to_string()),
+            Err("unknown unit \"parsecs\"; use ms, s, m, h or d".into())
+        );
+    }
+
+    #[test]
+    fn long_durations_are_formatted_in_days_not_months() {
+        let days_100 = Duration::from_secs(100 * 86_400 + 1);
+        assert_eq!(format_duration(days_100), "100d1s");
+        assert_eq!(format_duration(Duration::new(1, 500_000_007)), "1s500ms7ns");
+        assert_eq!(format_duration(Duration::from_secs(3_661)), "1h1m1s");
     }
 
     proptest! {
