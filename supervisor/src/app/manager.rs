@@ -7,6 +7,9 @@
 //! never drops below the configured count, and a new worker that fails stops
 //! the rollout while the old workers keep serving.
 
+mod publish;
+mod rollout;
+
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -16,7 +19,8 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::{AppCommand, AppContext, AppState, AppStatus, WorkerState, WorkerStatus};
+use super::AppCommand;
+use super::AppContext;
 use crate::config::AppConfig;
 use crate::logs::AppLogs;
 use crate::policy::{Decision, RestartPolicy, RestartTracker};
@@ -38,13 +42,6 @@ struct Worker {
     stopping: bool,
 }
 
-/// A rolling reload in progress: the next slot to replace, and the old
-/// worker that must be gone before moving on.
-struct Rollout {
-    next: usize,
-    draining: Option<WorkerId>,
-}
-
 pub(super) struct Manager {
     ctx: AppContext,
     config: Arc<AppConfig>,
@@ -53,7 +50,7 @@ pub(super) struct Manager {
     logs: AppLogs,
     slots: Vec<Slot>,
     workers: HashMap<WorkerId, Worker>,
-    rollout: Option<Rollout>,
+    rollout: Option<rollout::Rollout>,
     shutting_down: bool,
     next_id: WorkerId,
     restarts: u32,
@@ -145,14 +142,7 @@ impl Manager {
                 } else {
                     tracing::warn!(%app, instance, pid, %status, uptime_ms, failed_start, "worker exited");
                 }
-                if self
-                    .rollout
-                    .as_ref()
-                    .is_some_and(|r| r.draining == Some(id))
-                {
-                    self.rollout.as_mut().expect("checked").draining = None;
-                    self.advance_rollout();
-                }
+                self.on_drained(id);
                 let Some(slot) = self.slots.get_mut(worker.slot) else {
                     return;
                 };
@@ -184,23 +174,7 @@ impl Manager {
         worker.online = true;
         let slot_index = worker.slot;
         tracing::info!(app = %self.config.name, instance = worker.handle.instance, pid = worker.handle.pid.as_raw(), "worker online");
-        let Some(slot) = self.slots.get_mut(slot_index) else {
-            return;
-        };
-        if slot.incoming == Some(id) {
-            slot.incoming = None;
-            slot.restart_at = None;
-            let old = slot.active.replace(id);
-            match old {
-                Some(old) => {
-                    self.stop_worker(old);
-                    if let Some(rollout) = self.rollout.as_mut() {
-                        rollout.draining = Some(old);
-                    }
-                }
-                None => self.advance_rollout(),
-            }
-        }
+        self.promote(slot_index, id);
     }
 
     fn on_crash(&mut self, slot_index: usize, uptime: std::time::Duration, failed_start: bool) {
@@ -279,92 +253,6 @@ impl Manager {
         }
     }
 
-    fn reload(&mut self, config: Arc<AppConfig>, listeners: Vec<OwnedFd>, log_dir: PathBuf) {
-        if self.shutting_down {
-            return;
-        }
-        tracing::info!(app = %config.name, "reload started");
-        // Supersede a rollout in progress: its incoming workers are stopped
-        // (never adopted half-way) and the new rollout starts from slot 0.
-        for index in 0..self.slots.len() {
-            if let Some(incoming) = self.slots[index].incoming.take() {
-                self.stop_worker(incoming);
-            }
-        }
-        self.config = config;
-        self.policy = RestartPolicy::from(&*self.config);
-        self.listeners = listeners;
-        self.logs = open_logs(&log_dir, &self.config);
-        self.note = None;
-        let wanted = self.config.instances.resolve(self.ctx.cpus);
-        let now = Instant::now();
-        while self.slots.len() > wanted {
-            let slot = self.slots.pop().expect("non-empty");
-            for id in slot.active.into_iter().chain(slot.incoming) {
-                self.stop_worker(id);
-            }
-        }
-        for slot in &mut self.slots {
-            if slot.errored {
-                *slot = Slot {
-                    restart_at: Some(now),
-                    ..Slot::default()
-                };
-            }
-        }
-        self.slots.resize_with(wanted, || Slot {
-            restart_at: Some(now),
-            ..Slot::default()
-        });
-        self.rollout = Some(Rollout {
-            next: 0,
-            draining: None,
-        });
-        self.advance_rollout();
-    }
-
-    /// Starts the replacement for the next slot that has a running worker,
-    /// or ends the rollout when every slot is done.
-    fn advance_rollout(&mut self) {
-        loop {
-            let Some(rollout) = self.rollout.as_mut() else {
-                return;
-            };
-            if rollout.draining.is_some() {
-                return;
-            }
-            if rollout.next >= self.slots.len() {
-                break;
-            }
-            let index = rollout.next;
-            rollout.next += 1;
-            let slot = &self.slots[index];
-            if slot.active.is_none() || slot.restart_at.is_some() {
-                continue;
-            }
-            match self.spawn(index) {
-                Ok(id) => {
-                    self.slots[index].incoming = Some(id);
-                    return;
-                }
-                Err(err) => {
-                    self.abort_rollout(format!(
-                        "cannot start a new worker for instance {index}: {err}"
-                    ));
-                    return;
-                }
-            }
-        }
-        self.rollout = None;
-        tracing::info!(app = %self.config.name, "reload complete");
-    }
-
-    fn abort_rollout(&mut self, reason: String) {
-        tracing::error!(app = %self.config.name, %reason, "reload stopped; the old workers keep serving");
-        self.rollout = None;
-        self.note = Some(format!("reload stopped: {reason}"));
-    }
-
     fn shutdown(&mut self) {
         if self.shutting_down {
             return;
@@ -378,56 +266,6 @@ impl Manager {
         for id in ids {
             self.stop_worker(id);
         }
-    }
-
-    fn publish(&self) {
-        let mut workers: Vec<WorkerStatus> = self
-            .workers
-            .values()
-            .map(|w| WorkerStatus {
-                instance: w.handle.instance,
-                pid: w.handle.pid.as_raw(),
-                state: match (w.stopping, w.online) {
-                    (true, _) => WorkerState::Stopping,
-                    (false, true) => WorkerState::Online,
-                    (false, false) => WorkerState::Launching,
-                },
-            })
-            .collect();
-        workers.sort_by_key(|w| (w.instance, w.pid));
-        let all_online = self.slots.iter().all(|s| {
-            s.active.is_some_and(|id| {
-                self.workers
-                    .get(&id)
-                    .is_some_and(|w| w.online && !w.stopping)
-            })
-        });
-        let state = if self.slots.iter().any(|s| s.errored) {
-            AppState::Errored
-        } else if self.workers.is_empty()
-            && (self.shutting_down || self.slots.iter().all(|s| s.restart_at.is_none()))
-        {
-            AppState::Stopped
-        } else if all_online {
-            AppState::Online
-        } else {
-            AppState::Launching
-        };
-        let status = AppStatus {
-            name: self.config.name.clone(),
-            state,
-            desired: self.slots.len(),
-            workers,
-            restarts: self.restarts,
-            note: self.note.clone(),
-        };
-        self.ctx.fleet.send_if_modified(|fleet| {
-            if fleet.get(&status.name) == Some(&status) {
-                return false;
-            }
-            fleet.insert(status.name.clone(), status);
-            true
-        });
     }
 }
 
