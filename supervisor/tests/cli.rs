@@ -208,10 +208,19 @@ fn unknown_key_far_from_any_lists_the_valid_keys() {
 
 #[test]
 fn duration_with_an_unknown_unit_is_refused_at_the_value() {
-    // The list of units after this prefix is humantime's wording.
     let line = refused_with("kill_timeout = \"5 parsecs\"");
-    let expected = "corral: ecosystem.toml:4:16: apps[0].kill_timeout: invalid duration \"5 parsecs\": unknown time unit \"parsecs\"";
-    assert!(line.starts_with(expected), "{line}");
+    assert_eq!(
+        line,
+        "corral: ecosystem.toml:4:16: apps[0].kill_timeout: invalid duration \"5 parsecs\": unknown unit \"parsecs\"; use ms, s, m, h or d"
+    );
+}
+
+#[test]
+fn duration_in_months_is_refused_with_the_units_to_use() {
+    assert_eq!(
+        refused_with("min_uptime = \"1M\""),
+        "corral: ecosystem.toml:4:14: apps[0].min_uptime: invalid duration \"1M\": use ms, s, m, h or d"
+    );
 }
 
 #[test]
@@ -227,6 +236,24 @@ fn size_with_an_unknown_unit_is_refused() {
     assert_eq!(
         refused_with("max_memory_restart = \"512X\""),
         "corral: ecosystem.toml:4:22: apps[0].max_memory_restart: invalid size \"512X\": unknown unit \"X\"; use K, M, G or T (powers of 1024), e.g. \"512M\""
+    );
+}
+
+#[test]
+fn zero_size_is_refused_as_a_string_and_as_an_integer() {
+    for zero in ["0", "\"0\"", "\"0M\""] {
+        assert_eq!(
+            refused_with(&format!("max_memory_restart = {zero}")),
+            "corral: ecosystem.toml:4:22: apps[0].max_memory_restart: must be at least 1 byte"
+        );
+    }
+}
+
+#[test]
+fn integer_out_of_range_states_the_bounds() {
+    assert_eq!(
+        refused_with("listen_backlog = 0"),
+        "corral: ecosystem.toml:4:18: apps[0].listen_backlog: must be between 1 and 65535, got 0"
     );
 }
 
@@ -386,6 +413,7 @@ logs = { max_size = "10M", rotate_interval = "daily" }
 [apps.env]
 RUST_LOG = "info"
 DATABASE_PASSWORD = "hunter2"
+DATABASE_URL = "postgres://api:hunter3@db/api"
 
 [apps.env_production]
 RUST_LOG = "warn"
@@ -424,6 +452,8 @@ fn check_prints_the_resolved_config_with_defaults_filled() {
     assert_eq!(sup["admin_listen"].as_str(), Some("127.0.0.1:9615"));
 
     let api = &doc["apps"][0];
+    // Not `{base}/.`: the default "." is tidied away.
+    assert_eq!(api["cwd"].as_str(), Some(&*base));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert!(
         stdout.contains(&format!("instances = {cpus} # \"max\" on this machine\n")),
@@ -496,8 +526,14 @@ fn check_masks_secret_looking_env_values() {
     let stdout = Folder::with(FULL).check_ok(&["--env", "production"]);
     assert!(stdout.contains("DATABASE_PASSWORD = \"***\"\n"), "{stdout}");
     assert!(stdout.contains("API_TOKEN = \"***\"\n"), "{stdout}");
+    assert!(
+        stdout.contains("DATABASE_URL = \"postgres://api:***@db/api\"\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("RUST_LOG = \"warn\"\n"), "{stdout}");
-    assert!(!stdout.contains("hunter2"), "a secret leaked:\n{stdout}");
+    for secret in ["hunter2", "hunter3"] {
+        assert!(!stdout.contains(secret), "a secret leaked:\n{stdout}");
+    }
     assert!(
         !stdout.contains("s3cr3t-token"),
         "a secret leaked:\n{stdout}"

@@ -15,9 +15,10 @@ use super::{AppConfig, Ecosystem, Instances, RotateInterval};
 /// Words in an env key that suggest its value must not be printed.
 const SECRET_WORDS: [&str; 5] = ["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL"];
 
-/// Prints `eco` as TOML, with `instances` resolved for `cpus` CPUs and
-/// secret-looking env values masked as `"***"`, so the output is safe to
-/// paste into a bug report.
+/// Prints `eco` as TOML, with `instances` resolved for `cpus` CPUs,
+/// secret-looking env values masked as `"***"` and the passwords in URLs
+/// masked in every env value, so the output is safe to paste into a bug
+/// report.
 pub fn render(eco: &Ecosystem, cpus: usize) -> String {
     let mut out = Out::default();
     out.line(&format!("# resolved from {}", eco.path.display()));
@@ -39,7 +40,10 @@ fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
     out.line("\n[[apps]]");
     out.set("name", quote(&app.name));
     out.set("command", quote(&app.command));
-    out.set("args", array(app.args.iter()));
+    out.set(
+        "args",
+        array(app.args.iter().map(|arg| mask_url_secrets(arg))),
+    );
     out.set("cwd", path(&app.cwd));
     let resolved = app.instances.resolve(cpus);
     match app.instances {
@@ -96,8 +100,12 @@ fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
     out.maybe("rotate_interval", interval);
     out.line("\n[apps.env]");
     for (key, value) in &app.env {
-        let shown = if is_secret(key) { "***" } else { value };
-        out.set(&bare_or_quoted(key), quote(shown));
+        let shown = if is_secret(key) {
+            "***".to_owned()
+        } else {
+            mask_url_secrets(value)
+        };
+        out.set(&bare_or_quoted(key), quote(&shown));
     }
 }
 
@@ -129,6 +137,51 @@ fn is_secret(key: &str) -> bool {
     SECRET_WORDS.iter().any(|word| upper.contains(word))
 }
 
+/// `value` with `***` in place of the password of every URL in it
+/// (`postgres://user:***@host/db`) and of every secret-looking query
+/// parameter (`?password=***`). Lexical, as a URL parser splits a URL:
+/// the authority ends at the first `/`, `?` or `#`, the user info at its
+/// last `@`, the user name at its first `:`. A value may hold several URLs
+/// (`a://u:p@h1,b://u:p@h2`); each ends where the next `://` begins.
+fn mask_url_secrets(value: &str) -> String {
+    let starts: Vec<usize> = value.match_indices("://").map(|(i, _)| i + 3).collect();
+    let mut secrets = Vec::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let limit = starts.get(n + 1).map_or(value.len(), |next| next - 3);
+        let url = &value[start..limit];
+        let url = &url[..url.find(char::is_whitespace).unwrap_or(url.len())];
+        let authority = &url[..url.find(['/', '?', '#']).unwrap_or(url.len())];
+        let password = authority
+            .rfind('@')
+            .and_then(|at| Some((authority[..at].find(':')? + 1, at)));
+        if let Some((from, to)) = password {
+            secrets.push(start + from..start + to);
+        }
+        let Some(query) = url.find('?') else {
+            continue;
+        };
+        let query_end = url.find('#').filter(|&i| i > query).unwrap_or(url.len());
+        let mut offset = start + query + 1;
+        for pair in url[query + 1..query_end].split('&') {
+            if let Some((name, _)) = pair.split_once('=') {
+                if is_secret(name) {
+                    secrets.push(offset + name.len() + 1..offset + pair.len());
+                }
+            }
+            offset += pair.len() + 1;
+        }
+    }
+    let mut masked = String::with_capacity(value.len());
+    let mut copied = 0;
+    for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+        masked.push_str(&value[copied..secret.start]);
+        masked.push_str("***");
+        copied = secret.end;
+    }
+    masked.push_str(&value[copied..]);
+    masked
+}
+
 fn quote(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
@@ -157,4 +210,59 @@ fn size(bytes: u64) -> String {
 fn array<T: ToString>(items: impl Iterator<Item = T>) -> String {
     let items: Vec<String> = items.map(|item| quote(&item.to_string())).collect();
     format!("[{}]", items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url_secrets;
+
+    #[test]
+    fn url_passwords_are_masked() {
+        for (value, shown) in [
+            (
+                "postgres://user:pass@host/db",
+                "postgres://user:***@host/db",
+            ),
+            ("postgres://user:pass@host", "postgres://user:***@host"),
+            ("redis://:pass@host:6379/0", "redis://:***@host:6379/0"),
+            (
+                "postgres://user:p@ss:w0rd@host:5432/db",
+                "postgres://user:***@host:5432/db",
+            ),
+            (
+                "amqp://u:one@h1/v,amqp://u:two@h2/v",
+                "amqp://u:***@h1/v,amqp://u:***@h2/v",
+            ),
+            (
+                "mongodb://u:pw@h1:27017,h2:27017/db?replicaSet=rs",
+                "mongodb://u:***@h1:27017,h2:27017/db?replicaSet=rs",
+            ),
+            (
+                "postgresql://host/db?user=api&password=pw&sslmode=require",
+                "postgresql://host/db?user=api&password=***&sslmode=require",
+            ),
+            (
+                "--db=mysql://root:pw@db --x",
+                "--db=mysql://root:***@db --x",
+            ),
+        ] {
+            assert_eq!(mask_url_secrets(value), shown, "{value}");
+        }
+    }
+
+    #[test]
+    fn values_without_url_secrets_are_unchanged() {
+        for value in [
+            "postgres://api@db/api",
+            "http://host:8080/a@b",
+            "https://example.com/?q=1#x",
+            "postgres://u:@host/db",
+            "info",
+            "",
+            "://",
+            "a:b@c",
+        ] {
+            assert_eq!(mask_url_secrets(value), value);
+        }
+    }
 }

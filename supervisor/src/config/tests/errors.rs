@@ -73,7 +73,7 @@ fn wrong_types() {
 fn bad_values_point_at_the_value() {
     assert_eq!(
         with("kill_timeout = \"5 parsecs\""),
-        "ecosystem.toml:4:16: apps[0].kill_timeout: invalid duration \"5 parsecs\": unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)"
+        "ecosystem.toml:4:16: apps[0].kill_timeout: invalid duration \"5 parsecs\": unknown unit \"parsecs\"; use ms, s, m, h or d"
     );
     assert_eq!(
         with("kill_timeout = 5"),
@@ -101,7 +101,7 @@ fn bad_values_point_at_the_value() {
     );
     assert_eq!(
         with("listen_backlog = 0"),
-        "ecosystem.toml:4:18: apps[0].listen_backlog: 0 is not in 1..=65535"
+        "ecosystem.toml:4:18: apps[0].listen_backlog: must be between 1 and 65535, got 0"
     );
     assert_eq!(
         with("kill_signal = \"SIGNOPE\""),
@@ -122,6 +122,78 @@ fn bad_values_point_at_the_value() {
     assert_eq!(
         error("[[apps]]\nname = \"a b\"\ncommand = \"x\"\n"),
         "ecosystem.toml:2:8: apps[0].name: invalid app name \"a b\": use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'"
+    );
+}
+
+#[test]
+fn zero_sizes_are_refused_however_written() {
+    for zero in ["0", "\"0\"", "\"0M\"", "\"0 KiB\"", "0x0"] {
+        assert_eq!(
+            with(&format!("max_memory_restart = {zero}")),
+            "ecosystem.toml:4:22: apps[0].max_memory_restart: must be at least 1 byte",
+            "{zero}"
+        );
+        assert_eq!(
+            with(&format!("logs = {{ max_size = {zero} }}")),
+            "ecosystem.toml:4:21: apps[0].logs.max_size: must be at least 1 byte",
+            "{zero}"
+        );
+    }
+    assert_eq!(
+        with("max_memory_restart = -1"),
+        "ecosystem.toml:4:22: apps[0].max_memory_restart: invalid size -1: must not be negative"
+    );
+}
+
+#[test]
+fn integers_out_of_bounds_say_the_rule_in_words() {
+    for (line, message) in [
+        (
+            "listen_backlog = 70000",
+            "4:18: apps[0].listen_backlog: must be between 1 and 65535, got 70000",
+        ),
+        (
+            "listen_backlog = -99999999999999999999",
+            "4:18: apps[0].listen_backlog: must be between 1 and 65535, got -99999999999999999999",
+        ),
+        (
+            "max_restarts = -1",
+            "4:16: apps[0].max_restarts: must not be negative, got -1",
+        ),
+        (
+            "max_restarts = 4294967296",
+            "4:16: apps[0].max_restarts: must be at most 4294967295, got 4294967296",
+        ),
+        (
+            "health_check = { failures = 0 }",
+            "4:29: apps[0].health_check.failures: must be at least 1, got 0",
+        ),
+        (
+            "logs = { retain = 99999999999999999999 }",
+            "4:19: apps[0].logs.retain: must be at most 4294967295, got 99999999999999999999",
+        ),
+        (
+            "instances = 5_000_000_000",
+            "4:13: apps[0].instances: must be at most 4294967295, got 5_000_000_000",
+        ),
+    ] {
+        assert_eq!(with(line), format!("ecosystem.toml:{message}"));
+    }
+}
+
+#[test]
+fn calendar_duration_units_are_refused_with_a_hint() {
+    assert_eq!(
+        with("min_uptime = \"1M\""),
+        "ecosystem.toml:4:14: apps[0].min_uptime: invalid duration \"1M\": use ms, s, m, h or d"
+    );
+    assert_eq!(
+        with("kill_timeout = \"1 year\""),
+        "ecosystem.toml:4:16: apps[0].kill_timeout: invalid duration \"1 year\": use ms, s, m, h or d"
+    );
+    assert_eq!(
+        with("health_check = { interval = \"2months\" }"),
+        "ecosystem.toml:4:29: apps[0].health_check.interval: invalid duration \"2months\": use ms, s, m, h or d"
     );
 }
 

@@ -93,7 +93,8 @@ fn defaults_fill_every_optional_key() {
     assert_eq!(eco.supervisor.log_dir, file.dir.path().join("logs"));
     assert_eq!(eco.supervisor.admin_listen, None);
     let app = &eco.apps[0];
-    assert_eq!(app.cwd, file.dir.path().join("."));
+    // Not `<dir>/.`: the path is shown as it is compared.
+    assert_eq!(app.cwd.as_os_str(), file.dir.path().as_os_str());
     assert_eq!(app.instances, Instances::Count(1));
     assert!(app.args.is_empty() && app.listen.is_empty() && app.env.is_empty());
     assert_eq!(app.listen_backlog, 1024);
@@ -199,6 +200,55 @@ fn render_fills_defaults_resolves_instances_and_masks_secrets() {
         max.contains("instances = 4 # \"max\" on this machine\n"),
         "{max}"
     );
+}
+
+#[test]
+fn resolved_paths_drop_dot_components_but_keep_dot_dot() {
+    let text = format!(
+        "[supervisor]\nlog_dir = \"./logs/./app/\"\ncontrol_socket = \"/run/./corral//c.sock\"\n\
+         {MINIMAL}cwd = \"../shared/.\"\n"
+    );
+    let file = File::new(&text);
+    let eco = file.load(None).unwrap_or_else(|e| panic!("{e}"));
+    let base = file.dir.path().display().to_string();
+    let shown = |path: &std::path::Path| path.display().to_string();
+    assert_eq!(shown(&eco.supervisor.log_dir), format!("{base}/logs/app"));
+    assert_eq!(shown(&eco.supervisor.control_socket), "/run/corral/c.sock");
+    assert_eq!(shown(&eco.apps[0].cwd), format!("{base}/../shared"));
+    let rendered = render(&eco, 1);
+    assert!(
+        rendered.contains(&format!("cwd = \"{base}/../shared\"\n")),
+        "{rendered}"
+    );
+    let plain = render(&parse(MINIMAL), 1);
+    assert!(!plain.contains("/.\""), "{plain}");
+}
+
+#[test]
+fn lower_case_m_is_minutes() {
+    let eco = parse(&format!(
+        "{MINIMAL}min_uptime = \"1m\"\nkill_timeout = \"1w\"\n"
+    ));
+    assert_eq!(eco.apps[0].min_uptime, Duration::from_secs(60));
+    assert_eq!(eco.apps[0].kill_timeout, Duration::from_secs(7 * 86_400));
+}
+
+#[test]
+fn render_masks_passwords_in_url_values() {
+    let text = format!(
+        "{MINIMAL}[apps.env]\nDATABASE_URL = \"postgres://api:hunter2@db:5432/api\"\n\
+         CACHE = \"redis://cache:6379\"\n"
+    );
+    let rendered = render(&parse(&text), 1);
+    assert!(
+        rendered.contains("DATABASE_URL = \"postgres://api:***@db:5432/api\"\n"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("CACHE = \"redis://cache:6379\"\n"),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("hunter2"), "{rendered}");
 }
 
 #[test]
