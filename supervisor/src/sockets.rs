@@ -12,11 +12,13 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-/// Listening sockets by local address, reused across reloads so a changed
-/// config never closes a socket that still has connections queued.
+/// Listening sockets by the address apps ask for, reused across reloads so
+/// a changed config never closes a socket that still has connections queued.
 #[derive(Default)]
 pub struct Listeners {
     by_addr: HashMap<SocketAddr, OwnedFd>,
+    /// Addresses whose socket systemd passed (never re-keyed otherwise).
+    from_systemd: Vec<SocketAddr>,
 }
 
 impl Listeners {
@@ -33,11 +35,22 @@ impl Listeners {
                 Some(addr) => {
                     tracing::info!(%addr, fd, "using a socket passed by systemd");
                     listeners.by_addr.insert(addr, socket.into());
+                    listeners.from_systemd.push(addr);
                 }
                 None => tracing::warn!(fd, "ignoring a passed socket that is not TCP/IP"),
             }
         }
         Ok(listeners)
+    }
+
+    fn passed_wildcard_for(&self, addr: SocketAddr) -> Option<SocketAddr> {
+        if self.by_addr.contains_key(&addr) || !addr.ip().is_unspecified() {
+            return None;
+        }
+        self.from_systemd
+            .iter()
+            .copied()
+            .find(|p| p.port() == addr.port() && p.ip().is_unspecified())
     }
 
     /// The fds of systemd-passed sockets, so that startup can keep them
@@ -61,7 +74,19 @@ impl Listeners {
     }
 
     /// Returns the socket for `addr`, binding it with `backlog` the first time.
+    ///
+    /// A wildcard address also matches a systemd-passed wildcard socket on
+    /// the same port: `ListenStream=3000` gives `[::]:3000` (dual-stack),
+    /// which serves an app that says `0.0.0.0:3000`; binding instead would
+    /// fail with "address in use".
     pub fn get_or_bind(&mut self, addr: SocketAddr, backlog: u32) -> io::Result<&OwnedFd> {
+        if let Some(passed) = self.passed_wildcard_for(addr) {
+            let fd = self.by_addr.remove(&passed).expect("listed");
+            tracing::info!(%addr, %passed, "serving the address with the wildcard socket systemd passed");
+            self.by_addr.insert(addr, fd);
+            self.from_systemd.retain(|a| *a != passed);
+            self.from_systemd.push(addr);
+        }
         match self.by_addr.entry(addr) {
             Entry::Occupied(entry) => Ok(entry.into_mut()),
             Entry::Vacant(entry) => {

@@ -79,10 +79,9 @@ fn the_supervisor_tells_systemd_ready_status_watchdog_and_stopping_and_hides_its
     assert!(corral.wait_exit(Duration::from_secs(10)).success());
 }
 
-#[test]
-fn sockets_passed_by_systemd_are_handed_on_instead_of_bound() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
+/// Runs corral as systemd would, with `listener` passed as fd 3 and one app
+/// listening on `app_listen`; checks the passed socket was used, not rebound.
+fn socket_activated(listener: TcpListener, app_listen: &str) -> Corral {
     let fd = listener.as_raw_fd();
     let mut cmd = Command::new("sh");
     // `exec` keeps the shell's pid, so $$ is the pid corral runs as: what
@@ -91,8 +90,8 @@ fn sockets_passed_by_systemd_are_handed_on_instead_of_bound() {
         "LISTEN_PID=$$ LISTEN_FDS=1 exec {} run ecosystem.toml",
         corral_bin().display()
     ));
-    // SAFETY: dup2 and fcntl are async-signal-safe; they move the test's socket to fd 3
-    // in the child, where sd_listen_fds(3) expects it.
+    // SAFETY: dup2 and fcntl are async-signal-safe; they move the test's
+    // socket to fd 3 in the child, where sd_listen_fds(3) expects it.
     unsafe {
         cmd.pre_exec(move || {
             let moved = if fd == 3 {
@@ -112,7 +111,7 @@ fn sockets_passed_by_systemd_are_handed_on_instead_of_bound() {
         name = "api"
         command = "{{worker}}"
         instances = 2
-        listen = ["{addr}"]
+        listen = ["{app_listen}"]
         wait_ready = true
         "#
     );
@@ -124,6 +123,26 @@ fn sockets_passed_by_systemd_are_handed_on_instead_of_bound() {
         corral.events("listening").is_empty(),
         "the passed socket must not be bound again"
     );
-    let info = get_json(addr, "/info");
-    assert_eq!(info["listen_fds"], "2");
+    corral
+}
+
+#[test]
+fn sockets_passed_by_systemd_are_handed_on_instead_of_bound() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let _corral = socket_activated(listener, &addr.to_string());
+    assert_eq!(get_json(addr, "/info")["listen_fds"], "2");
+}
+
+#[test]
+fn a_passed_dual_stack_wildcard_socket_serves_an_app_listening_on_0_0_0_0() {
+    // What `ListenStream=PORT` gives: `[::]:PORT`, accepting IPv4 too.
+    let listener = match TcpListener::bind("[::]:0") {
+        Ok(listener) => listener,
+        Err(err) => return eprintln!("skipped: no IPv6 on this machine ({err})"),
+    };
+    let port = listener.local_addr().expect("addr").port();
+    let _corral = socket_activated(listener, &format!("0.0.0.0:{port}"));
+    let ipv4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(get_json(ipv4, "/info")["listen_fds"], "2");
 }
