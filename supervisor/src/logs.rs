@@ -81,10 +81,15 @@ impl LogFile {
             }
         }
     }
+}
 
-    /// Lines that could not be written since start.
-    pub fn lost_lines(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
+impl Drop for LogFile {
+    /// The final count of lost lines, once no worker can write here any more.
+    fn drop(&mut self) {
+        let lost = *self.lost.get_mut();
+        if lost > 0 {
+            tracing::warn!(path = %self.path.display(), lost, "log lines could not be written");
+        }
     }
 }
 

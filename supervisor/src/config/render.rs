@@ -163,10 +163,10 @@ fn mask_url_secrets(value: &str) -> String {
         let query_end = url.find('#').filter(|&i| i > query).unwrap_or(url.len());
         let mut offset = start + query + 1;
         for pair in url[query + 1..query_end].split('&') {
-            if let Some((name, _)) = pair.split_once('=') {
-                if is_secret(name) {
-                    secrets.push(offset + name.len() + 1..offset + pair.len());
-                }
+            if let Some((name, _)) = pair.split_once('=')
+                && is_secret(name)
+            {
+                secrets.push(offset + name.len() + 1..offset + pair.len());
             }
             offset += pair.len() + 1;
         }

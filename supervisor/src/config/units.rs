@@ -78,7 +78,7 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
 pub fn format_size(bytes: u64) -> String {
     for (name, power) in UNITS {
         let unit = 1024u64.pow(power);
-        if bytes != 0 && bytes % unit == 0 {
+        if bytes != 0 && bytes.is_multiple_of(unit) {
             return format!("{}{name}", bytes / unit);
         }
     }
