@@ -1,0 +1,211 @@
+//! Posts: validation, visibility, optimistic concurrency and caching.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::business::cache::ReadCache;
+use crate::business::error::{DataContext as _, Problems, ServiceError, ServiceResult};
+use crate::business::post_query::{PostFilter, list_query, status};
+use crate::business::visibility::{Viewer, can_see, may_edit};
+use crate::business::{Listing, slug, tags, validate};
+use crate::data::{NewPost, Post, PostChange, PostRepository, PostStatus, PostSummary};
+
+/// A post as a client submits it.
+#[derive(Debug, Clone)]
+pub struct PostDraft {
+    /// 3..=200 characters, trimmed.
+    pub title: String,
+    /// 10..=100 000 characters (trimmed length).
+    pub content: String,
+    /// See [`tags::normalize`].
+    pub tags: Vec<String>,
+    /// `draft` (default) or `published`.
+    pub status: Option<String>,
+}
+
+/// A partial update; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct PostPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New content.
+    pub content: Option<String>,
+    /// New tags (replacing the old ones).
+    pub tags: Option<Vec<String>>,
+    /// New status.
+    pub status: Option<String>,
+}
+
+/// Reads and writes posts on behalf of a viewer.
+pub struct PostService {
+    posts: Arc<dyn PostRepository>,
+    cache: Arc<ReadCache>,
+}
+
+impl PostService {
+    pub(crate) fn new(posts: Arc<dyn PostRepository>, cache: Arc<ReadCache>) -> Self {
+        Self { posts, cache }
+    }
+
+    /// Posts the viewer may see, newest first (cached per query and scope).
+    pub async fn list(
+        &self,
+        viewer: Option<Viewer>,
+        filter: PostFilter,
+    ) -> ServiceResult<Listing<PostSummary>> {
+        let query = list_query(viewer, filter)?;
+        let key = format!("{:x}", Sha256::digest(format!("{query:?}")));
+        let load = async { self.posts.list(&query).await.during("listing posts") };
+        let page = self.cache.read("post-list", &key, load).await?;
+        Ok(Listing {
+            items: page.items,
+            total: page.total,
+            page: query.page,
+        })
+    }
+
+    /// A post by id or slug; `NotFound` for a draft the viewer may not see.
+    pub async fn get(&self, viewer: Option<Viewer>, id_or_slug: &str) -> ServiceResult<Post> {
+        let mut post = None;
+        if let Ok(id) = Uuid::parse_str(id_or_slug) {
+            let load = async { self.posts.by_id(id).await.during("loading a post") };
+            post = self.cache.read("post", &format!("id:{id}"), load).await?;
+        }
+        if post.is_none() && id_or_slug.len() <= 200 {
+            let load = async {
+                self.posts
+                    .by_slug(id_or_slug)
+                    .await
+                    .during("loading a post")
+            };
+            post = self
+                .cache
+                .read("post", &format!("slug:{id_or_slug}"), load)
+                .await?;
+        }
+        post.filter(|post| can_see(viewer, post.author.id, post.status))
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// Creates a post by `viewer`; publishing notifies its followers.
+    pub async fn create(&self, viewer: Viewer, draft: PostDraft) -> ServiceResult<Post> {
+        let mut problems = Problems::default();
+        let title = problems.check(validate::line("title", &draft.title, validate::TITLE_LEN));
+        let content = problems.check(validate::text(
+            "content",
+            &draft.content,
+            validate::CONTENT_LEN,
+        ));
+        let tags = problems.check(tags::normalize(&draft.tags));
+        let status =
+            problems.check(status(draft.status.as_deref()).map(|s| s.unwrap_or(PostStatus::Draft)));
+        problems.finish()?;
+        let (Some(title), Some(content), Some(tags), Some(status)) = (title, content, tags, status)
+        else {
+            return Err(ServiceError::invalid("body", "the post is incomplete"));
+        };
+        let new = NewPost {
+            id: Uuid::now_v7(),
+            slug_base: slug::slugify(&title),
+            title,
+            content,
+            status,
+            tags,
+            author_id: viewer.id,
+            created_at: Utc::now(),
+        };
+        self.posts.create(new).await.during("creating a post")
+    }
+
+    /// Applies `patch` as `viewer`. With `if_versions` (from `If-Match`) the
+    /// post must still be at one of them, else `PreconditionFailed`; the
+    /// repository re-checks the version in its transaction, so a concurrent
+    /// edit between the read and the write fails the same way. The first
+    /// publication sets `publishedAt` and notifies the author's followers.
+    pub async fn update(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: PostPatch,
+        if_versions: Option<&[i64]>,
+    ) -> ServiceResult<Post> {
+        let post = self
+            .posts
+            .by_id(id)
+            .await
+            .during("loading a post")?
+            .ok_or(ServiceError::NotFound)?;
+        may_edit(viewer, post.author.id, post.status)?;
+        let mut problems = Problems::default();
+        let check_title = |t: String| validate::line("title", &t, validate::TITLE_LEN);
+        let title = problems.check(patch.title.map(check_title).transpose());
+        let check_content = |c: String| validate::text("content", &c, validate::CONTENT_LEN);
+        let content = problems.check(patch.content.map(check_content).transpose());
+        let tags = problems.check(patch.tags.as_deref().map(tags::normalize).transpose());
+        let status = problems.check(status(patch.status.as_deref()));
+        problems.finish()?;
+        if if_versions.is_some_and(|versions| !versions.contains(&post.version)) {
+            return Err(ServiceError::PreconditionFailed);
+        }
+        let change = PostChange {
+            title: title.flatten(),
+            content: content.flatten(),
+            tags: tags.flatten(),
+            status: status.flatten(),
+            expected_version: post.version,
+            first_publish: None,
+            now: Utc::now(),
+        };
+        if change.title.is_none()
+            && change.content.is_none()
+            && change.tags.is_none()
+            && change.status.is_none()
+        {
+            return Ok(post);
+        }
+        let first = change.status == Some(PostStatus::Published) && post.published_at.is_none();
+        let change = PostChange {
+            first_publish: first.then_some(change.now),
+            ..change
+        };
+        self.posts
+            .update(id, change)
+            .await
+            .during("updating a post")
+    }
+
+    /// Deletes a post and its comments, as its author or an admin.
+    pub async fn delete(&self, viewer: Viewer, id: Uuid) -> ServiceResult<()> {
+        let post = self
+            .posts
+            .by_id(id)
+            .await
+            .during("loading a post")?
+            .ok_or(ServiceError::NotFound)?;
+        may_edit(viewer, post.author.id, post.status)?;
+        self.posts.delete(id).await.during("deleting a post")
+    }
+}
+
+/// The excerpt of a full post, made by the same rule as the summaries'.
+pub use crate::data::excerpt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_match_the_summaries() {
+        assert_eq!(excerpt("  short post  "), "short post");
+        let exact = "x".repeat(crate::data::EXCERPT_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        let unbroken = "é".repeat(300);
+        assert_eq!(
+            excerpt(&unbroken).chars().count(),
+            crate::data::EXCERPT_CHARS + 1
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Tags: the normalisation rule and the tag cloud.
+//!
+//! A tag is trimmed, lower-cased, inner whitespace collapsed to one space,
+//! and must then be 1..=30 characters of letters, digits, `-`, `_` or
+//! space. Duplicates (after normalisation) are dropped, keeping the first;
+//! at most 10 distinct tags per post.
+
+use std::sync::Arc;
+
+use crate::business::cache::ReadCache;
+use crate::business::error::{DataContext as _, FieldError, ServiceResult};
+use crate::data::{PostRepository, TagCount};
+
+/// Most tags on one post.
+pub const TAGS_MAX: usize = 10;
+/// Longest tag, in characters.
+pub const TAG_MAX_LEN: usize = 30;
+
+/// The normalised tag list, or why it is refused.
+pub fn normalize(tags: &[String]) -> Result<Vec<String>, FieldError> {
+    let mut out: Vec<String> = Vec::with_capacity(tags.len().min(TAGS_MAX));
+    for raw in tags {
+        let tag = raw
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        let count = tag.chars().count();
+        if count == 0 || count > TAG_MAX_LEN {
+            return Err(FieldError::new(
+                "tags",
+                format!("each tag must be 1 to {TAG_MAX_LEN} characters long"),
+            ));
+        }
+        if !tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        {
+            return Err(FieldError::new(
+                "tags",
+                "tags may contain only letters, digits, '-', '_' and spaces",
+            ));
+        }
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if out.len() > TAGS_MAX {
+        return Err(FieldError::new(
+            "tags",
+            format!("at most {TAGS_MAX} distinct tags"),
+        ));
+    }
+    Ok(out)
+}
+
+/// The tag cloud over published posts.
+pub struct TagService {
+    posts: Arc<dyn PostRepository>,
+    cache: Arc<ReadCache>,
+}
+
+impl TagService {
+    pub(crate) fn new(posts: Arc<dyn PostRepository>, cache: Arc<ReadCache>) -> Self {
+        Self { posts, cache }
+    }
+
+    /// Tags with their published post counts, most used first (cached).
+    pub async fn counts(&self) -> ServiceResult<Vec<TagCount>> {
+        let load = async { self.posts.tag_counts().await.during("counting tags") };
+        self.cache.read("tags", "all", load).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(raw: &[&str]) -> Result<Vec<String>, FieldError> {
+        normalize(&raw.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn normalised_and_deduplicated() {
+        assert_eq!(
+            tags(&[" Rust ", "rust", "Web  Dev", "été_2024"]).unwrap(),
+            ["rust", "web dev", "été_2024"]
+        );
+        assert_eq!(tags(&[]).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn refused() {
+        assert!(tags(&["  "]).is_err());
+        assert!(tags(&[&"x".repeat(31)]).is_err());
+        assert!(tags(&["c++"]).is_err());
+        assert!(tags(&["a/b"]).is_err());
+        let eleven: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
+        assert!(normalize(&eleven).is_err());
+        let dupes: Vec<String> = (0..20).map(|i| format!("t{}", i % 10)).collect();
+        assert_eq!(normalize(&dupes).unwrap().len(), 10);
+    }
+}

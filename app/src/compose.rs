@@ -1,0 +1,142 @@
+//! The composition root: the one place that knows every layer, builds
+//! them from the settings and runs the server.
+//!
+//! Start-up order matters to the supervisor: the stop signals are caught
+//! first (a SIGTERM during start-up ends it cleanly, one after it
+//! drains; neither kills the process mid-write), the
+//! database is migrated before any socket is served (workers starting
+//! together run the migrations safely, see `Database::migrate`), and
+//! `READY=1` is sent only once every socket accepts. Then the worker serves
+//! until SIGTERM or SIGINT, tells the supervisor `STOPPING=1`, and drains.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+
+use crate::business::{self, Services};
+use crate::data::{self, Repositories};
+use crate::infrastructure::cache::Cache;
+use crate::infrastructure::cache::memory::{DEFAULT_CAPACITY_BYTES, MemoryCache};
+use crate::infrastructure::cache::shared::RedisCache;
+use crate::infrastructure::cache::tiered::TieredCache;
+use crate::infrastructure::listener::{self, Role};
+use crate::infrastructure::notify;
+use crate::infrastructure::server::{self, Drain, Server};
+use crate::infrastructure::settings::Settings;
+use crate::presentation::{self, AppState};
+
+/// Connects to `DATABASE_URL` and runs the pending migrations: what every
+/// command that touches the database starts with.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Repositories> {
+    let url = redact(&settings.database_url);
+    let repos = data::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("cannot open the database at {url}"))?;
+    repos
+        .database
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the database at {url}"))?;
+    Ok(repos)
+}
+
+/// Runs the worker: builds every layer, serves until a stop signal, drains.
+/// A stop signal during start-up (a slow database, say) ends it at once.
+pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let stop = server::termination().context("cannot install the signal handlers")?;
+    let mut stop = std::pin::pin!(stop);
+    let _heartbeat = notify::spawn_watchdog();
+    let server = tokio::select! {
+        server = start(settings) => server?,
+        signal = &mut stop => {
+            tracing::info!(signal, "stopped during start-up");
+            return Ok(());
+        }
+    };
+    let signal = stop.await;
+    notify::stopping();
+    tracing::info!(signal, drain_timeout = ?settings.drain_timeout, "draining");
+    match server.drain(settings.drain_timeout).await {
+        Drain::Complete => tracing::info!("drained; exiting"),
+        Drain::TimedOut { open } => tracing::warn!(
+            open,
+            "the drain timeout passed; cutting the remaining connections"
+        ),
+    }
+    Ok(())
+}
+
+/// Migrates, builds the layers, starts serving, and reports ready.
+async fn start(settings: &Settings) -> anyhow::Result<Server> {
+    notify::status("migrating the database");
+    let repos = open_database(settings).await?;
+    let backend = repos.database.backend();
+
+    let shared = match &settings.redis_url {
+        Some(url) => Some(Arc::new(
+            RedisCache::connect(url).context("REDIS_URL cannot be used")?,
+        )),
+        None => None,
+    };
+    let cache = TieredCache::new(MemoryCache::new(DEFAULT_CAPACITY_BYTES), shared.clone());
+    let mut tunables = business::Settings::default();
+    if let Some(ttl) = settings.token_ttl {
+        tunables.token_ttl = ttl;
+    }
+    let mut services = Services::new(repos, Arc::new(cache), tunables);
+    if let Some(shared) = shared {
+        services = services.with_shared_cache_check(shared as Arc<dyn Cache>);
+    }
+    let state = AppState::new(Arc::new(services), service_id());
+
+    let listeners = listener::open(settings.listen).await?;
+    let addrs: Vec<String> = listeners.iter().map(|l| l.addr.to_string()).collect();
+    let server = Server::start(
+        listeners
+            .into_iter()
+            .map(|l| (l.socket, routes(l.role, &state))),
+    );
+    let status = format!("serving on {} ({backend})", addrs.join(", "));
+    tracing::info!(pid = std::process::id(), "{status}");
+    notify::ready(&status);
+    Ok(server)
+}
+
+/// What a socket answers: the API (with `/health` and `/metrics`), or only
+/// the operations routes.
+fn routes(role: Role, state: &AppState) -> Router {
+    match role {
+        Role::Api => presentation::router(state.clone()),
+        Role::Ops => presentation::ops_router(state.clone()),
+    }
+}
+
+/// This worker in `/health`: host, then corral's app name and instance
+/// when it runs under corral, else the pid.
+fn service_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    match (
+        std::env::var("CORRAL_APP"),
+        std::env::var("CORRAL_INSTANCE"),
+    ) {
+        (Ok(app), Ok(instance)) => format!("{host}/{app}/{instance}"),
+        _ => format!("{host}/{}", std::process::id()),
+    }
+}
+
+/// The URL with any password masked, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

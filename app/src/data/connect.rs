@@ -1,0 +1,65 @@
+//! Opening the database named by a URL, on the backend its scheme names.
+
+use std::sync::Arc;
+
+use super::{
+    CommentRepository, DataError, DataResult, Database, FollowRepository, LoginThrottleRepository,
+    NotificationRepository, PostRepository, Repositories, SessionRepository, UserRepository,
+    postgres, sqlite,
+};
+
+/// Opens a pool on the database named by `url` and returns its
+/// repositories: `sqlite:` (the file and its folder are created when
+/// missing, e.g. `sqlite://data/app.db`), or `postgres:`/`postgresql:`.
+/// Does not migrate: call [`Database::migrate`] for that.
+pub async fn connect(url: &str) -> DataResult<Repositories> {
+    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => sqlite::connect(url).await,
+        "postgres" | "postgresql" => postgres::connect(url).await,
+        _ => Err(DataError::UnsupportedScheme {
+            scheme: scheme.to_owned(),
+        }),
+    }
+}
+
+/// Every repository trait, so one store type can serve them all.
+pub(crate) trait Store:
+    Database
+    + UserRepository
+    + SessionRepository
+    + LoginThrottleRepository
+    + PostRepository
+    + CommentRepository
+    + FollowRepository
+    + NotificationRepository
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Database
+        + UserRepository
+        + SessionRepository
+        + LoginThrottleRepository
+        + PostRepository
+        + CommentRepository
+        + FollowRepository
+        + NotificationRepository
+        + 'static
+{
+}
+
+/// Hands one backend's store out as every repository.
+pub(crate) fn repositories(store: Arc<impl Store>) -> Repositories {
+    Repositories {
+        database: store.clone(),
+        users: store.clone(),
+        sessions: store.clone(),
+        login_throttle: store.clone(),
+        posts: store.clone(),
+        comments: store.clone(),
+        follows: store.clone(),
+        notifications: store,
+    }
+}

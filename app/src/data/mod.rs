@@ -1,0 +1,204 @@
+//! The data layer: what is stored, behind repository traits with one
+//! implementation per backend (`sqlite`, `postgres`), and the migrations.
+//!
+//! The business layer sees only these traits and records; which backend
+//! serves them is chosen once, in the composition root, from `DATABASE_URL`.
+//! Every write that must be atomic with another (publishing a post and
+//! notifying followers, deleting a post and its comments) is one method here,
+//! run in one transaction by the backend.
+
+mod connect;
+mod error;
+pub mod models;
+mod postgres;
+mod rules;
+mod sqlite;
+
+pub use connect::connect;
+pub use models::*;
+pub use rules::{EXCERPT_CHARS, excerpt};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Why a repository call failed, in the terms the business layer acts on.
+/// Backend errors are kept as the source for logs, never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A unique constraint refused the write (e.g. an email already taken).
+    #[error("conflict on {constraint}")]
+    Conflict {
+        /// The unique key that collided, e.g. `users.email`.
+        constraint: &'static str,
+    },
+    /// The row to change does not exist (any more).
+    #[error("not found")]
+    NotFound,
+    /// The row changed since the caller read it (optimistic concurrency).
+    #[error("the row changed since it was read")]
+    VersionMismatch,
+    /// `DATABASE_URL` names a backend this build does not have.
+    #[error(
+        "unsupported database URL scheme `{scheme}`: use `sqlite://path/to/file.db` or `postgres://user@host/db`"
+    )]
+    UnsupportedScheme {
+        /// What came before the first `:` (empty when there was none).
+        scheme: String,
+    },
+    /// The database could not be reached or answered with an error.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Short alias used by every repository method.
+pub type DataResult<T> = Result<T, DataError>;
+
+/// Users and their roles.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Inserts a user; `Conflict { constraint: "users.email" }` when the
+    /// email (compared case-insensitively) is taken.
+    async fn create(&self, new: NewUser) -> DataResult<User>;
+    /// A user by id.
+    async fn by_id(&self, id: Uuid) -> DataResult<Option<User>>;
+    /// A user by email, case-insensitively.
+    async fn by_email(&self, email: &str) -> DataResult<Option<User>>;
+    /// Sets the role of the user with this email; `NotFound` if none.
+    async fn set_role(&self, email: &str, role: Role) -> DataResult<User>;
+    /// The public profile: user plus published post and follower counts.
+    async fn profile(&self, id: Uuid) -> DataResult<Option<Profile>>;
+}
+
+/// Bearer sessions. Tokens are stored only as hashes; deleting the row
+/// revokes the token for every worker that shares the database at once.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session.
+    async fn create(&self, session: NewSession) -> DataResult<()>;
+    /// The user of an unexpired session with this token hash.
+    async fn user_for(&self, token_hash: &[u8], now: DateTime<Utc>) -> DataResult<Option<User>>;
+    /// Deletes the session; true if it existed.
+    async fn revoke(&self, token_hash: &[u8]) -> DataResult<bool>;
+}
+
+/// Failed-login counting per account, shared by every worker through the
+/// database so throttling cannot be dodged by landing on another process.
+#[async_trait]
+pub trait LoginThrottleRepository: Send + Sync {
+    /// Until when logins for `key` are refused, if they are.
+    async fn locked_until(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> DataResult<Option<DateTime<Utc>>>;
+    /// Counts a failure within `window`; at `max_failures` the key is locked
+    /// for `lock`. Returns the lock's end when this failure locked it.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        max_failures: u32,
+        lock: chrono::Duration,
+    ) -> DataResult<Option<DateTime<Utc>>>;
+    /// Forgets the failures of `key` (after a successful login).
+    async fn reset(&self, key: &str) -> DataResult<()>;
+}
+
+/// Posts, their tags, and the notifications publishing creates.
+#[async_trait]
+pub trait PostRepository: Send + Sync {
+    /// Inserts a post. The slug is `new.slug_base`, or `slug_base-2`,
+    /// `-3`, ... when taken. When `new.status` is published, one
+    /// `post.published` notification per follower of the author is created
+    /// in the same transaction.
+    async fn create(&self, new: NewPost) -> DataResult<Post>;
+    /// A post by id.
+    async fn by_id(&self, id: Uuid) -> DataResult<Option<Post>>;
+    /// A post by slug.
+    async fn by_slug(&self, slug: &str) -> DataResult<Option<Post>>;
+    /// Summaries matching `query`, newest first, with the total count.
+    async fn list(&self, query: &PostQuery) -> DataResult<Page<PostSummary>>;
+    /// Applies `change` if the stored version is `change.expected_version`
+    /// (else `VersionMismatch`); bumps the version and `updated_at`. When
+    /// `change.first_publish` is set, also sets `published_at` and notifies
+    /// the author's followers, in the same transaction.
+    async fn update(&self, id: Uuid, change: PostChange) -> DataResult<Post>;
+    /// Deletes the post and its comments and notifications; `NotFound` if none.
+    async fn delete(&self, id: Uuid) -> DataResult<()>;
+    /// Tags over published posts with their counts, most used first (ties by name).
+    async fn tag_counts(&self) -> DataResult<Vec<TagCount>>;
+    /// A number bumped in the same transaction as every write to posts,
+    /// tags or comments. Cache keys include it, so no worker can serve a
+    /// cached read made before an acknowledged write.
+    async fn content_generation(&self) -> DataResult<i64>;
+}
+
+/// Comments on posts.
+#[async_trait]
+pub trait CommentRepository: Send + Sync {
+    /// Inserts a comment.
+    async fn create(&self, new: NewComment) -> DataResult<Comment>;
+    /// A comment by id.
+    async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>>;
+    /// A post's comments, oldest first.
+    async fn list(&self, post_id: Uuid, page: PageRequest) -> DataResult<Page<Comment>>;
+    /// Deletes a comment; `NotFound` if none.
+    async fn delete(&self, id: Uuid) -> DataResult<()>;
+}
+
+/// Who follows whom.
+#[async_trait]
+pub trait FollowRepository: Send + Sync {
+    /// `follower` follows `author`; following twice is not an error.
+    async fn follow(&self, follower: Uuid, author: Uuid) -> DataResult<()>;
+    /// Stops following; not following is not an error.
+    async fn unfollow(&self, follower: Uuid, author: Uuid) -> DataResult<()>;
+}
+
+/// A user's notifications.
+#[async_trait]
+pub trait NotificationRepository: Send + Sync {
+    /// Newest first.
+    async fn list(&self, user_id: Uuid, page: PageRequest) -> DataResult<Page<Notification>>;
+    /// Marks every notification of the user read.
+    async fn mark_all_read(&self, user_id: Uuid) -> DataResult<()>;
+}
+
+/// The database as a whole, for health checks and start-up.
+#[async_trait]
+pub trait Database: Send + Sync {
+    /// Runs the pending migrations; safe when several workers start at once.
+    async fn migrate(&self) -> DataResult<()>;
+    /// A trivial round trip, for `/health`.
+    async fn ping(&self) -> DataResult<()>;
+    /// Which backend this is (`sqlite` or `postgres`), for logs and health.
+    fn backend(&self) -> &'static str;
+    /// Connections in use and idle, for `/metrics`.
+    fn pool_usage(&self) -> PoolUsage;
+}
+
+/// Every repository of one backend, as the composition root hands them to
+/// the business layer.
+#[derive(Clone)]
+pub struct Repositories {
+    /// The database itself.
+    pub database: Arc<dyn Database>,
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Failed-login throttling.
+    pub login_throttle: Arc<dyn LoginThrottleRepository>,
+    /// Posts and tags.
+    pub posts: Arc<dyn PostRepository>,
+    /// Comments.
+    pub comments: Arc<dyn CommentRepository>,
+    /// Follows.
+    pub follows: Arc<dyn FollowRepository>,
+    /// Notifications.
+    pub notifications: Arc<dyn NotificationRepository>,
+}

@@ -1,0 +1,132 @@
+//! Reading posts on PostgreSQL: single posts, filtered pages, tag counts.
+
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::codec::PostRow;
+use crate::data::rules::{EXCERPT_CHARS, count, like_contains, limit_offset};
+use crate::data::{DataResult, Page, Post, PostQuery, PostSummary, TagCount};
+
+/// The `SELECT ... FROM posts p` every post read starts with; `content` is
+/// the SQL for the body column (whole, or a prefix for summaries).
+fn post_select(content: &str) -> String {
+    format!(
+        "SELECT p.id, p.slug, p.title, {content} AS content, p.status, \
+           ARRAY(SELECT t.tag FROM post_tags t WHERE t.post_id = p.id \
+                 ORDER BY t.position) AS tags, \
+           p.author_id, a.name AS author_name, \
+           (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.id) AS comment_count, \
+           p.created_at, p.updated_at, p.published_at, p.version \
+         FROM posts p JOIN users a ON a.id = p.author_id"
+    )
+}
+
+/// Which column a single post is looked up by.
+#[derive(Clone, Copy)]
+pub(super) enum PostKey<'a> {
+    /// Its id.
+    Id(Uuid),
+    /// Its slug.
+    Slug(&'a str),
+}
+
+/// One post, whole.
+pub(super) async fn post<'c>(
+    conn: impl PgExecutor<'c>,
+    key: PostKey<'_>,
+) -> DataResult<Option<Post>> {
+    let whole = post_select("p.content");
+    let row: Option<PostRow> = match key {
+        PostKey::Id(id) => {
+            sqlx::query_as(&format!("{whole} WHERE p.id = $1"))
+                .bind(id)
+                .fetch_optional(conn)
+                .await?
+        }
+        PostKey::Slug(slug) => {
+            sqlx::query_as(&format!("{whole} WHERE p.slug = $1"))
+                .bind(slug)
+                .fetch_optional(conn)
+                .await?
+        }
+    };
+    row.map(PostRow::into_post).transpose()
+}
+
+/// Appends the `WHERE` clause selecting the posts `query` asks for.
+fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, query: &PostQuery) {
+    sql.push(" WHERE TRUE");
+    if !query.all_drafts {
+        match query.drafts_of {
+            Some(viewer) => {
+                sql.push(" AND (p.status = 'published' OR p.author_id = ")
+                    .push_bind(viewer)
+                    .push(")");
+            }
+            None => {
+                sql.push(" AND p.status = 'published'");
+            }
+        }
+    }
+    if let Some(status) = query.status {
+        sql.push(" AND p.status = ").push_bind(status.as_str());
+    }
+    if let Some(author) = query.author {
+        sql.push(" AND p.author_id = ").push_bind(author);
+    }
+    if let Some(tag) = &query.tag {
+        sql.push(" AND EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = ")
+            .push_bind(tag.clone())
+            .push(")");
+    }
+    if let Some(search) = &query.search {
+        let pattern = like_contains(search);
+        sql.push(" AND (p.title ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR p.content ILIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// A page of summaries matching `query`, newest first, and their total.
+pub(super) async fn list(pool: &PgPool, query: &PostQuery) -> DataResult<Page<PostSummary>> {
+    let mut total = QueryBuilder::new("SELECT COUNT(*) FROM posts p");
+    push_filters(&mut total, query);
+    let total: i64 = total.build_query_scalar().fetch_one(pool).await?;
+
+    let (limit, offset) = limit_offset(query.page);
+    let prefix = format!("left(p.content, {})", EXCERPT_CHARS + 1);
+    let mut page = QueryBuilder::new(post_select(&prefix));
+    push_filters(&mut page, query);
+    page.push(" ORDER BY p.created_at DESC, p.id DESC LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows: Vec<PostRow> = page.build_query_as().fetch_all(pool).await?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(PostRow::into_summary)
+            .collect::<DataResult<_>>()?,
+        total: count(total),
+    })
+}
+
+/// Tags of published posts with their counts, most used first.
+pub(super) async fn tag_counts(pool: &PgPool) -> DataResult<Vec<TagCount>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.tag, COUNT(*) AS posts FROM post_tags t \
+         JOIN posts p ON p.id = t.post_id WHERE p.status = 'published' \
+         GROUP BY t.tag ORDER BY posts DESC, t.tag ASC",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, posts)| TagCount {
+            name,
+            post_count: count(posts),
+        })
+        .collect())
+}

@@ -1,0 +1,91 @@
+//! Comments on SQLite.
+
+use async_trait::async_trait;
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+
+use super::codec::{CommentRow, id, ts};
+use super::{SqliteStore, bump_generation};
+use crate::data::rules::{count, limit_offset};
+use crate::data::{
+    Comment, CommentRepository, DataError, DataResult, NewComment, Page, PageRequest,
+};
+
+/// The `SELECT` every comment read starts with.
+const COMMENT_SELECT: &str = "SELECT c.id, c.post_id, c.content, c.author_id, \
+     a.name AS author_name, c.created_at \
+     FROM comments c JOIN users a ON a.id = c.author_id";
+
+/// One comment by id.
+async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult<Option<Comment>> {
+    let row: Option<CommentRow> = sqlx::query_as(&format!("{COMMENT_SELECT} WHERE c.id = ?"))
+        .bind(id(comment))
+        .fetch_optional(conn)
+        .await?;
+    row.map(CommentRow::into_comment).transpose()
+}
+
+#[async_trait]
+impl CommentRepository for SqliteStore {
+    async fn create(&self, new: NewComment) -> DataResult<Comment> {
+        let mut tx = self.write().await?;
+        // A missing post or author is a foreign-key violation: `NotFound`.
+        sqlx::query(
+            "INSERT INTO comments (id, post_id, author_id, content, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id(new.id))
+        .bind(id(new.post_id))
+        .bind(id(new.author_id))
+        .bind(&new.content)
+        .bind(ts(new.created_at))
+        .execute(&mut *tx)
+        .await?;
+        bump_generation(&mut tx).await?;
+        let created = comment(&mut *tx, new.id).await?;
+        tx.commit().await?;
+        created.ok_or(DataError::NotFound)
+    }
+
+    async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
+        comment(&self.pool, id).await
+    }
+
+    async fn list(&self, post: Uuid, page: PageRequest) -> DataResult<Page<Comment>> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE post_id = ?")
+            .bind(id(post))
+            .fetch_one(&self.pool)
+            .await?;
+        let (limit, offset) = limit_offset(page);
+        let rows: Vec<CommentRow> = sqlx::query_as(&format!(
+            "{COMMENT_SELECT} WHERE c.post_id = ? \
+             ORDER BY c.created_at ASC, c.id ASC LIMIT ? OFFSET ?"
+        ))
+        .bind(id(post))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(CommentRow::into_comment)
+                .collect::<DataResult<_>>()?,
+            total: count(total),
+        })
+    }
+
+    async fn delete(&self, comment: Uuid) -> DataResult<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM comments WHERE id = ?")
+            .bind(id(comment))
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DataError::NotFound);
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! Writing posts on SQLite: slugs, tags, versions and the notifications
+//! publishing creates, each write in one immediate transaction.
+
+use async_trait::async_trait;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use super::codec::{id, read_id, ts};
+use super::reads::{self, PostKey};
+use super::{SqliteStore, bump_generation};
+use crate::data::rules::{SLUG_ATTEMPTS, free_slug, suffix_range, unique_tags};
+use crate::data::{
+    DataError, DataResult, NewPost, Page, Post, PostChange, PostQuery, PostRepository, PostStatus,
+    PostSummary, TagCount,
+};
+
+#[async_trait]
+impl PostRepository for SqliteStore {
+    async fn create(&self, new: NewPost) -> DataResult<Post> {
+        let published = new.status == PostStatus::Published;
+        let mut tx = self.write().await?;
+        insert_with_free_slug(&mut tx, &new).await?;
+        replace_tags(&mut tx, new.id, &new.tags).await?;
+        if published {
+            notify_followers(&mut tx, new.id, new.author_id, &ts(new.created_at)).await?;
+        }
+        bump_generation(&mut tx).await?;
+        let post = reads::post(&mut *tx, PostKey::Id(new.id)).await?;
+        tx.commit().await?;
+        post.ok_or(DataError::NotFound)
+    }
+
+    async fn by_id(&self, post: Uuid) -> DataResult<Option<Post>> {
+        reads::post(&self.pool, PostKey::Id(post)).await
+    }
+
+    async fn by_slug(&self, slug: &str) -> DataResult<Option<Post>> {
+        reads::post(&self.pool, PostKey::Slug(slug)).await
+    }
+
+    async fn list(&self, query: &PostQuery) -> DataResult<Page<PostSummary>> {
+        reads::list(&self.pool, query).await
+    }
+
+    async fn update(&self, post: Uuid, change: PostChange) -> DataResult<Post> {
+        let mut tx = self.write().await?;
+        let current =
+            sqlx::query("SELECT version, published_at, author_id FROM posts WHERE id = ?")
+                .bind(id(post))
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(DataError::NotFound)?;
+        if current.try_get::<i64, _>("version")? != change.expected_version {
+            return Err(DataError::VersionMismatch);
+        }
+        let never_published = current
+            .try_get::<Option<String>, _>("published_at")?
+            .is_none();
+        let author: String = current.try_get("author_id")?;
+        let author = read_id("posts.author_id", &author)?;
+        sqlx::query(
+            "UPDATE posts SET title = COALESCE(?, title), content = COALESCE(?, content), \
+             status = COALESCE(?, status), version = version + 1, updated_at = ?, \
+             published_at = COALESCE(published_at, ?) WHERE id = ?",
+        )
+        .bind(change.title)
+        .bind(change.content)
+        .bind(change.status.map(PostStatus::as_str))
+        .bind(ts(change.now))
+        .bind(change.first_publish.map(ts))
+        .bind(id(post))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tags) = &change.tags {
+            replace_tags(&mut tx, post, tags).await?;
+        }
+        if let Some(published) = change.first_publish.filter(|_| never_published) {
+            notify_followers(&mut tx, post, author, &ts(published)).await?;
+        }
+        bump_generation(&mut tx).await?;
+        let updated = reads::post(&mut *tx, PostKey::Id(post)).await?;
+        tx.commit().await?;
+        updated.ok_or(DataError::NotFound)
+    }
+
+    async fn delete(&self, post: Uuid) -> DataResult<()> {
+        let mut tx = self.write().await?;
+        // Tags, comments and notifications go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM posts WHERE id = ?")
+            .bind(id(post))
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DataError::NotFound);
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
+        reads::tag_counts(&self.pool).await
+    }
+
+    async fn content_generation(&self) -> DataResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM content_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// Inserts the post under the first free slug among `slug_base`,
+/// `slug_base-2`, ...; a slug taken meanwhile makes it pick again.
+async fn insert_with_free_slug(conn: &mut SqliteConnection, new: &NewPost) -> DataResult<()> {
+    let (from, to) = suffix_range(&new.slug_base);
+    let created = ts(new.created_at);
+    let published = (new.status == PostStatus::Published).then(|| created.clone());
+    for _ in 0..SLUG_ATTEMPTS {
+        let taken: Vec<String> =
+            sqlx::query_scalar("SELECT slug FROM posts WHERE slug = ? OR (slug > ? AND slug < ?)")
+                .bind(&new.slug_base)
+                .bind(&from)
+                .bind(&to)
+                .fetch_all(&mut *conn)
+                .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO posts (id, slug, title, content, status, author_id, version, \
+               created_at, updated_at, published_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (slug) DO NOTHING",
+        )
+        .bind(id(new.id))
+        .bind(free_slug(&new.slug_base, &taken))
+        .bind(&new.title)
+        .bind(&new.content)
+        .bind(new.status.as_str())
+        .bind(id(new.author_id))
+        .bind(&created)
+        .bind(&created)
+        .bind(&published)
+        .execute(&mut *conn)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(());
+        }
+    }
+    Err(DataError::Conflict {
+        constraint: "posts.slug",
+    })
+}
+
+/// Sets a post's tags to `tags`, in their order.
+async fn replace_tags(conn: &mut SqliteConnection, post: Uuid, tags: &[String]) -> DataResult<()> {
+    sqlx::query("DELETE FROM post_tags WHERE post_id = ?")
+        .bind(id(post))
+        .execute(&mut *conn)
+        .await?;
+    for (position, tag) in (0_i64..).zip(unique_tags(tags)) {
+        sqlx::query("INSERT INTO post_tags (post_id, tag, position) VALUES (?, ?, ?)")
+            .bind(id(post))
+            .bind(tag)
+            .bind(position)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One `post.published` notification per follower of `author`; a follower
+/// already notified of this post is not notified again.
+async fn notify_followers(
+    conn: &mut SqliteConnection,
+    post: Uuid,
+    author: Uuid,
+    at: &str,
+) -> DataResult<()> {
+    let followers: Vec<String> =
+        sqlx::query_scalar("SELECT follower_id FROM follows WHERE author_id = ?")
+            .bind(id(author))
+            .fetch_all(&mut *conn)
+            .await?;
+    for follower in followers {
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, post_id, author_id, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, post_id) DO NOTHING",
+        )
+        .bind(id(Uuid::now_v7()))
+        .bind(follower)
+        .bind(id(post))
+        .bind(id(author))
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

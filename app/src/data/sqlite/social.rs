@@ -1,0 +1,106 @@
+//! Follows and the notifications they lead to, on SQLite.
+
+use async_trait::async_trait;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::codec::{id, read_id, read_ts};
+use crate::data::rules::{count, limit_offset};
+use crate::data::{
+    AuthorRef, DataResult, FollowRepository, Notification, NotificationRepository, Page,
+    PageRequest,
+};
+
+#[async_trait]
+impl FollowRepository for SqliteStore {
+    async fn follow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
+        sqlx::query(
+            "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
+             ON CONFLICT (follower_id, author_id) DO NOTHING",
+        )
+        .bind(id(follower))
+        .bind(id(author))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn unfollow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
+        sqlx::query("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")
+            .bind(id(follower))
+            .bind(id(author))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A notification joined with its post and the post's author.
+#[derive(FromRow)]
+struct NotificationRow {
+    id: String,
+    post_id: String,
+    post_slug: String,
+    post_title: String,
+    author_id: String,
+    author_name: String,
+    created_at: String,
+    is_read: bool,
+}
+
+impl NotificationRow {
+    /// The record.
+    fn into_notification(self) -> DataResult<Notification> {
+        Ok(Notification {
+            id: read_id("notifications.id", &self.id)?,
+            post_id: read_id("notifications.post_id", &self.post_id)?,
+            post_slug: self.post_slug,
+            post_title: self.post_title,
+            author: AuthorRef {
+                id: read_id("notifications.author_id", &self.author_id)?,
+                name: self.author_name,
+            },
+            created_at: read_ts("notifications.created_at", &self.created_at)?,
+            read: self.is_read,
+        })
+    }
+}
+
+#[async_trait]
+impl NotificationRepository for SqliteStore {
+    async fn list(&self, user: Uuid, page: PageRequest) -> DataResult<Page<Notification>> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = ?")
+            .bind(id(user))
+            .fetch_one(&self.pool)
+            .await?;
+        let (limit, offset) = limit_offset(page);
+        let rows: Vec<NotificationRow> = sqlx::query_as(
+            "SELECT n.id, n.post_id, p.slug AS post_slug, p.title AS post_title, \
+               n.author_id, a.name AS author_name, n.created_at, n.is_read \
+             FROM notifications n \
+               JOIN posts p ON p.id = n.post_id JOIN users a ON a.id = n.author_id \
+             WHERE n.user_id = ? ORDER BY n.created_at DESC, n.id DESC LIMIT ? OFFSET ?",
+        )
+        .bind(id(user))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(NotificationRow::into_notification)
+                .collect::<DataResult<_>>()?,
+            total: count(total),
+        })
+    }
+
+    async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {
+        sqlx::query("UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0")
+            .bind(id(user))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

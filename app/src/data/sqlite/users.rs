@@ -1,0 +1,83 @@
+//! Users, their roles and public profiles on SQLite.
+
+use async_trait::async_trait;
+use sqlx::{FromRow, Row};
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::codec::{UserRow, id, ts};
+use crate::data::rules::{count, email_key};
+use crate::data::{DataError, DataResult, NewUser, Profile, Role, User, UserRepository};
+
+/// The columns of a [`UserRow`], for statements on `users` alone.
+const USER_COLUMNS: &str = "id, email, name, password_hash, role, created_at";
+
+#[async_trait]
+impl UserRepository for SqliteStore {
+    async fn create(&self, new: NewUser) -> DataResult<User> {
+        let row: UserRow = sqlx::query_as(&format!(
+            "INSERT INTO users (id, email, email_key, name, password_hash, role, created_at) \
+             VALUES (?, ?, ?, ?, ?, 'user', ?) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(id(new.id))
+        .bind(&new.email)
+        .bind(email_key(&new.email))
+        .bind(&new.name)
+        .bind(&new.password_hash)
+        .bind(ts(new.created_at))
+        .fetch_one(&self.pool)
+        .await?;
+        row.into_user()
+    }
+
+    async fn by_id(&self, user: Uuid) -> DataResult<Option<User>> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id(user))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn by_email(&self, email: &str) -> DataResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_key = ?"
+        ))
+        .bind(email_key(email))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn set_role(&self, email: &str, role: Role) -> DataResult<User> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "UPDATE users SET role = ? WHERE email_key = ? RETURNING {USER_COLUMNS}"
+        ))
+        .bind(role.as_str())
+        .bind(email_key(email))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or(DataError::NotFound)?.into_user()
+    }
+
+    async fn profile(&self, user: Uuid) -> DataResult<Option<Profile>> {
+        let row = sqlx::query(
+            "SELECT u.*, \
+               (SELECT COUNT(*) FROM posts p \
+                 WHERE p.author_id = u.id AND p.status = 'published') AS post_count, \
+               (SELECT COUNT(*) FROM follows f WHERE f.author_id = u.id) AS follower_count \
+             FROM users u WHERE u.id = ?",
+        )
+        .bind(id(user))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Profile {
+            user: UserRow::from_row(&row)?.into_user()?,
+            post_count: count(row.try_get("post_count")?),
+            follower_count: count(row.try_get("follower_count")?),
+        }))
+    }
+}

@@ -1,0 +1,229 @@
+//! The worker's settings, read once from the environment at start.
+//!
+//! Everything a deployment changes comes from environment variables (the
+//! supervisor's `[apps.env]`), so one binary serves every environment. A bad
+//! value stops the process before it touches the database or a socket, with
+//! one sentence that names the variable, what it held and what it expects.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+/// Where the database lives when `DATABASE_URL` is unset: a file under the
+/// working directory, which the supervisor sets to the app's `cwd`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
+
+/// How the worker writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line: what log pipelines parse.
+    Json,
+    /// Human-readable lines, for a terminal.
+    Text,
+}
+
+/// Everything the worker reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// `APP_LISTEN`: bound only when no socket was handed over by fd.
+    pub listen: SocketAddr,
+    /// `REDIS_URL`: the cache shared by every worker, if any.
+    pub redis_url: Option<String>,
+    /// `APP_LOG_FORMAT`: `json` (default) or `text`.
+    pub log_format: LogFormat,
+    /// `APP_LOG` (else `RUST_LOG`, else `info`): a tracing filter directive.
+    pub log_filter: String,
+    /// `APP_DRAIN_TIMEOUT`: how long in-flight requests may take to finish
+    /// after SIGTERM before their connections are cut.
+    pub drain_timeout: Duration,
+    /// `APP_TOKEN_TTL`: how long a login token works; `None` keeps the
+    /// business layer's default (24 h).
+    pub token_ttl: Option<Duration>,
+    /// `APP_THREADS`: runtime worker threads. Under a supervisor (sockets
+    /// handed over by fd) the default is 1, since the supervisor already runs
+    /// one worker per CPU; standalone it is one per CPU.
+    pub threads: usize,
+}
+
+/// A variable that holds a value the worker cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?} is not valid: expected {expected}")]
+pub struct SettingsError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// What it held.
+    pub value: String,
+    /// What it should hold, with an example.
+    pub expected: &'static str,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the
+    /// process-wide environment. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let bad = |var, value: String, expected| SettingsError {
+            var,
+            value,
+            expected,
+        };
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| database_url.starts_with(scheme))
+        {
+            return Err(bad(
+                "DATABASE_URL",
+                database_url,
+                "a sqlite: or postgres:// URL such as sqlite://data/app.db",
+            ));
+        }
+        let listen = match get("APP_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(v) => v.parse().map_err(|_| {
+                bad(
+                    "APP_LISTEN",
+                    v,
+                    "an IP address and port such as 127.0.0.1:3000",
+                )
+            })?,
+        };
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && redis::Client::open(url.as_str()).is_err()
+        {
+            return Err(bad(
+                "REDIS_URL",
+                url.clone(),
+                "a redis:// URL such as redis://127.0.0.1:6379",
+            ));
+        }
+        let log_format = match get("APP_LOG_FORMAT").as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => return Err(bad("APP_LOG_FORMAT", other.into(), "json or text")),
+        };
+        let log_filter = get("APP_LOG")
+            .or_else(|| get("RUST_LOG"))
+            .unwrap_or_else(|| "info".into());
+        if EnvFilter::try_new(&log_filter).is_err() {
+            return Err(bad(
+                "APP_LOG",
+                log_filter,
+                "a log filter such as info or app=debug,sqlx=warn",
+            ));
+        }
+        let duration = |var, example| match get(var) {
+            None => Ok(None),
+            Some(v) => match humantime::parse_duration(v.trim()) {
+                Ok(d) if !d.is_zero() => Ok(Some(d)),
+                _ => Err(bad(var, v, example)),
+            },
+        };
+        let drain_timeout = duration("APP_DRAIN_TIMEOUT", "a duration such as 10s or 500ms")?
+            .unwrap_or(Duration::from_secs(10));
+        let token_ttl = duration("APP_TOKEN_TTL", "a duration such as 24h or 30m")?;
+        let threads = match get("APP_THREADS") {
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(bad(
+                        "APP_THREADS",
+                        v,
+                        "a positive number of threads such as 2",
+                    ));
+                }
+            },
+            None if get("LISTEN_FDS").is_some() => 1,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Self {
+            database_url,
+            listen,
+            redis_url,
+            log_format,
+            log_filter,
+            drain_timeout,
+            token_ttl,
+            threads,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.log_filter, "info");
+        assert_eq!(s.drain_timeout, Duration::from_secs(10));
+        assert!(s.redis_url.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_expected_form() {
+        let err = from(&[("APP_DRAIN_TIMEOUT", "soon")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "APP_DRAIN_TIMEOUT=\"soon\" is not valid: expected a duration such as 10s or 500ms"
+        );
+        assert_eq!(
+            from(&[("APP_LISTEN", "3000")]).unwrap_err().var,
+            "APP_LISTEN"
+        );
+        assert_eq!(
+            from(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            from(&[("APP_LOG_FORMAT", "xml")]).unwrap_err().var,
+            "APP_LOG_FORMAT"
+        );
+    }
+
+    #[test]
+    fn app_log_wins_over_rust_log() {
+        let s = from(&[("RUST_LOG", "warn"), ("APP_LOG", "debug")]).unwrap();
+        assert_eq!(s.log_filter, "debug");
+        assert_eq!(from(&[("RUST_LOG", "warn")]).unwrap().log_filter, "warn");
+    }
+
+    #[test]
+    fn one_thread_per_worker_under_a_supervisor() {
+        assert_eq!(from(&[("LISTEN_FDS", "2")]).unwrap().threads, 1);
+        assert_eq!(
+            from(&[("LISTEN_FDS", "2"), ("APP_THREADS", "3")])
+                .unwrap()
+                .threads,
+            3
+        );
+        assert!(from(&[]).unwrap().threads >= 1);
+        assert_eq!(
+            from(&[("APP_THREADS", "0")]).unwrap_err().var,
+            "APP_THREADS"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! `ApiError`: every failure as an RFC 9457 `application/problem+json`
+//! response, and the mapping from [`ServiceError`].
+//!
+//! Internal failures are logged here (inside the request's span, so the
+//! log line carries the request id) and answered without any detail: no
+//! SQL, no error chain, no stack trace ever reaches a client.
+
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::business::{FieldError, ServiceError};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error response: status, a human `detail`, field errors for 422, and
+/// the headers the status calls for (`WWW-Authenticate`, `Retry-After`, `Allow`).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: Option<String>,
+    errors: Vec<FieldError>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// An error of `status` with a detail for the client.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: Some(detail.into()),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A bare error of `status`: the standard title, no detail.
+    pub fn bare(status: StatusCode) -> Self {
+        Self {
+            status,
+            detail: None,
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 422 with one field error.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::invalid(field, message).into()
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// 401 for a request without usable credentials.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "This needs a bearer token: log in and send `Authorization: Bearer <token>`.",
+        )
+        .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    }
+
+    /// 405. axum's method router adds the `Allow` header on the way out.
+    pub fn method_not_allowed() -> Self {
+        let detail =
+            "This resource does not accept this method; the `Allow` header lists those it does.";
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, detail)
+    }
+
+    /// The status of this error.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    r#type: &'static str,
+    title: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: Vec<ProblemField<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProblemField<'a> {
+    field: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            r#type: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: self.detail.as_deref(),
+            errors: self
+                .errors
+                .iter()
+                .map(|e| ProblemField {
+                    field: &e.field,
+                    message: &e.message,
+                })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        (self.status, headers, body).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Validation(errors) => {
+                let detail = format!("The request breaks {} rule(s); see `errors`.", errors.len());
+                Self {
+                    errors,
+                    ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+                }
+            }
+            ServiceError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "Wrong email or password.")
+                    .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+            }
+            ServiceError::InvalidToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "The bearer token is unknown, expired or revoked; log in again.",
+            )
+            .with_header(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ),
+            ServiceError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                "You may not do this to this resource.",
+            ),
+            ServiceError::NotFound => Self::new(StatusCode::NOT_FOUND, "There is nothing here."),
+            ServiceError::Conflict { field } => Self::new(
+                StatusCode::CONFLICT,
+                format!("That {field} is already taken."),
+            ),
+            ServiceError::PreconditionFailed => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "The resource changed since you read it: fetch it again and retry with its new ETag.",
+            ),
+            ServiceError::TooManyAttempts { retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many failed logins; try again in {seconds} s."),
+                )
+                .with_header(RETRY_AFTER, HeaderValue::from(seconds))
+            }
+            error @ ServiceError::Unavailable { .. } => {
+                tracing::error!(error = %error_chain(&error), "request failed on a dependency");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable; try again shortly.",
+                )
+            }
+        }
+    }
+}
+
+/// `error: source: source...`, for logs only.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

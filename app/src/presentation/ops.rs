@@ -1,0 +1,95 @@
+//! `/health` (GET and HEAD) and `/metrics`, served on the public router and
+//! on the private ops router alike.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::business::{Check, HealthStatus};
+use crate::presentation::AppState;
+
+/// The media type of `/health` (IETF draft `draft-inadarei-api-health-check`).
+pub const HEALTH_JSON: &str = "application/health+json";
+/// The Prometheus text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health<'a> {
+    status: &'static str,
+    version: &'a str,
+    service_id: &'a str,
+    checks: Map<String, Value>,
+}
+
+/// The health report: 200 for `pass`/`warn`, 503 for `fail` (database down).
+pub async fn health(State(state): State<AppState>) -> Response {
+    let report = state.services().health.check().await;
+    let mut checks = Map::new();
+    for check in &report.checks {
+        checks.insert(check.name.to_owned(), json!([check_json(check)]));
+    }
+    let body = Health {
+        status: status_name(report.status),
+        version: state.version(),
+        service_id: state.service_id(),
+        checks,
+    };
+    let code = if report.status == HealthStatus::Fail {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    (
+        code,
+        [(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "no-store")],
+        body,
+    )
+        .into_response()
+}
+
+fn check_json(check: &Check) -> Value {
+    let millis = (check.observed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    json!({
+        "componentType": check.component_type,
+        "observedValue": millis,
+        "observedUnit": "ms",
+        "status": status_name(check.status),
+        "time": rfc3339(check.time),
+    })
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn status_name(status: HealthStatus) -> &'static str {
+    match status {
+        HealthStatus::Pass => "pass",
+        HealthStatus::Warn => "warn",
+        HealthStatus::Fail => "fail",
+    }
+}
+
+/// Prometheus text: the request metrics, cache hits and misses, and the
+/// database pool gauges (refreshed at each scrape).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let health = &state.services().health;
+    let usage = health.pool_usage();
+    let backend = health.backend();
+    let in_use = f64::from(usage.size.saturating_sub(usage.idle));
+    metrics::gauge!("db_pool_connections", "state" => "in_use", "backend" => backend).set(in_use);
+    metrics::gauge!("db_pool_connections", "state" => "idle", "backend" => backend)
+        .set(f64::from(usage.idle));
+    let text = state.metrics().render();
+    (
+        [(CONTENT_TYPE, PROMETHEUS_TEXT), (CACHE_CONTROL, "no-store")],
+        text,
+    )
+        .into_response()
+}

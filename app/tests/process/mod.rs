@@ -1,0 +1,9 @@
+//! The real `app` binary as a process: handed a socket by fd as corral
+//! does, drained by SIGTERM, sharing one SQLite file with another worker,
+//! and its one-shot commands.
+
+mod commands;
+mod drain;
+mod http;
+mod sharing;
+mod worker;
