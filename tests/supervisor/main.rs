@@ -10,6 +10,7 @@ mod helper;
 mod hygiene;
 mod logs;
 mod readiness;
+mod real_app;
 mod reload;
 mod restart;
 mod shutdown;

@@ -12,11 +12,31 @@ use serde_json::Value;
 
 /// `GET path` on a new connection; returns the status and the body.
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    request(addr, "GET", path, None)
+}
+
+/// `POST path` with a JSON body on a new connection.
+pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    request(addr, "POST", path, Some(body))
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = json.unwrap_or_default();
+    let content_type = match json {
+        Some(_) => "Content-Type: application/json\r\n",
+        None => "",
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
@@ -38,7 +58,7 @@ pub fn get_json(addr: SocketAddr, path: &str) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
-/// Clients sending `GET /` in a loop, each request on a new connection.
+/// Clients sending `GET path` in a loop, each request on a new connection.
 pub struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<LoadReport>>,
@@ -54,8 +74,13 @@ pub struct LoadReport {
 }
 
 impl Load {
-    /// Starts `clients` threads.
+    /// Starts `clients` threads requesting `/`.
     pub fn start(addr: SocketAddr, clients: usize) -> Self {
+        Self::start_on(addr, "/", clients)
+    }
+
+    /// Starts `clients` threads requesting `path`.
+    pub fn start_on(addr: SocketAddr, path: &'static str, clients: usize) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..clients)
             .map(|_| {
@@ -63,7 +88,7 @@ impl Load {
                 std::thread::spawn(move || {
                     let mut report = LoadReport::default();
                     while !stop.load(Ordering::Relaxed) {
-                        match get(addr, "/") {
+                        match get(addr, path) {
                             Ok((200, _)) => report.ok += 1,
                             Ok((status, body)) => report.failures.push(format!("{status}: {body}")),
                             Err(err) => report.failures.push(err.to_string()),

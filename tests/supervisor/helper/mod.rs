@@ -5,7 +5,7 @@
 mod http;
 mod process;
 
-pub use http::{Load, get, get_json};
+pub use http::{Load, get, get_json, post_json};
 pub use process::{alive, wait_gone};
 
 use std::io::{BufRead, BufReader};
@@ -36,6 +36,17 @@ pub fn corral_bin() -> PathBuf {
 /// The Rust test worker.
 pub fn test_worker() -> &'static str {
     env!("CARGO_BIN_EXE_test-worker")
+}
+
+/// The API server of this workspace (`app/`), built beside corral.
+pub fn app_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_test-worker")).with_file_name("app");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
 }
 
 /// The Python test worker.
@@ -241,5 +252,6 @@ impl Drop for Corral {
 fn expand(config: &str) -> String {
     config
         .replace("{worker}", test_worker())
+        .replace("{app}", &app_bin().display().to_string())
         .replace("{py_worker}", &py_worker().display().to_string())
 }

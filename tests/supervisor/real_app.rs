@@ -1,0 +1,66 @@
+//! The workspace's own API server under the supervisor: cluster mode on one
+//! SQLite file, a rolling reload under load, and a graceful stop, through the
+//! shared port as a client sees them.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::helper::{Corral, Load, alive, get, post_json};
+
+const CONFIG: &str = r#"
+[[apps]]
+name = "api"
+command = "{app}"
+instances = 2
+listen = ["127.0.0.1:0"]
+wait_ready = true
+listen_timeout = "20s"
+kill_timeout = "15s"
+[apps.env]
+DATABASE_URL = "sqlite://data/app.db"
+APP_LOG_FORMAT = "json"
+"#;
+
+#[test]
+fn the_app_serves_in_cluster_mode_and_reloads_without_a_failed_request() {
+    let mut corral = Corral::start(CONFIG);
+    let old = corral.wait_online();
+    let addr = corral.listen_addr();
+
+    let (status, health) = get(addr, "/health").expect("health");
+    assert_eq!(status, 200, "{health}");
+    let account = r#"{"email":"ops@example.com","name":"Ops","password":"correct horse battery"}"#;
+    let (status, body) = post_json(addr, "/api/auth/register", account).expect("register");
+    assert_eq!(status, 201, "{body}");
+
+    let load = Load::start_on(addr, "/api/tags", 4);
+    corral.signal(Signal::SIGHUP);
+    corral.wait_message("reload complete");
+    let report = load.stop();
+    assert!(
+        report.failures.is_empty(),
+        "failed requests during reload: {:?}",
+        report.failures
+    );
+    assert!(report.ok > 0);
+    assert!(
+        old.iter().all(|&pid| !alive(pid)),
+        "every old worker replaced"
+    );
+
+    let login = r#"{"email":"ops@example.com","password":"correct horse battery"}"#;
+    let (status, body) = post_json(addr, "/api/auth/login", login).expect("login");
+    assert_eq!(
+        status, 200,
+        "the account written before the reload is there: {body}"
+    );
+
+    corral.signal(Signal::SIGTERM);
+    assert!(corral.wait_exit(Duration::from_secs(20)).success());
+    let stopped = corral.events("worker stopped");
+    assert!(
+        stopped.iter().all(|e| e["status"] == "exit code 0"),
+        "workers drained and exited 0: {stopped:?}"
+    );
+}
