@@ -7,24 +7,30 @@
 //! database is migrated before any socket is served (workers starting
 //! together run the migrations safely, see `Database::migrate`), and
 //! `READY=1` is sent only once every socket accepts. Then the worker serves
-//! until SIGTERM or SIGINT, tells the supervisor `STOPPING=1`, and drains.
+//! until SIGTERM or SIGINT, tells the supervisor `STOPPING=1`, drains, and
+//! closes the database pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 
 use crate::business::{self, Services};
-use crate::data::{self, Repositories};
+use crate::data::{self, Database, Repositories};
 use crate::infrastructure::cache::Cache;
 use crate::infrastructure::cache::memory::{DEFAULT_CAPACITY_BYTES, MemoryCache};
 use crate::infrastructure::cache::shared::RedisCache;
 use crate::infrastructure::cache::tiered::TieredCache;
 use crate::infrastructure::listener::{self, Role};
+use crate::infrastructure::metrics;
 use crate::infrastructure::notify;
 use crate::infrastructure::server::{self, Drain, Server};
 use crate::infrastructure::settings::Settings;
 use crate::presentation::{self, AppState};
+
+/// How long closing the database may take after a complete drain.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Connects to `DATABASE_URL` and runs the pending migrations: what every
 /// command that touches the database starts with.
@@ -47,8 +53,9 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let stop = server::termination().context("cannot install the signal handlers")?;
     let mut stop = std::pin::pin!(stop);
     let _heartbeat = notify::spawn_watchdog();
-    let server = tokio::select! {
-        server = start(settings) => server?,
+    let _upkeep = metrics::spawn_upkeep();
+    let (server, database) = tokio::select! {
+        started = start(settings) => started?,
         signal = &mut stop => {
             tracing::info!(signal, "stopped during start-up");
             return Ok(());
@@ -58,7 +65,18 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     notify::stopping();
     tracing::info!(signal, drain_timeout = ?settings.drain_timeout, "draining");
     match server.drain(settings.drain_timeout).await {
-        Drain::Complete => tracing::info!("drained; exiting"),
+        Drain::Complete => {
+            // Nothing is in flight, so every connection is back in the pool
+            // and this returns at once; the bound is only a safety net.
+            if tokio::time::timeout(CLOSE_TIMEOUT, database.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!("the database connections did not close in time");
+            }
+            tracing::info!("drained; exiting");
+        }
+        // Cut requests may still hold connections; the runtime's end drops them.
         Drain::TimedOut { open } => tracing::warn!(
             open,
             "the drain timeout passed; cutting the remaining connections"
@@ -67,11 +85,13 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrates, builds the layers, starts serving, and reports ready.
-async fn start(settings: &Settings) -> anyhow::Result<Server> {
+/// Migrates, builds the layers, starts serving, and reports ready;
+/// returns the server and the database to close after the drain.
+async fn start(settings: &Settings) -> anyhow::Result<(Server, Arc<dyn Database>)> {
     notify::status("migrating the database");
     let repos = open_database(settings).await?;
-    let backend = repos.database.backend();
+    let database = Arc::clone(&repos.database);
+    let backend = database.backend();
 
     let shared = match &settings.redis_url {
         Some(url) => Some(Arc::new(
@@ -100,7 +120,7 @@ async fn start(settings: &Settings) -> anyhow::Result<Server> {
     let status = format!("serving on {} ({backend})", addrs.join(", "));
     tracing::info!(pid = std::process::id(), "{status}");
     notify::ready(&status);
-    Ok(server)
+    Ok((server, database))
 }
 
 /// What a socket answers: the API (with `/health` and `/metrics`), or only

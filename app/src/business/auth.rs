@@ -211,30 +211,4 @@ pub fn retry_after(locked_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> O
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttle_decisions() {
-        let now = Utc::now();
-        assert_eq!(retry_after(None, now), None);
-        assert_eq!(
-            retry_after(Some(now), now),
-            None,
-            "a lock ending now is over"
-        );
-        assert_eq!(
-            retry_after(Some(now - chrono::Duration::seconds(5)), now),
-            None
-        );
-        let later = now + chrono::Duration::milliseconds(1500);
-        assert_eq!(retry_after(Some(later), now), Some(Duration::from_secs(2)));
-        let later = now + chrono::Duration::minutes(15);
-        assert_eq!(
-            retry_after(Some(later), now),
-            Some(Duration::from_secs(900))
-        );
-        let soon = now + chrono::Duration::nanoseconds(1);
-        assert_eq!(retry_after(Some(soon), now), Some(Duration::from_secs(1)));
-    }
-}
+mod tests;

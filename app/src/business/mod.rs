@@ -23,13 +23,13 @@ mod visibility;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::Params;
 use uuid::Uuid;
 
 pub use auth::{AuthService, LoginPolicy, Registration, Session, retry_after};
 pub use comments::CommentService;
 pub use error::{FieldError, ServiceError, ServiceResult};
 pub use health::{Check, HealthReport, HealthService, HealthStatus};
+pub use passwords::PasswordHasher;
 pub use post_query::{PostFilter, SEARCH_MAX};
 pub use posts::{PostDraft, PostPatch, PostService, excerpt};
 pub use tags::{TAG_MAX_LEN, TAGS_MAX, TagService};
@@ -90,12 +90,10 @@ pub struct Services {
 
 impl Services {
     /// Wires the services to one backend's repositories and a cache.
-    /// Passwords are hashed with argon2id m=19456 KiB, t=2, p=1 (the OWASP
-    /// minimum), `settings.password_hash_concurrency` at a time.
+    /// Passwords are hashed by [`PasswordHasher::standard`] (argon2id,
+    /// m=19456 KiB, t=2, p=1), `settings.password_hash_concurrency` at a time.
     pub fn new(repos: Repositories, cache: Arc<dyn Cache>, settings: Settings) -> Self {
-        let params = Params::new(Params::DEFAULT_M_COST, 2, 1, None)
-            .expect("the OWASP argon2id parameters are valid");
-        let hasher = passwords::PasswordHasher::new(params, settings.password_hash_concurrency);
+        let hasher = PasswordHasher::standard(settings.password_hash_concurrency);
         let policy = LoginPolicy {
             max_failures: settings.login_max_failures.max(1),
             window: settings.login_failure_window,

@@ -6,9 +6,11 @@
 //! exhausting memory or starving the async workers. Tokens are 32 random
 //! bytes (base64url); only their SHA-256 is stored.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{
+    Output, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,54 +20,123 @@ use tokio::sync::Semaphore;
 
 use crate::business::error::{ServiceError, ServiceResult};
 
-/// Hashes and verifies passwords on a bounded pool of blocking threads.
-pub(crate) struct PasswordHasher {
+/// The slow function itself, behind a seam so that tests can count how
+/// often it runs (login must run it exactly once on every path).
+pub(crate) trait Kdf: Send + Sync + 'static {
+    /// The PHC string of `password` with a fresh random salt.
+    fn hash(&self, password: &str) -> String;
+    /// Whether `password` matches the PHC string `stored`.
+    fn verify(&self, password: &str, stored: &str) -> bool;
+    /// A PHC string with this function's parameters that no password
+    /// matches, so verifying against it costs what a real check costs.
+    fn decoy(&self) -> String;
+}
+
+/// argon2id with fixed parameters.
+pub(crate) struct Argon2id {
     params: Params,
+}
+
+impl Argon2id {
+    /// argon2id with `params`.
+    pub(crate) fn new(params: Params) -> Self {
+        Self { params }
+    }
+
+    /// The OWASP minimum: m=19456 KiB, t=2, p=1. The one place the
+    /// production parameters are defined.
+    pub(crate) fn owasp() -> Self {
+        let params = Params::new(Params::DEFAULT_M_COST, 2, 1, None)
+            .expect("the OWASP argon2id parameters are valid");
+        Self::new(params)
+    }
+}
+
+impl Kdf for Argon2id {
+    fn hash(&self, password: &str) -> String {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+            .hash_password(password.as_bytes(), &random_salt())
+            .expect("argon2id hashing with valid params cannot fail")
+            .to_string()
+    }
+
+    fn verify(&self, password: &str, stored: &str) -> bool {
+        // The parameters come from the stored string, so hashes made with
+        // older parameters keep working.
+        PasswordHash::new(stored).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    }
+
+    fn decoy(&self) -> String {
+        // Verification recomputes the hash from the salt and parameters and
+        // compares it with the stored output; random bytes match nothing.
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        rand::rng().fill_bytes(&mut output);
+        let output = Output::new(&output).expect("32 bytes is a valid output length");
+        let p = &self.params;
+        let (m, t, l) = (p.m_cost(), p.t_cost(), p.p_cost());
+        format!(
+            "$argon2id$v=19$m={m},t={t},p={l}${}${output}",
+            random_salt()
+        )
+    }
+}
+
+fn random_salt() -> SaltString {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length")
+}
+
+/// Hashes and verifies passwords on a bounded pool of blocking threads.
+/// The services use it for users' passwords, and `app seed` for the demo
+/// users', so both store hashes with the same parameters.
+pub struct PasswordHasher {
+    kdf: Arc<dyn Kdf>,
     permits: Arc<Semaphore>,
-    dummy: OnceLock<String>,
+    decoy: String,
 }
 
 impl PasswordHasher {
-    /// A hasher with argon2id `params` and at most `concurrency` hashes at once.
-    pub(crate) fn new(params: Params, concurrency: usize) -> Self {
+    /// argon2id with the OWASP parameters, at most `concurrency` hashes at
+    /// once (each holds ~19 MiB for tens of milliseconds).
+    pub fn standard(concurrency: usize) -> Self {
+        Self::with_kdf(Arc::new(Argon2id::owasp()), concurrency)
+    }
+
+    /// A hasher running `kdf`, at most `concurrency` at once.
+    pub(crate) fn with_kdf(kdf: Arc<dyn Kdf>, concurrency: usize) -> Self {
         Self {
-            params,
+            decoy: kdf.decoy(),
+            kdf,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy: OnceLock::new(),
         }
     }
 
     /// The PHC string of `password` with a fresh random salt.
-    pub(crate) async fn hash(&self, password: String) -> ServiceResult<String> {
-        let params = self.params.clone();
-        self.blocking(move || hash_with(&params, &password)).await
+    pub async fn hash(&self, password: String) -> ServiceResult<String> {
+        let kdf = Arc::clone(&self.kdf);
+        self.blocking(move || kdf.hash(&password)).await
     }
 
     /// Whether `password` matches the PHC string `stored`; a hash that does
     /// not parse never matches. With `stored` = `None` (unknown account) it
-    /// verifies against a dummy hash made once, so both cases cost the same.
+    /// verifies against the decoy, so both cases cost one verification.
     pub(crate) async fn verify(
         &self,
         password: String,
         stored: Option<String>,
     ) -> ServiceResult<bool> {
         let known = stored.is_some();
-        let stored = match stored {
-            Some(stored) => stored,
-            None => self.dummy_hash().await?,
-        };
+        let stored = stored.unwrap_or_else(|| self.decoy.clone());
+        let kdf = Arc::clone(&self.kdf);
         let matches = self
-            .blocking(move || verify_with(&password, &stored))
+            .blocking(move || kdf.verify(&password, &stored))
             .await?;
         Ok(known && matches)
-    }
-
-    async fn dummy_hash(&self) -> ServiceResult<String> {
-        if let Some(dummy) = self.dummy.get() {
-            return Ok(dummy.clone());
-        }
-        let made = self.hash(random_token()).await?;
-        Ok(self.dummy.get_or_init(|| made).clone())
     }
 
     async fn blocking<T: Send + 'static>(
@@ -90,24 +161,6 @@ impl PasswordHasher {
     }
 }
 
-fn hash_with(params: &Params, password: &str) -> String {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2id hashing with valid params cannot fail")
-        .to_string()
-}
-
-fn verify_with(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
-}
-
 /// A new bearer token: 32 bytes from the thread-local CSPRNG, base64url.
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -125,7 +178,8 @@ mod tests {
     use super::*;
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Params::new(64, 1, 1, None).unwrap(), 2)
+        let kdf = Argon2id::new(Params::new(64, 1, 1, None).unwrap());
+        PasswordHasher::with_kdf(Arc::new(kdf), 2)
     }
 
     #[tokio::test]
@@ -154,10 +208,31 @@ mod tests {
     async fn unknown_accounts_never_match() {
         let hasher = cheap();
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
-        assert!(
-            hasher.dummy.get().is_some(),
-            "the dummy hash is made once and kept"
+        assert!(!hasher.verify(String::new(), None).await.unwrap());
+    }
+
+    #[test]
+    fn the_decoy_has_the_production_parameters() {
+        let decoy = Argon2id::owasp().decoy();
+        let parsed = PasswordHash::new(&decoy).expect("the decoy is a PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (19456, 2, 1)
         );
+        assert_eq!(parsed.hash.map(|h| h.len()), Some(32));
+        assert_ne!(decoy, Argon2id::owasp().decoy(), "salted afresh");
+    }
+
+    #[test]
+    fn production_hashes_are_owasp_argon2id() {
+        let stored = Argon2id::owasp().hash("correct horse");
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert!(Argon2id::owasp().verify("correct horse", &stored));
     }
 
     #[test]

@@ -10,13 +10,13 @@
 //! of users (`name+2@example.com`, ...) rather than failing.
 
 use anyhow::Context as _;
-use argon2::password_hash::{PasswordHasher as _, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use rand::distr::Alphanumeric;
 use rand::seq::IndexedRandom as _;
-use rand::{Rng as _, RngCore as _, SeedableRng as _};
+use rand::{Rng as _, SeedableRng as _};
 use uuid::Uuid;
 
+use crate::business::PasswordHasher;
 use crate::business::slug::slugify;
 use crate::data::{NewComment, NewPost, NewUser, PostStatus, Repositories, Role};
 
@@ -94,6 +94,8 @@ pub async fn seed(repos: &Repositories, posts: u32) -> anyhow::Result<()> {
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let suffix = free_suffix(repos).await?;
     let now = Utc::now();
+    // The services' own hasher, so seeded users log in like any other.
+    let hasher = PasswordHasher::standard(PEOPLE.len());
     let mut users = Vec::new();
     println!("seeded users (passwords are shown only now):");
     for (i, (name, local)) in PEOPLE.iter().enumerate() {
@@ -109,7 +111,7 @@ pub async fn seed(repos: &Repositories, posts: u32) -> anyhow::Result<()> {
                 id: Uuid::now_v7(),
                 email: email.clone(),
                 name: (*name).to_owned(),
-                password_hash: hash(password.clone()).await?,
+                password_hash: hasher.hash(password.clone()).await?,
                 created_at: now - Duration::days(200),
             })
             .await
@@ -213,19 +215,4 @@ async fn free_suffix(repos: &Repositories) -> anyhow::Result<String> {
         }
     }
     unreachable!("some suffix is free")
-}
-
-/// An argon2id PHC string with the default (OWASP minimum) parameters,
-/// which the login path verifies like any other stored hash.
-async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-    })
-    .await?
 }

@@ -179,6 +179,10 @@ pub trait Database: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Connections in use and idle, for `/metrics`.
     fn pool_usage(&self) -> PoolUsage;
+    /// Waits for the connections in use to come back, then closes them
+    /// all; every later call fails. The last step of a worker's drain, so
+    /// SQLite checkpoints its WAL and PostgreSQL sees clean disconnects.
+    async fn close(&self);
 }
 
 /// Every repository of one backend, as the composition root hands them to

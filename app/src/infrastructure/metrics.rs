@@ -1,8 +1,31 @@
 //! The process-wide Prometheus recorder behind the `metrics` macros.
+//!
+//! Request latency is exported as a real Prometheus histogram (`_bucket`,
+//! `_sum`, `_count`), not a summary: bucket counters can be summed across
+//! workers and machines, so `histogram_quantile` over
+//! `sum by (le, route) (rate(http_request_duration_seconds_bucket[5m]))`
+//! gives the latency of the whole service, which per-process quantiles
+//! never can.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
+
+/// The name of the request latency histogram.
+pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+
+/// Upper bounds (seconds) of the latency buckets: from a cached read
+/// (about a millisecond) through a password hash (tens of milliseconds) to
+/// a request stuck behind a busy database (seconds).
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// How often recorded samples are folded into the exported state. Without
+/// it, samples would pile up in memory on a worker nobody scrapes.
+const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// The handle that renders `/metrics`. The recorder is global to the
 /// process (the `metrics` facade allows one), so it is installed once, on
@@ -12,8 +35,26 @@ pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &LATENCY_BUCKETS)
+                .expect("the latency buckets are not empty")
                 .install_recorder()
                 .expect("the Prometheus recorder is installed once per process")
         })
         .clone()
+}
+
+/// Starts the periodic upkeep of the recorder on the current runtime (the
+/// exporter's own HTTP listener, which would do it, is not used: `/metrics`
+/// is served by our routers). Dropping the handle does not stop the task;
+/// it ends with the runtime.
+pub fn spawn_upkeep() -> JoinHandle<()> {
+    let handle = handle();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(UPKEEP_PERIOD);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
+    })
 }

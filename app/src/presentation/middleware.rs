@@ -14,7 +14,9 @@ use axum::middleware::Next;
 use axum::response::IntoResponse;
 use tracing::Span;
 
+use crate::infrastructure::metrics::REQUEST_DURATION;
 use crate::presentation::error::{ApiError, PROBLEM_JSON};
+use crate::presentation::ops::HEALTH_JSON;
 
 /// The request id header, echoed or generated.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -69,22 +71,24 @@ pub async fn track_metrics(request: Request, next: Next) -> axum::response::Resp
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
     response
 }
 
-/// Replaces any error body that is not problem+json (axum's own 404, 405
-/// and extractor rejections, the body limit's 413, ...) with a problem of
-/// the same status, keeping headers such as `Allow`.
+/// Replaces any error body that is not a deliberate JSON document (axum's
+/// own 404, 405 and extractor rejections, the body limit's 413, ...) with a
+/// problem of the same status, keeping headers such as `Allow`. Our own
+/// error documents are kept: problem+json, and the health+json of a failing
+/// `/health` (503), whose checks are what a probe needs to read.
 pub async fn problem_bodies(request: Request, next: Next) -> axum::response::Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let deliberate = response.headers().get(CONTENT_TYPE).is_some_and(|v| {
+        [PROBLEM_JSON, HEALTH_JSON]
+            .iter()
+            .any(|t| v.as_bytes().starts_with(t.as_bytes()))
+    });
+    if !(status.is_client_error() || status.is_server_error()) || deliberate {
         return response;
     }
     let (mut parts, _) = response.into_parts();

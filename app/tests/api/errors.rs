@@ -171,6 +171,8 @@ async fn health_checks_a_shared_cache_and_ops_router_is_minimal() {
 async fn metrics_label_routes_by_template() {
     let app = TestApp::new().await;
     app.get("/api/posts/some-slug", None).await;
+    // The first read of the tag cloud misses the cache, the second hits it.
+    app.get("/api/tags", None).await;
     app.get("/api/tags", None).await;
     let metrics = app.get("/metrics", None).await;
     assert_eq!(metrics.status, StatusCode::OK);
@@ -180,9 +182,50 @@ async fn metrics_label_routes_by_template() {
             .starts_with("text/plain; version=0.0.4")
     );
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    assert!(text.contains("http_requests_total"), "{text}");
-    assert!(text.contains("route=\"/api/posts/{id}\""), "{text}");
+    let line = |parts: &[&str]| {
+        text.lines()
+            .find(|line| parts.iter().all(|part| line.contains(part)))
+            .unwrap_or_else(|| panic!("no line has all of {parts:?} in\n{text}"))
+            .to_owned()
+    };
+    line(&[
+        "http_requests_total{",
+        "route=\"/api/posts/{id}\"",
+        "status=\"404\"",
+    ]);
     assert!(!text.contains("some-slug"), "raw paths never become labels");
-    assert!(text.contains("db_pool_connections"), "{text}");
-    assert!(text.contains("app_cache_misses_total"), "{text}");
+    assert!(
+        text.contains("# TYPE http_request_duration_seconds histogram"),
+        "latency is a histogram, not a summary"
+    );
+    for bucket in ["le=\"0.005\"", "le=\"+Inf\""] {
+        line(&[
+            "http_request_duration_seconds_bucket{",
+            "route=\"/api/tags\"",
+            "status=\"200\"",
+            "method=\"GET\"",
+            bucket,
+        ]);
+    }
+    line(&[
+        "http_request_duration_seconds_count{",
+        "route=\"/api/tags\"",
+    ]);
+    line(&["http_request_duration_seconds_sum{", "route=\"/api/tags\""]);
+    assert!(
+        !text.contains("http_request_duration_seconds{"),
+        "no quantiles"
+    );
+    line(&[
+        "db_pool_connections{",
+        "state=\"in_use\"",
+        "backend=\"sqlite\"",
+    ]);
+    line(&[
+        "db_pool_connections{",
+        "state=\"idle\"",
+        "backend=\"sqlite\"",
+    ]);
+    line(&["app_cache_misses_total{", "kind=\"tags\""]);
+    line(&["app_cache_hits_total{", "kind=\"tags\""]);
 }

@@ -111,6 +111,11 @@ impl TestApp {
         Self::worker(repos, self.url.clone(), Arc::clone(&self._dir))
     }
 
+    /// A worker over repositories opened elsewhere (e.g. on PostgreSQL).
+    pub fn over(repos: Repositories, url: String) -> Self {
+        Self::worker(repos, url, Arc::new(tempfile::tempdir().unwrap()))
+    }
+
     fn worker(repos: Repositories, url: String, dir: Arc<tempfile::TempDir>) -> Self {
         let services = Services::new(
             repos.clone(),

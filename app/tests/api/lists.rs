@@ -127,3 +127,55 @@ async fn every_worker_sees_an_acknowledged_write() {
         );
     }
 }
+
+#[tokio::test]
+async fn list_parameters_at_the_edges() {
+    let app = TestApp::new().await;
+    let ann = app.user("ann").await;
+    let post = app.new_post(&ann, "100% sure", "published").await;
+    app.new_post(&ann, "snake_case names", "published").await;
+    app.new_post(&ann, "Plain title", "published").await;
+    let comments = format!("/api/posts/{}/comments", post["id"].as_str().unwrap());
+    for (query, fields) in [
+        ("limit=0", vec!["limit"]),
+        ("limit=101", vec!["limit"]),
+        ("limit=-1", vec!["limit"]),
+        ("limit=", vec!["limit"]),
+        ("page=0", vec!["page"]),
+        ("page=abc", vec!["page"]),
+        ("page=1.5", vec!["page"]),
+        ("status=bogus", vec!["status"]),
+        ("author=not-a-uuid", vec!["author"]),
+        (
+            "page=0&limit=0&status=x&author=y",
+            vec!["page", "limit", "status", "author"],
+        ),
+    ] {
+        let reply = app.get(&format!("/api/posts?{query}"), None).await;
+        assert_eq!(reply.invalid_fields(), fields, "{query}");
+    }
+    for list in [comments.as_str(), "/api/notifications"] {
+        for query in ["limit=0", "limit=101", "page=0", "page=abc"] {
+            let reply = app.get(&format!("{list}?{query}"), Some(&ann.token)).await;
+            assert_eq!(reply.problem(422)["errors"].as_array().unwrap().len(), 1);
+        }
+    }
+    // Unknown parameters are ignored, as HTTP caches and proxies add some.
+    let total = |path: &str| {
+        let path = path.to_owned();
+        let app = &app;
+        async move { app.get(&path, None).await.json()["meta"]["total"].clone() }
+    };
+    assert_eq!(total("/api/posts?utm_source=x&sort=title").await, 3);
+    // `%` and `_` are searched for literally, not as LIKE wildcards.
+    assert_eq!(total("/api/posts?q=%25").await, 1);
+    assert_eq!(total("/api/posts?q=_").await, 1);
+    assert_eq!(total("/api/posts?q=%25_").await, 0);
+    // Bounds are inclusive; a page past the end is empty, not an error.
+    let edge = app.get("/api/posts?limit=100&page=4294967295", None).await;
+    assert_eq!(
+        edge.json(),
+        json!({"data": [], "meta": {"total": 3, "page": 4294967295u32, "limit": 100, "totalPages": 1}})
+    );
+    assert_eq!(total("/api/posts?limit=1&page=3").await, 3);
+}

@@ -5,6 +5,7 @@ mod authz;
 mod errors;
 mod harness;
 mod lists;
+mod outage;
 mod posts;
 mod social;
 mod users;

@@ -33,7 +33,7 @@ macro_rules! both {
 mod auth;
 mod comments;
 mod database;
-mod harness;
+pub(crate) mod harness;
 mod listing;
 mod posts;
 mod publishing;

@@ -3,6 +3,7 @@
 //! and its one-shot commands.
 
 mod commands;
+mod contract;
 mod drain;
 mod http;
 mod sharing;

@@ -28,9 +28,27 @@ impl Worker {
     /// the other workers sharing the queue would) with `DATABASE_URL`
     /// pointing at `dir/app.db`, and waits for `READY=1`.
     pub fn start(dir: &Path, listener: &TcpListener, name: &str) -> Worker {
+        Self::start_with(dir, &[(listener, "http")], name, &[])
+    }
+
+    /// Like [`Worker::start`], with every socket of `sockets` handed over
+    /// (fds 3, 4, ... named as given; the first is where clients connect)
+    /// and `env` added.
+    pub fn start_with(
+        dir: &Path,
+        sockets: &[(&TcpListener, &str)],
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> Worker {
         let notify_path: PathBuf = dir.join(format!("{name}.notify"));
         let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
-        let fd: RawFd = listener.as_raw_fd();
+        let mut fds = [-1 as RawFd; 4];
+        assert!(sockets.len() <= fds.len(), "at most four sockets");
+        for (slot, (listener, _)) in fds.iter_mut().zip(sockets) {
+            *slot = listener.as_raw_fd();
+        }
+        let count = sockets.len();
+        let names: Vec<&str> = sockets.iter().map(|(_, name)| *name).collect();
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -41,26 +59,35 @@ impl Worker {
                 "DATABASE_URL",
                 format!("sqlite://{}", dir.join("app.db").display()),
             )
-            .env("LISTEN_FDS", "1")
-            .env("LISTEN_FDNAMES", "http")
+            .env("LISTEN_FDS", count.to_string())
+            .env("LISTEN_FDNAMES", names.join(":"))
             .env("NOTIFY_SOCKET", &notify_path)
             .env("APP_DRAIN_TIMEOUT", "10s")
             .env("APP_LOG", "info")
             .env_remove("LISTEN_PID")
             .env_remove("REDIS_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap());
-        // SAFETY: between fork and exec the closure only calls dup2 and
-        // fcntl, which are async-signal-safe, and allocates nothing.
+        // SAFETY: between fork and exec the closure only calls fcntl, dup2
+        // and close, which are async-signal-safe, and allocates nothing.
+        // Each socket is first copied above the target range, so placing
+        // one at 3 + i never overwrites another still to be placed.
         unsafe {
             command.pre_exec(move || {
-                if fd == 3 {
-                    let flags = libc::fcntl(3, libc::F_GETFD);
-                    if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                let mut high = [-1 as RawFd; 4];
+                for (copy, fd) in high.iter_mut().zip(&fds[..count]) {
+                    *copy = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100);
+                    if *copy < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
-                } else if libc::dup2(fd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
+                }
+                for (target, copy) in (3..).zip(&high[..count]) {
+                    // dup2 leaves the new fd without FD_CLOEXEC: inherited.
+                    if libc::dup2(*copy, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(*copy);
                 }
                 Ok(())
             });
@@ -69,7 +96,7 @@ impl Worker {
         let mut worker = Worker {
             child,
             notify,
-            addr: listener.local_addr().unwrap(),
+            addr: sockets[0].0.local_addr().unwrap(),
         };
         worker.await_notify("READY=1", READY_TIMEOUT);
         worker

@@ -15,6 +15,7 @@ mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -28,6 +29,13 @@ use super::{DataResult, Database, PoolUsage, Repositories};
 /// server's connection limit.
 const POOL_SIZE: u32 = 8;
 
+/// How long a request waits for a connection before it is answered 503.
+/// While the server is unreachable the pool keeps trying to connect for
+/// this long (sqlx's default is 30 s, which would hold every client and
+/// every connection slot of the worker for that long); once the server is
+/// back, the next request connects afresh.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Every repository over one PostgreSQL pool.
 pub(crate) struct PgStore {
     /// The pool every method uses.
@@ -39,6 +47,7 @@ pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
     let options = PgConnectOptions::from_str(url)?;
     let pool = PgPoolOptions::new()
         .max_connections(POOL_SIZE)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
     Ok(repositories(Arc::new(PgStore { pool })))
@@ -87,5 +96,9 @@ impl Database for PgStore {
             size: self.pool.size(),
             idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
         }
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

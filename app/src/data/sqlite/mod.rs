@@ -168,4 +168,8 @@ impl Database for SqliteStore {
             idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
         }
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }
