@@ -39,6 +39,27 @@ fn a_bad_setting_is_one_sentence_and_exit_2() {
 }
 
 #[test]
+fn without_database_url_the_sqlite_file_is_created_under_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_app"))
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .expect("run app");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dir.path().join("data/app.db").is_file(),
+        "the default database is data/app.db"
+    );
+}
+
+#[test]
 fn promoting_an_unknown_user_fails_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let out = app(dir.path(), &["user", "promote", "nobody@example.com"], &[]);
