@@ -103,7 +103,6 @@ fn config_error(err: &ConfigError) -> ExitCode {
 }
 
 fn failed(err: &anyhow::Error) -> ExitCode {
-    tracing::error!("{err:#}");
     eprintln!("corral: {err:#}");
     ExitCode::from(EXIT_FAILED)
 }

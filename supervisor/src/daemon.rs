@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use nix::unistd::Pid;
 use sd_notify::NotifyState;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
@@ -23,7 +24,7 @@ use crate::app::{AppCommand, AppContext, AppHandle, AppState, Fleet};
 use crate::config::{self, AppConfig, Ecosystem};
 use crate::notify::NotifyListener;
 use crate::reaper::{self, ChildTable};
-use crate::sockets::Listeners;
+use crate::sockets::{ListenKey, Listeners};
 use crate::worker::{self, Launcher};
 use crate::{systemd, unix};
 
@@ -43,7 +44,12 @@ struct Daemon {
     source: Source,
     ctx: AppContext,
     listeners: Listeners,
+    /// The listen addresses of the config in force.
+    in_use: Vec<ListenKey>,
     apps: BTreeMap<String, AppHandle>,
+    /// Apps removed by a reload, still draining; shutdown waits for them.
+    removed: TaskTracker,
+    /// The longest `kill_timeout` of any app that may still be running.
     kill_timeout: Duration,
 }
 
@@ -88,7 +94,9 @@ pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow
         source,
         ctx,
         listeners,
+        in_use: Vec::new(),
         apps: BTreeMap::new(),
+        removed: TaskTracker::new(),
         kill_timeout: Duration::ZERO,
     };
     daemon.apply(eco)?;
@@ -112,7 +120,7 @@ pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow
             }
         }
     }
-    daemon.shutdown(tracker).await;
+    daemon.shutdown(tracker, [term, int]).await;
     Ok(())
 }
 
@@ -138,14 +146,24 @@ impl Daemon {
     fn apply(&mut self, eco: Ecosystem) -> anyhow::Result<()> {
         let mut plan = Vec::with_capacity(eco.apps.len());
         for app in eco.apps {
-            let listeners = self.listeners_for(&app)?;
-            plan.push((Arc::new(app), listeners));
+            match self.listeners_for(&app) {
+                Ok(listeners) => plan.push((Arc::new(app), listeners)),
+                Err(err) => {
+                    // Close what this refused config bound: nobody would serve it.
+                    self.listeners.retain(&self.in_use);
+                    return Err(err);
+                }
+            }
         }
-        let in_use: Vec<_> = plan
+        self.in_use = plan
             .iter()
-            .flat_map(|(app, _)| app.listen.iter().copied())
+            .flat_map(|(app, _)| {
+                app.listen
+                    .iter()
+                    .map(|&addr| ListenKey::new(addr, &app.name))
+            })
             .collect();
-        self.listeners.retain(&in_use);
+        self.listeners.retain(&self.in_use);
         let log_dir = eco.supervisor.log_dir;
         let names: Vec<String> = plan.iter().map(|(app, _)| app.name.clone()).collect();
         for removed in self
@@ -157,13 +175,14 @@ impl Daemon {
         {
             tracing::info!(app = %removed, "app removed from the config; stopping it");
             let handle = self.apps.remove(&removed).expect("listed");
-            tokio::spawn(handle.shutdown());
+            self.removed.spawn(handle.shutdown());
         }
-        self.kill_timeout = plan
+        let longest = plan
             .iter()
             .map(|(app, _)| app.kill_timeout)
             .max()
             .unwrap_or_default();
+        self.kill_timeout = self.kill_timeout.max(longest);
         for (config, listeners) in plan {
             match self.apps.get(&config.name) {
                 Some(handle) => handle.send(AppCommand::Reload {
@@ -189,7 +208,9 @@ impl Daemon {
         app.listen
             .iter()
             .map(|&addr| {
-                let fd = self.listeners.get_or_bind(addr, app.listen_backlog)?;
+                let fd = self
+                    .listeners
+                    .get_or_bind(&ListenKey::new(addr, &app.name), app.listen_backlog)?;
                 fd.try_clone()
                     .with_context(|| format!("cannot share the socket for {addr}"))
             })
@@ -208,7 +229,10 @@ impl Daemon {
         }
     }
 
-    async fn shutdown(self, tracker: TaskTracker) {
+    /// SIGTERM/SIGINT: every app drains, apps removed earlier included. A
+    /// second signal meanwhile kills every worker at once, for an operator
+    /// who cannot wait for `kill_timeout`.
+    async fn shutdown(self, tracker: TaskTracker, mut signals: [Signal; 2]) {
         tracing::info!("shutting down: stopping every worker");
         systemd::notify(&[NotifyState::Stopping]);
         let stops: Vec<_> = self
@@ -216,14 +240,28 @@ impl Daemon {
             .into_values()
             .map(|app| tokio::spawn(app.shutdown()))
             .collect();
+        self.removed.close();
+        let removed = self.removed;
+        let all_stopped = async move {
+            futures_join(stops).await;
+            removed.wait().await;
+        };
+        tokio::pin!(all_stopped);
         // Workers get SIGKILL at kill_timeout; this bound only guards against
         // a process the kernel cannot kill (stuck in uninterruptible I/O).
-        let bound = self.kill_timeout + Duration::from_secs(5);
-        if tokio::time::timeout(bound, futures_join(stops))
-            .await
-            .is_err()
-        {
-            tracing::error!("some workers did not exit even after SIGKILL");
+        let deadline = tokio::time::sleep(self.kill_timeout + Duration::from_secs(5));
+        tokio::pin!(deadline);
+        let [term, int] = &mut signals;
+        loop {
+            tokio::select! {
+                () = &mut all_stopped => break,
+                () = &mut deadline => {
+                    tracing::error!("some workers did not exit even after SIGKILL");
+                    break;
+                }
+                _ = term.recv() => kill_every_worker(&self.ctx),
+                _ = int.recv() => kill_every_worker(&self.ctx),
+            }
         }
         tracker.close();
         if tokio::time::timeout(LOG_FLUSH_BOUND, tracker.wait())
@@ -235,6 +273,15 @@ impl Daemon {
             );
         }
         tracing::info!("supervisor stopped");
+    }
+}
+
+/// SIGKILLs the process group of every live worker.
+fn kill_every_worker(ctx: &AppContext) {
+    tracing::warn!("second stop signal: killing every worker now");
+    let fleet = ctx.fleet.borrow();
+    for worker in fleet.values().flat_map(|app| &app.workers) {
+        unix::kill_group(Pid::from_raw(worker.pid));
     }
 }
 

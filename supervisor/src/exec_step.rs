@@ -67,11 +67,13 @@ impl ExecStep {
     pub fn exec(self) -> io::Error {
         let step =
             |during: &str, err: io::Error| io::Error::new(err.kind(), format!("{during}: {err}"));
-        if let Err(err) = unix::arrange_listen_fds(&self.fds) {
-            return step("cannot pass the listening sockets", err);
-        }
+        // Privileges first: the user and group lookups may open files, and
+        // arranging the fds afterwards closes anything they left open.
         if let Err(err) = unix::drop_privileges(self.user.as_deref(), self.group.as_deref()) {
             return step("cannot drop privileges", err);
+        }
+        if let Err(err) = unix::arrange_listen_fds(&self.fds) {
+            return step("cannot pass the listening sockets", err);
         }
         if let Err(err) = unix::die_with_parent(Pid::from_raw(self.parent)) {
             return step("cannot tie the worker to the supervisor", err);

@@ -119,6 +119,24 @@ impl AppLogs {
         }
     }
 
+    /// The logs of a changed config. A file whose path did not change is
+    /// shared with the workers still running under the old config, so a
+    /// later SIGUSR1 reopens it for all of them.
+    pub fn reconfigure(&self, log_dir: &Path, out: &str, error: &str, date_format: &str) -> Self {
+        let keep = |current: &Arc<LogFile>, path: PathBuf| {
+            if current.path == path {
+                current.clone()
+            } else {
+                Arc::new(LogFile::open(path))
+            }
+        };
+        Self {
+            out: keep(&self.out, log_dir.join(out)),
+            error: keep(&self.error, log_dir.join(error)),
+            date_format: date_format.into(),
+        }
+    }
+
     /// Reopens both files.
     pub fn reopen(&self) {
         self.out.reopen();

@@ -56,9 +56,15 @@ pub struct NotifyListener {
 }
 
 impl NotifyListener {
-    /// Binds a socket unique to this supervisor process.
+    /// Binds a socket unique to this supervisor process. The name carries
+    /// random bytes besides the pid: two supervisors in different pid
+    /// namespaces sharing a network namespace may both be pid 1, and no
+    /// other local user can take the name first.
     pub fn bind() -> io::Result<Self> {
-        let name = format!("corral/{}/notify", std::process::id());
+        let mut nonce = [0u8; 8];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut nonce)?;
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("corral/{}/{nonce}/notify", std::process::id());
         let socket = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
         setsockopt(&socket, sockopt::PassCred, &true)?;
         socket.set_nonblocking(true)?;

@@ -69,11 +69,6 @@ impl RestartTracker {
         self.unstable
     }
 
-    /// The worker has been up for `min_uptime`: it is stable again.
-    pub fn stable(&mut self) {
-        self.unstable = 0;
-    }
-
     /// Decides after a worker that lived `uptime` exited; `failed_start`
     /// marks one that never became ready, unstable whatever its uptime.
     pub fn on_exit(

@@ -127,8 +127,10 @@ impl ChildTable {
                 Ok(WaitStatus::Exited(_, code)) => ExitStatus::Code(code),
                 Ok(WaitStatus::Signaled(_, sig, _)) => ExitStatus::Signal(sig),
                 other => {
+                    // Stop this sweep: the next SIGCHLD starts another, and
+                    // looping here could spin on the same child.
                     tracing::error!(pid = pid.as_raw(), ?other, "unexpected wait status");
-                    continue;
+                    return;
                 }
             };
             match route {

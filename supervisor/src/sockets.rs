@@ -12,11 +12,34 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-/// Listening sockets by the address apps ask for, reused across reloads so
-/// a changed config never closes a socket that still has connections queued.
+/// Which socket an app's `listen` entry means: the address, and for port 0
+/// (any free port) also the app, since each app asking for port 0 gets a
+/// socket of its own, kept across reloads like any other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListenKey {
+    addr: SocketAddr,
+    app: Option<String>,
+}
+
+impl ListenKey {
+    /// The key of `addr` in the config of `app`.
+    pub fn new(addr: SocketAddr, app: &str) -> Self {
+        Self {
+            addr,
+            app: (addr.port() == 0).then(|| app.to_owned()),
+        }
+    }
+
+    fn shared(addr: SocketAddr) -> Self {
+        Self { addr, app: None }
+    }
+}
+
+/// Listening sockets by what apps ask for, reused across reloads so a
+/// changed config never closes a socket that still has connections queued.
 #[derive(Default)]
 pub struct Listeners {
-    by_addr: HashMap<SocketAddr, OwnedFd>,
+    by_addr: HashMap<ListenKey, OwnedFd>,
     /// Addresses whose socket systemd passed (never re-keyed otherwise).
     from_systemd: Vec<SocketAddr>,
 }
@@ -34,7 +57,9 @@ impl Listeners {
             match socket.local_addr()?.as_socket() {
                 Some(addr) => {
                     tracing::info!(%addr, fd, "using a socket passed by systemd");
-                    listeners.by_addr.insert(addr, socket.into());
+                    listeners
+                        .by_addr
+                        .insert(ListenKey::shared(addr), socket.into());
                     listeners.from_systemd.push(addr);
                 }
                 None => tracing::warn!(fd, "ignoring a passed socket that is not TCP/IP"),
@@ -44,7 +69,7 @@ impl Listeners {
     }
 
     fn passed_wildcard_for(&self, addr: SocketAddr) -> Option<SocketAddr> {
-        if self.by_addr.contains_key(&addr) || !addr.ip().is_unspecified() {
+        if self.by_addr.contains_key(&ListenKey::shared(addr)) || !addr.ip().is_unspecified() {
             return None;
         }
         self.from_systemd
@@ -63,11 +88,11 @@ impl Listeners {
     /// Closes the sockets of addresses no app listens on any more, so that
     /// clients get a refusal instead of waiting in a queue nobody serves.
     /// Workers still draining keep their own copies until they exit.
-    pub fn retain(&mut self, in_use: &[SocketAddr]) {
-        self.by_addr.retain(|addr, _| {
-            let keep = in_use.contains(addr);
+    pub fn retain(&mut self, in_use: &[ListenKey]) {
+        self.by_addr.retain(|key, _| {
+            let keep = in_use.contains(key);
             if !keep {
-                tracing::info!(%addr, "no app listens here any more; closing");
+                tracing::info!(addr = %key.addr, "no app listens here any more; closing");
             }
             keep
         });
@@ -79,16 +104,29 @@ impl Listeners {
     /// the same port: `ListenStream=3000` gives `[::]:3000` (dual-stack),
     /// which serves an app that says `0.0.0.0:3000`; binding instead would
     /// fail with "address in use".
-    pub fn get_or_bind(&mut self, addr: SocketAddr, backlog: u32) -> io::Result<&OwnedFd> {
+    pub fn get_or_bind(&mut self, key: &ListenKey, backlog: u32) -> io::Result<&OwnedFd> {
+        let addr = key.addr;
         if let Some(passed) = self.passed_wildcard_for(addr) {
-            let fd = self.by_addr.remove(&passed).expect("listed");
+            let fd = self
+                .by_addr
+                .remove(&ListenKey::shared(passed))
+                .expect("listed");
             tracing::info!(%addr, %passed, "serving the address with the wildcard socket systemd passed");
-            self.by_addr.insert(addr, fd);
+            self.by_addr.insert(ListenKey::shared(addr), fd);
             self.from_systemd.retain(|a| *a != passed);
             self.from_systemd.push(addr);
         }
-        match self.by_addr.entry(addr) {
-            Entry::Occupied(entry) => Ok(entry.into_mut()),
+        match self.by_addr.entry(key.clone()) {
+            Entry::Occupied(entry) => {
+                // A changed `listen_backlog` takes effect on the open socket
+                // (listen(2) again only resizes the queue); systemd's
+                // sockets keep the socket unit's `Backlog=`.
+                if !self.from_systemd.contains(&addr) {
+                    socket2::SockRef::from(entry.get())
+                        .listen(backlog.min(i32::MAX as u32) as i32)?;
+                }
+                Ok(entry.into_mut())
+            }
             Entry::Vacant(entry) => {
                 let fd = bind_tcp(addr, backlog).map_err(|err| {
                     io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))

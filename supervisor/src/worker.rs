@@ -167,10 +167,23 @@ impl Launcher {
             mut child,
             exit,
             notify,
-        } = self.table.spawn(&mut cmd, &fds)?;
+        } = self.table.spawn(&mut cmd, &fds).map_err(|err| {
+            let what = format!(
+                "cannot start `{}` in {}: {err}",
+                app.command,
+                app.cwd.display()
+            );
+            std::io::Error::new(err.kind(), what)
+        })?;
         let pid = Pid::from_raw(child.id() as i32);
-        let stdout = pipe::Receiver::from_owned_fd(child.stdout.take().expect("piped").into())?;
-        let stderr = pipe::Receiver::from_owned_fd(child.stderr.take().expect("piped").into())?;
+        let (out, err) = (
+            child.stdout.take().expect("piped"),
+            child.stderr.take().expect("piped"),
+        );
+        let pipes = pipe::Receiver::from_owned_fd(out.into())
+            .and_then(|stdout| Ok((stdout, pipe::Receiver::from_owned_fd(err.into())?)));
+        // The process runs already: without a task it would be untracked.
+        let (stdout, stderr) = pipes.inspect_err(|_| unix::kill_group(pid))?;
         req.logs
             .capture(&self.tracker, req.instance, stdout, stderr);
 
@@ -217,6 +230,8 @@ impl WorkerTask {
         let mut kill_at: Option<Instant> = None;
         loop {
             tokio::select! {
+                // The exit first: once reaped, the pid must not be signalled.
+                biased;
                 status = &mut exit => {
                     let status = status.unwrap_or(ExitStatus::Signal(Signal::SIGKILL));
                     let uptime = self.started.elapsed();

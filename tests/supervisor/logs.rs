@@ -59,8 +59,9 @@ fn worker_output_lands_in_the_app_files_stamped_with_time_and_instance() {
     let pid = get_json(corral.listen_addr(), "/log?n=500")["pid"]
         .as_i64()
         .expect("pid");
-    let lines = wait_lines(&logs.join("api-out.log"), &format!("pid={pid}"), 500);
-    for (i, line) in lines.iter().filter(|l| l.contains("log line")).enumerate() {
+    let lines = wait_lines(&logs.join("api-out.log"), "log line", 500);
+    assert_eq!(lines.len(), 500, "every line once");
+    for (i, line) in lines.iter().enumerate() {
         assert!(
             line.ends_with(&format!("log line {i} pid={pid}")),
             "lines in order, none lost: {line}"

@@ -12,6 +12,7 @@ mod logs;
 mod readiness;
 mod real_app;
 mod reload;
+mod reload_edges;
 mod restart;
 mod shutdown;
 mod systemd;

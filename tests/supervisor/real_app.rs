@@ -59,6 +59,11 @@ fn the_app_serves_in_cluster_mode_and_reloads_without_a_failed_request() {
     corral.signal(Signal::SIGTERM);
     assert!(corral.wait_exit(Duration::from_secs(20)).success());
     let stopped = corral.events("worker stopped");
+    assert_eq!(
+        stopped.len(),
+        4,
+        "two old workers at the reload, two new at the stop: {stopped:?}"
+    );
     assert!(
         stopped.iter().all(|e| e["status"] == "exit code 0"),
         "workers drained and exited 0: {stopped:?}"

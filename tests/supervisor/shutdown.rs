@@ -64,6 +64,7 @@ fn sigterm_lets_every_in_flight_request_finish_and_leaves_no_process() {
     let left = wait_gone(&corral.spawned_pids(), Duration::ZERO);
     assert!(left.is_empty(), "workers left behind: {left:?}");
     let stopped = corral.events("worker stopped");
+    assert_eq!(stopped.len(), 2, "both workers stopped: {stopped:?}");
     assert!(
         stopped.iter().all(|e| e["status"] == "exit code 0"),
         "workers drained and exited 0: {stopped:?}"

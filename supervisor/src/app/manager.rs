@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -40,14 +40,31 @@ struct Worker {
     slot: usize,
     online: bool,
     stopping: bool,
+    /// The [`Applied::generation`] it was started with.
+    generation: u64,
 }
 
-pub(super) struct Manager {
-    ctx: AppContext,
+/// The config in force and what was built from it. A reload swaps it as
+/// one piece; a reload that fails puts the previous one back, so workers
+/// restarted afterwards run the config that works.
+struct Applied {
     config: Arc<AppConfig>,
     policy: RestartPolicy,
     listeners: Vec<OwnedFd>,
     logs: AppLogs,
+    /// Bumped by every reload: a worker started under an older one is
+    /// replaced by the rollout, a worker started under this one is not.
+    generation: u64,
+}
+
+pub(super) struct Manager {
+    ctx: AppContext,
+    applied: Applied,
+    /// The last config known to work while a rollout is in progress.
+    previous: Option<Applied>,
+    /// Reloads so far: the source of [`Applied::generation`], never reused
+    /// even when a failed reload puts an older config back.
+    reloads: u64,
     slots: Vec<Slot>,
     workers: HashMap<WorkerId, Worker>,
     rollout: Option<rollout::Rollout>,
@@ -67,7 +84,12 @@ impl Manager {
         log_dir: PathBuf,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let logs = open_logs(&log_dir, &config);
+        let logs = AppLogs::open(
+            &log_dir,
+            &config.logs.out,
+            &config.logs.error,
+            &config.log_date_format,
+        );
         let now = Instant::now();
         let slots = (0..config.instances.resolve(ctx.cpus))
             .map(|_| Slot {
@@ -75,12 +97,18 @@ impl Manager {
                 ..Slot::default()
             })
             .collect();
-        Self {
+        let applied = Applied {
             policy: RestartPolicy::from(&*config),
-            ctx,
             config,
             listeners,
             logs,
+            generation: 0,
+        };
+        Self {
+            ctx,
+            applied,
+            previous: None,
+            reloads: 0,
             slots,
             workers: HashMap::new(),
             rollout: None,
@@ -98,20 +126,20 @@ impl Manager {
             self.start_due_slots();
             self.publish();
             if self.shutting_down && self.workers.is_empty() {
-                tracing::info!(app = %self.config.name, "app stopped");
+                tracing::info!(app = %self.applied.config.name, "app stopped");
                 self.ctx.fleet.send_modify(|fleet| {
-                    fleet.remove(&self.config.name);
+                    fleet.remove(&self.applied.config.name);
                 });
                 return;
             }
             let next_restart = self.slots.iter().filter_map(|s| s.restart_at).min();
             tokio::select! {
                 Some((id, event)) = self.events.recv() => self.on_event(id, event),
-                command = commands.recv() => match command {
+                command = commands.recv(), if !self.shutting_down => match command {
                     Some(AppCommand::Reload { config, listeners, log_dir }) => self.reload(config, listeners, log_dir),
                     Some(AppCommand::ReopenLogs) => {
-                        self.logs.reopen();
-                        tracing::info!(app = %self.config.name, "log files reopened");
+                        self.applied.logs.reopen();
+                        tracing::info!(app = %self.applied.config.name, "log files reopened");
                     }
                     Some(AppCommand::Shutdown) | None => self.shutdown(),
                 },
@@ -132,7 +160,7 @@ impl Manager {
                     return;
                 };
                 let (app, instance, pid) = (
-                    &self.config.name,
+                    &self.applied.config.name,
                     worker.handle.instance,
                     worker.handle.pid.as_raw(),
                 );
@@ -151,7 +179,12 @@ impl Manager {
                     slot.incoming = None;
                     let slot_empty = slot.active.is_none();
                     if unexpected {
-                        self.abort_rollout(format!("new worker for instance {instance} exited ({status}) before it was ready"));
+                        let why = if failed_start {
+                            "was not ready within listen_timeout".to_owned()
+                        } else {
+                            format!("exited ({status}) before it was ready")
+                        };
+                        self.abort_rollout(format!("new worker for instance {instance} {why}"));
                         if slot_empty {
                             self.on_crash(worker.slot, uptime, true);
                         }
@@ -173,14 +206,17 @@ impl Manager {
         };
         worker.online = true;
         let slot_index = worker.slot;
-        tracing::info!(app = %self.config.name, instance = worker.handle.instance, pid = worker.handle.pid.as_raw(), "worker online");
+        tracing::info!(app = %self.applied.config.name, instance = worker.handle.instance, pid = worker.handle.pid.as_raw(), "worker online");
         self.promote(slot_index, id);
     }
 
     fn on_crash(&mut self, slot_index: usize, uptime: std::time::Duration, failed_start: bool) {
-        let app = self.config.name.clone();
+        let app = self.applied.config.name.clone();
         let slot = &mut self.slots[slot_index];
-        match slot.tracker.on_exit(&self.policy, uptime, failed_start) {
+        match slot
+            .tracker
+            .on_exit(&self.applied.policy, uptime, failed_start)
+        {
             Decision::Restart { delay } => {
                 self.restarts += 1;
                 let unstable = slot.tracker.unstable();
@@ -214,7 +250,7 @@ impl Manager {
             match self.spawn(index) {
                 Ok(id) => self.slots[index].active = Some(id),
                 Err(err) => {
-                    tracing::error!(app = %self.config.name, instance = index, %err, "cannot start worker");
+                    tracing::error!(app = %self.applied.config.name, instance = index, %err, "cannot start worker");
                     self.on_crash(index, std::time::Duration::ZERO, true);
                 }
             }
@@ -225,11 +261,11 @@ impl Manager {
         let id = self.next_id;
         self.next_id += 1;
         let handle = self.ctx.launcher.spawn(SpawnRequest {
-            app: &self.config,
+            app: &self.applied.config,
             instance: slot,
             id,
-            listeners: &self.listeners,
-            logs: &self.logs,
+            listeners: &self.applied.listeners,
+            logs: &self.applied.logs,
             events: self.events_tx.clone(),
         })?;
         self.workers.insert(
@@ -239,17 +275,21 @@ impl Manager {
                 slot,
                 online: false,
                 stopping: false,
+                generation: self.applied.generation,
             },
         );
         Ok(id)
     }
 
+    /// Asks a worker to drain, once: a second `kill_signal` means "exit now"
+    /// to many servers and would cut its in-flight requests.
     fn stop_worker(&mut self, id: WorkerId) {
-        if let Some(worker) = self.workers.get_mut(&id) {
+        if let Some(worker) = self.workers.get_mut(&id).filter(|w| !w.stopping) {
             worker.stopping = true;
-            worker
-                .handle
-                .stop(self.config.kill_signal, self.config.kill_timeout);
+            worker.handle.stop(
+                self.applied.config.kill_signal,
+                self.applied.config.kill_timeout,
+            );
         }
     }
 
@@ -267,13 +307,4 @@ impl Manager {
             self.stop_worker(id);
         }
     }
-}
-
-fn open_logs(log_dir: &Path, config: &AppConfig) -> AppLogs {
-    AppLogs::open(
-        log_dir,
-        &config.logs.out,
-        &config.logs.error,
-        &config.log_date_format,
-    )
 }

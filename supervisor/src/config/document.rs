@@ -56,6 +56,23 @@ pub(super) fn parse(
             );
             return Err(table.invalid("name", value, reason));
         }
+        if let Some(value) = table.get("listen") {
+            // Port 0 asks for any free port: a socket of the app's own.
+            let shared = app
+                .listen
+                .iter()
+                .filter(|a| a.port() != 0)
+                .find_map(|addr| {
+                    let other = apps.iter().find(|a| a.listen.contains(addr))?;
+                    Some((*addr, other.name.clone()))
+                });
+            if let Some((addr, other)) = shared {
+                let reason = format!(
+                    "{addr} is already the listen address of app {other:?}; two apps cannot share one socket"
+                );
+                return Err(table.invalid("listen", value, reason));
+            }
+        }
         name_starts.push(name_value.map_or(0, |v| v.span().start));
         env_selected |= has_env;
         apps.push(app);

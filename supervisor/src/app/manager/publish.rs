@@ -38,7 +38,7 @@ impl Manager {
             AppState::Launching
         };
         let status = AppStatus {
-            name: self.config.name.clone(),
+            name: self.applied.config.name.clone(),
             state,
             desired: self.slots.len(),
             workers,

@@ -1,5 +1,10 @@
 //! Rolling reload of one app: a new worker per slot, ready before the old
 //! one drains, one slot at a time.
+//!
+//! The new config is applied at once (new and restarted workers use it),
+//! and the config before it is kept until the rollout completes. A rollout
+//! that stops puts that config back, so the old workers, which keep
+//! serving, are also restarted with the config that works.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -7,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Manager, Slot, open_logs};
+use super::{Applied, Manager, Slot};
 use crate::config::AppConfig;
 use crate::policy::RestartPolicy;
 use crate::worker::WorkerId;
@@ -31,46 +36,66 @@ impl Manager {
         }
         tracing::info!(app = %config.name, "reload started");
         // Supersede a rollout in progress: its incoming workers are stopped
-        // (never adopted half-way) and the new rollout starts from slot 0.
+        // (never adopted half-way), an old worker still draining is waited
+        // for, and the new rollout starts from slot 0.
         for index in 0..self.slots.len() {
             if let Some(incoming) = self.slots[index].incoming.take() {
                 self.stop_worker(incoming);
             }
         }
-        self.config = config;
-        self.policy = RestartPolicy::from(&*self.config);
-        self.listeners = listeners;
-        self.logs = open_logs(&log_dir, &self.config);
+        let draining = self.rollout.take().and_then(|r| r.draining);
+        let logs = self.applied.logs.reconfigure(
+            &log_dir,
+            &config.logs.out,
+            &config.logs.error,
+            &config.log_date_format,
+        );
+        self.reloads += 1;
+        let next = Applied {
+            policy: RestartPolicy::from(&*config),
+            config,
+            listeners,
+            logs,
+            generation: self.reloads,
+        };
+        let replaced = std::mem::replace(&mut self.applied, next);
+        // Only a config that every slot ran is known to work.
+        if self.previous.is_none() {
+            self.previous = Some(replaced);
+        }
         self.note = None;
-        let wanted = self.config.instances.resolve(self.ctx.cpus);
-        let now = Instant::now();
+        self.resize();
+        self.rollout = Some(Rollout { next: 0, draining });
+        self.advance_rollout();
+    }
+
+    /// Matches the slots to the new instance count and restarts every slot
+    /// that has no worker (errored, stopped by `autorestart = false`, or
+    /// emptied by a superseded rollout), so a reload always ends with a
+    /// worker in every slot.
+    fn resize(&mut self) {
+        let wanted = self.applied.config.instances.resolve(self.ctx.cpus);
         while self.slots.len() > wanted {
             let slot = self.slots.pop().expect("non-empty");
             for id in slot.active.into_iter().chain(slot.incoming) {
                 self.stop_worker(id);
             }
         }
+        self.slots.resize_with(wanted, Slot::default);
+        let now = Instant::now();
         for slot in &mut self.slots {
-            if slot.errored {
+            let empty = slot.active.is_none() && slot.incoming.is_none();
+            if slot.errored || (empty && slot.restart_at.is_none()) {
                 *slot = Slot {
                     restart_at: Some(now),
                     ..Slot::default()
                 };
             }
         }
-        self.slots.resize_with(wanted, || Slot {
-            restart_at: Some(now),
-            ..Slot::default()
-        });
-        self.rollout = Some(Rollout {
-            next: 0,
-            draining: None,
-        });
-        self.advance_rollout();
     }
 
-    /// Starts the replacement for the next slot that has a running worker,
-    /// or ends the rollout when every slot is done.
+    /// Starts the replacement for the next slot whose worker runs an older
+    /// config, or ends the rollout when every slot is done.
     pub(super) fn advance_rollout(&mut self) {
         loop {
             let Some(rollout) = self.rollout.as_mut() else {
@@ -85,7 +110,12 @@ impl Manager {
             let index = rollout.next;
             rollout.next += 1;
             let slot = &self.slots[index];
-            if slot.active.is_none() || slot.restart_at.is_some() {
+            let current = self.applied.generation;
+            let outdated = slot
+                .active
+                .and_then(|id| self.workers.get(&id))
+                .is_some_and(|w| w.generation != current);
+            if !outdated || slot.restart_at.is_some() {
                 continue;
             }
             match self.spawn(index) {
@@ -102,12 +132,17 @@ impl Manager {
             }
         }
         self.rollout = None;
-        tracing::info!(app = %self.config.name, "reload complete");
+        self.previous = None;
+        tracing::info!(app = %self.applied.config.name, "reload complete");
     }
 
+    /// Stops the rollout where it is and puts the last working config back.
     pub(super) fn abort_rollout(&mut self, reason: String) {
-        tracing::error!(app = %self.config.name, %reason, "reload stopped; the old workers keep serving");
+        tracing::error!(app = %self.applied.config.name, %reason, "reload stopped; the old workers keep serving");
         self.rollout = None;
+        if let Some(previous) = self.previous.take() {
+            self.applied = previous;
+        }
         self.note = Some(format!("reload stopped: {reason}"));
     }
 

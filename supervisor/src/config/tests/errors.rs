@@ -206,6 +206,16 @@ fn duplicate_app_name_points_at_the_second() {
 }
 
 #[test]
+fn two_apps_cannot_share_a_listen_address() {
+    let first = "[[apps]]\nname = \"a\"\ncommand = \"x\"\nlisten = [\"127.0.0.1:3000\"]\n";
+    let second = "[[apps]]\nname = \"b\"\ncommand = \"x\"\nlisten = [\"127.0.0.1:3000\"]\n";
+    assert_eq!(
+        error(&format!("{first}{second}")),
+        "ecosystem.toml:8:10: apps[1].listen: 127.0.0.1:3000 is already the listen address of app \"a\"; two apps cannot share one socket"
+    );
+}
+
+#[test]
 fn missing_required_key_points_at_the_table_header() {
     assert_eq!(
         error(&format!("{APP}\n[[apps]]\nname = \"b\"\n")),

@@ -1,0 +1,195 @@
+//! Reloads in awkward moments: one reload superseding another while a
+//! worker crashes, scaling up, a refused file that needed new sockets,
+//! shutdown while an old worker or a removed app still drains.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::helper::{Corral, get, get_json};
+
+const APP: &str = r#"
+[[apps]]
+name = "api"
+command = "{worker}"
+instances = {instances}
+listen = ["127.0.0.1:0"]
+wait_ready = true
+listen_timeout = "10s"
+[apps.env]
+TW_MARK = "{mark}"
+"#;
+
+fn app(instances: usize, mark: &str, extra_env: &str) -> String {
+    APP.replace("{instances}", &instances.to_string())
+        .replace("{mark}", mark)
+        + extra_env
+}
+
+fn pid_of(event: &serde_json::Value) -> i32 {
+    event["pid"].as_i64().expect("pid") as i32
+}
+
+#[test]
+fn a_reload_superseding_a_reload_leaves_no_slot_empty_even_after_a_crash() {
+    let mut corral = Corral::start(&app(2, "one", ""));
+    corral.wait_online();
+    let slot0 = corral
+        .events("worker online")
+        .into_iter()
+        .find(|e| e["instance"] == 0)
+        .map(|e| pid_of(&e))
+        .expect("slot 0");
+    corral.write_config(&app(2, "two", "TW_READY_DELAY_MS = \"3000\"\n"));
+    corral.signal(Signal::SIGHUP);
+    corral.wait_for("the first replacement spawned", |e| {
+        e["message"] == "worker spawned" && e["instance"] == 0
+    });
+    kill(Pid::from_raw(slot0), Signal::SIGKILL).expect("kill slot 0");
+    corral.wait_for("slot 0 exited", |e| {
+        e["message"] == "worker exited" && pid_of(e) == slot0
+    });
+    corral.write_config(&app(2, "three", ""));
+    corral.signal(Signal::SIGHUP);
+    corral.wait_message("reload complete");
+    let addr = corral.listen_addr();
+    let mut serving = std::collections::BTreeSet::new();
+    for _ in 0..5000 {
+        let info = get_json(addr, "/info");
+        if info["env_TW_MARK"] == "three" {
+            serving.insert(
+                info["corral_instance"]
+                    .as_str()
+                    .expect("instance")
+                    .to_owned(),
+            );
+        }
+        if serving.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        serving.len(),
+        2,
+        "both slots serve the last config: {serving:?}"
+    );
+}
+
+#[test]
+fn scaling_up_by_a_reload_starts_each_new_worker_once() {
+    let mut corral = Corral::start(&app(1, "one", ""));
+    corral.wait_online();
+    corral.write_config(&app(3, "one", ""));
+    corral.signal(Signal::SIGHUP);
+    corral.wait_message("reload complete");
+    let spawned = corral.events("worker spawned").len();
+    assert_eq!(
+        spawned,
+        1 + 1 + 2,
+        "the first worker, its replacement, two new slots"
+    );
+}
+
+#[test]
+fn a_refused_reload_closes_the_sockets_it_bound() {
+    let mut corral = Corral::start(&app(1, "one", ""));
+    corral.wait_online();
+    let busy = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let free = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let fresh = free.local_addr().expect("addr");
+    drop(free);
+    let moved = app(1, "one", "").replace("127.0.0.1:0", &fresh.to_string());
+    let clash = format!(
+        "{moved}\n[[apps]]\nname = \"b\"\ncommand = \"{{worker}}\"\nlisten = [\"{}\"]\n",
+        busy.local_addr().expect("addr")
+    );
+    corral.write_config(&clash);
+    corral.signal(Signal::SIGHUP);
+    corral.wait_for("reload refused", |e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("reload refused"))
+    });
+    assert!(
+        get(fresh, "/").is_err(),
+        "{fresh} was bound for the refused config and must be closed again"
+    );
+    assert_eq!(
+        get(corral.listen_addr(), "/").expect("still serving").0,
+        200
+    );
+}
+
+#[test]
+fn shutdown_waits_for_a_removed_app_to_drain() {
+    let both = format!(
+        "{}\n[[apps]]\nname = \"old\"\ncommand = \"{{worker}}\"\nlisten = [\"127.0.0.1:0\"]\nwait_ready = true\nkill_timeout = \"10s\"\n",
+        app(1, "one", "")
+    );
+    let mut corral = Corral::start(&both);
+    corral.wait_online();
+    let listening = corral.events("listening");
+    let old_addr = listening[1]["bound"]
+        .as_str()
+        .expect("bound")
+        .parse()
+        .expect("addr");
+    let slow = std::thread::spawn(move || get(old_addr, "/slow?ms=3000"));
+    let log = corral.dir().join("logs/old-out.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("slow request started")
+    {
+        assert!(Instant::now() < deadline, "the slow request never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    corral.write_config(&app(1, "one", ""));
+    corral.signal(Signal::SIGHUP);
+    corral.wait_for("old removed", |e| {
+        e["message"] == "app removed from the config; stopping it"
+    });
+    corral.signal(Signal::SIGTERM);
+    let (status, body) = slow
+        .join()
+        .expect("client")
+        .expect("the removed app's request completes");
+    assert_eq!(status, 200, "{body}");
+    assert!(corral.wait_exit(Duration::from_secs(15)).success());
+}
+
+#[test]
+fn a_draining_worker_gets_kill_signal_once_even_when_shutdown_follows() {
+    let trap = r#"
+[[apps]]
+name = "sh"
+command = "sh"
+args = ["-c", "trap 'echo got TERM $$; sleep 1; exit 0' TERM; echo trapped $$; while :; do sleep 0.05; done"]
+kill_timeout = "5s"
+"#;
+    let mut corral = Corral::start(trap);
+    let old = corral.wait_online()[0];
+    // The shell must have installed its trap before it is signalled.
+    let log = corral.dir().join("logs/sh-out.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(&format!("trapped {old}"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never installed its trap"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    corral.signal(Signal::SIGHUP);
+    corral.wait_for("the replacement online", |e| {
+        e["message"] == "worker online" && pid_of(e) != old
+    });
+    corral.signal(Signal::SIGTERM);
+    assert!(corral.wait_exit(Duration::from_secs(10)).success());
+    let out = std::fs::read_to_string(corral.dir().join("logs/sh-out.log")).expect("out log");
+    assert_eq!(out.matches(&format!("got TERM {old}")).count(), 1, "{out}");
+}
