@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::compose;
 use crate::data::{DataError, Role};
-use crate::infrastructure::settings::Settings;
+use crate::infrastructure::settings::{Settings, redact};
 use crate::infrastructure::telemetry::Sink;
 
 /// How long tasks still running after a command (connections cut by the
@@ -106,7 +106,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => compose::serve(&settings).await,
         Command::Migrate => {
             compose::open_database(&settings).await?;
-            println!("the database at {} is migrated", settings.database_url);
+            let url = redact(&settings.database_url);
+            println!("the database at {url} is migrated");
             Ok(())
         }
         Command::User {

@@ -26,7 +26,7 @@ use crate::infrastructure::listener::{self, Role};
 use crate::infrastructure::metrics;
 use crate::infrastructure::notify;
 use crate::infrastructure::server::{self, Drain, Server};
-use crate::infrastructure::settings::Settings;
+use crate::infrastructure::settings::{Settings, redact};
 use crate::presentation::{self, AppState};
 
 /// How long closing the database may take after a complete drain.
@@ -144,19 +144,5 @@ fn service_id() -> String {
     ) {
         (Ok(app), Ok(instance)) => format!("{host}/{app}/{instance}"),
         _ => format!("{host}/{}", std::process::id()),
-    }
-}
-
-/// The URL with any password masked, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }

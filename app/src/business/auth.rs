@@ -2,22 +2,26 @@
 //!
 //! Login answers the same error, at about the same cost, whether the email
 //! is unknown or the password wrong (an unknown email is checked against a
-//! dummy hash). Failures are counted per normalised email in the database,
-//! so every worker sees the same count: after `max_failures` within
-//! `window` the account is locked for `lock`, even for the right password.
+//! dummy hash). Failures are counted per normalised email (its SHA-256) in
+//! the database, so every worker sees the same count: after `max_failures`
+//! within `window` the account is locked for `lock`, even for the right
+//! password.
+//! An attempt is counted before its password is checked (see
+//! `data::throttle`), so parallel attempts cannot outrun the count.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::business::error::{DataContext as _, ServiceError, ServiceResult};
 use crate::business::passwords::{PasswordHasher, random_token, token_hash};
 use crate::business::validate;
 use crate::data::{
-    LoginThrottleRepository, NewSession, NewUser, Repositories, SessionRepository, User,
-    UserRepository,
+    LoginThrottleRepository, NewSession, NewUser, Repositories, SessionRepository, ThrottleLimits,
+    User, UserRepository,
 };
 
 /// What a client sends to register.
@@ -51,6 +55,18 @@ pub struct LoginPolicy {
     pub window: Duration,
     /// How long a locked account refuses logins.
     pub lock: Duration,
+}
+
+impl LoginPolicy {
+    /// The policy as the repository counts it.
+    fn limits(self) -> ThrottleLimits {
+        let chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        ThrottleLimits {
+            window: chrono(self.window),
+            max_failures: self.max_failures,
+            lock: chrono(self.lock),
+        }
+    }
 }
 
 /// Users' credentials and sessions.
@@ -108,21 +124,31 @@ impl AuthService {
         self.users.create(new).await.during("registering a user")
     }
 
-    /// Checks the credentials and opens a session.
+    /// Checks the credentials and opens a session. The attempt is counted
+    /// before the password is checked, and the lock is checked again after,
+    /// so neither parallel attempts nor a right password during a lock get
+    /// past the throttle.
     pub async fn login(&self, email: &str, password: String) -> ServiceResult<Session> {
-        let key = email.trim().to_lowercase();
+        let email = email.trim();
+        let Some(key) = throttle_key(email) else {
+            // No account can have this email: answer like an unknown one,
+            // at the same cost, and store nothing about it.
+            self.hasher.verify(password, None).await?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let limits = self.policy.limits();
         let now = Utc::now();
-        let locked = self
+        let refused = self
             .throttle
-            .locked_until(&key, now)
+            .reserve(&key, now, limits)
             .await
             .during("checking login throttling")?;
-        if let Some(retry_after) = retry_after(locked, now) {
+        if let Some(retry_after) = retry_after(refused, now) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
         let user = self
             .users
-            .by_email(email.trim())
+            .by_email(email)
             .await
             .during("looking up a user")?;
         let stored = user.as_ref().map(|user| user.password_hash.clone());
@@ -131,13 +157,18 @@ impl AuthService {
             .hasher
             .verify(password, stored.filter(|_| plausible))
             .await?;
+        let now = Utc::now();
         let Some(user) = user.filter(|_| matches) else {
-            return Err(self.failed(&key, now).await);
+            return Err(self.failed(&key, now, limits).await);
         };
-        self.throttle
-            .reset(&key)
+        let locked = self
+            .throttle
+            .succeed(&key, now)
             .await
             .during("resetting login throttling")?;
+        if let Some(retry_after) = retry_after(locked, now) {
+            return Err(ServiceError::TooManyAttempts { retry_after });
+        }
         let token = random_token();
         let expires_at =
             now + chrono::Duration::from_std(self.token_ttl).unwrap_or(chrono::Duration::days(1));
@@ -158,14 +189,8 @@ impl AuthService {
         })
     }
 
-    async fn failed(&self, key: &str, now: DateTime<Utc>) -> ServiceError {
-        let window =
-            chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX);
-        let lock = chrono::Duration::from_std(self.policy.lock).unwrap_or(chrono::Duration::MAX);
-        let recorded = self
-            .throttle
-            .record_failure(key, now, window, self.policy.max_failures, lock)
-            .await;
+    async fn failed(&self, key: &str, now: DateTime<Utc>, limits: ThrottleLimits) -> ServiceError {
+        let recorded = self.throttle.record_failure(key, now, limits).await;
         match recorded.during("counting a failed login") {
             Ok(locked) => match retry_after(locked, now) {
                 Some(retry_after) => ServiceError::TooManyAttempts { retry_after },
@@ -197,6 +222,17 @@ impl AuthService {
             .during("revoking a session")?;
         Ok(())
     }
+}
+
+/// The throttle key of a login email: the SHA-256 (hex) of its folded form,
+/// so a key is 64 bytes whatever was sent. `None` for what no account can
+/// have (over [`validate::EMAIL_MAX`] characters, or control characters,
+/// NUL included), which is neither looked up nor counted.
+fn throttle_key(email: &str) -> Option<String> {
+    if email.chars().count() > validate::EMAIL_MAX || email.chars().any(char::is_control) {
+        return None;
+    }
+    Some(format!("{:x}", Sha256::digest(email.to_lowercase())))
 }
 
 /// How long until a lock ending at `locked_until` lifts, rounded up to whole

@@ -1,8 +1,9 @@
 //! Read-through caching of post reads and tag counts.
 //!
 //! Every key carries the database's content generation, which the data
-//! layer bumps in the same transaction as every write to posts, tags or
-//! comments. After a write is acknowledged, every worker reads the new
+//! layer sets to a new random value in the same transaction as every write
+//! to posts, tags or comments (random, so databases sharing a Redis never
+//! meet on a key). After a write is acknowledged, every worker reads the new
 //! generation first, so entries made before the write are never reached
 //! again (they simply age out). Entries hold what the repository returned,
 //! before any visibility decision, so one entry serves every viewer whose

@@ -91,6 +91,14 @@ pub(crate) fn list_query(viewer: Option<Viewer>, filter: PostFilter) -> ServiceR
     })
 }
 
+/// Whether `query` filters on text no post can hold: NUL, which bodies
+/// refuse and PostgreSQL cannot even compare, so the answer is an empty
+/// list without asking the database.
+pub(crate) fn matches_nothing(query: &PostQuery) -> bool {
+    let nul = |text: &Option<String>| text.as_ref().is_some_and(|t| t.contains('\0'));
+    nul(&query.tag) || nul(&query.search)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

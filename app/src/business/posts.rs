@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::business::cache::ReadCache;
 use crate::business::error::{DataContext as _, Problems, ServiceError, ServiceResult};
-use crate::business::post_query::{PostFilter, list_query, status};
+use crate::business::post_query::{PostFilter, list_query, matches_nothing, status};
 use crate::business::visibility::{Viewer, can_see, may_edit};
 use crate::business::{Listing, slug, tags, validate};
 use crate::data::{NewPost, Post, PostChange, PostRepository, PostStatus, PostSummary};
@@ -57,6 +57,13 @@ impl PostService {
         filter: PostFilter,
     ) -> ServiceResult<Listing<PostSummary>> {
         let query = list_query(viewer, filter)?;
+        if matches_nothing(&query) {
+            return Ok(Listing {
+                items: Vec::new(),
+                total: 0,
+                page: query.page,
+            });
+        }
         let key = format!("{:x}", Sha256::digest(format!("{query:?}")));
         let load = async { self.posts.list(&query).await.during("listing posts") };
         let page = self.cache.read("post-list", &key, load).await?;
@@ -74,7 +81,8 @@ impl PostService {
             let load = async { self.posts.by_id(id).await.during("loading a post") };
             post = self.cache.read("post", &format!("id:{id}"), load).await?;
         }
-        if post.is_none() && id_or_slug.len() <= 200 {
+        // No slug holds NUL (and PostgreSQL cannot even compare one).
+        if post.is_none() && id_or_slug.len() <= 200 && !id_or_slug.contains('\0') {
             let load = async {
                 self.posts
                     .by_slug(id_or_slug)
@@ -123,7 +131,8 @@ impl PostService {
     /// Applies `patch` as `viewer`. With `if_versions` (from `If-Match`) the
     /// post must still be at one of them, else `PreconditionFailed`; the
     /// repository re-checks the version in its transaction, so a concurrent
-    /// edit between the read and the write fails the same way. The first
+    /// edit between the read and the write fails the same way. Without, the
+    /// patch applies to the current version, whatever it is by then. The first
     /// publication sets `publishedAt` and notifies the author's followers.
     pub async fn update(
         &self,
@@ -155,7 +164,10 @@ impl PostService {
             content: content.flatten(),
             tags: tags.flatten(),
             status: status.flatten(),
-            expected_version: post.version,
+            // Without `If-Match` the client asked for no version: the change
+            // applies to whatever is current when the row is locked, so
+            // concurrent editors never get a 412 they did not ask for.
+            expected_version: if_versions.map(|_| post.version),
             first_publish: None,
             now: Utc::now(),
         };

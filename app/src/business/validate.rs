@@ -5,8 +5,11 @@
 use crate::business::error::{FieldError, Problems, ServiceResult};
 use crate::data::PageRequest;
 
-/// Longest email accepted (RFC 5321 path limit).
+/// Longest email accepted, in characters like every other length (RFC
+/// 5321's path limit, which counts octets, is the same number for ASCII).
 pub const EMAIL_MAX: usize = 254;
+/// Longest local part (before the `@`) accepted, in characters.
+pub const EMAIL_LOCAL_MAX: usize = 64;
 /// Display name bounds.
 pub const NAME_LEN: (usize, usize) = (1, 100);
 /// Password bounds; the upper one keeps hashing cost bounded.
@@ -58,15 +61,15 @@ fn length(field: &str, value: &str, (min, max): (usize, usize)) -> Result<(), Fi
 pub fn email(value: &str) -> Result<String, FieldError> {
     let value = value.trim();
     let invalid = || FieldError::new("email", "must be a valid email address");
-    if value.len() > EMAIL_MAX {
+    if value.chars().count() > EMAIL_MAX {
         return Err(FieldError::new(
             "email",
-            "must be at most 254 characters long",
+            format!("must be at most {EMAIL_MAX} characters long"),
         ));
     }
     let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
     let local_ok = !local.is_empty()
-        && local.len() <= 64
+        && local.chars().count() <= EMAIL_LOCAL_MAX
         && !local
             .chars()
             .any(|c| c == '@' || c.is_whitespace() || c.is_control());
@@ -143,6 +146,14 @@ mod tests {
         }
         let long = format!("{}@example.org", "a".repeat(250));
         assert!(email(&long).is_err());
+        // Lengths count characters, as the docs say, not bytes.
+        let domain = format!("{}.org", "é".repeat(200));
+        assert_eq!(
+            email(&format!("ann@{domain}")).unwrap().chars().count(),
+            208
+        );
+        assert!(email(&format!("{}@example.org", "é".repeat(64))).is_ok());
+        assert!(email(&format!("{}@example.org", "é".repeat(65))).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod models;
 mod postgres;
 mod rules;
 mod sqlite;
+mod throttle;
 
 pub use connect::connect;
 pub use models::*;
@@ -86,26 +87,32 @@ pub trait SessionRepository: Send + Sync {
 
 /// Failed-login counting per account, shared by every worker through the
 /// database so throttling cannot be dodged by landing on another process.
+/// Each call is one locking transaction on the key's record.
 #[async_trait]
 pub trait LoginThrottleRepository: Send + Sync {
-    /// Until when logins for `key` are refused, if they are.
-    async fn locked_until(
+    /// Counts an attempt of `key` before its password is checked (as a
+    /// failure, until [`succeed`](Self::succeed) takes it back), so that
+    /// parallel attempts cannot all pass. Returns the lock's end when the
+    /// attempt is refused: the key is locked, or `max_failures` attempts are
+    /// already counted within the window, which locks it now.
+    async fn reserve(
         &self,
         key: &str,
         now: DateTime<Utc>,
+        limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>>;
-    /// Counts a failure within `window`; at `max_failures` the key is locked
-    /// for `lock`. Returns the lock's end when this failure locked it.
+    /// A reserved attempt had a wrong password. Returns the lock's end when
+    /// this failure locked the key (it was the `max_failures`-th).
     async fn record_failure(
         &self,
         key: &str,
         now: DateTime<Utc>,
-        window: chrono::Duration,
-        max_failures: u32,
-        lock: chrono::Duration,
+        limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>>;
-    /// Forgets the failures of `key` (after a successful login).
-    async fn reset(&self, key: &str) -> DataResult<()>;
+    /// A reserved attempt had the right password: forgets the count, unless
+    /// the key was locked meanwhile; then the lock stays and its end is
+    /// returned, and the login must be refused.
+    async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>>;
 }
 
 /// Posts, their tags, and the notifications publishing creates.
@@ -123,7 +130,8 @@ pub trait PostRepository: Send + Sync {
     /// Summaries matching `query`, newest first, with the total count.
     async fn list(&self, query: &PostQuery) -> DataResult<Page<PostSummary>>;
     /// Applies `change` if the stored version is `change.expected_version`
-    /// (else `VersionMismatch`); bumps the version and `updated_at`. When
+    /// (else `VersionMismatch`; any version when it is `None`), under the
+    /// row's lock; bumps the version and `updated_at`. When
     /// `change.first_publish` is set, also sets `published_at` and notifies
     /// the author's followers, in the same transaction.
     async fn update(&self, id: Uuid, change: PostChange) -> DataResult<Post>;
@@ -131,9 +139,10 @@ pub trait PostRepository: Send + Sync {
     async fn delete(&self, id: Uuid) -> DataResult<()>;
     /// Tags over published posts with their counts, most used first (ties by name).
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>>;
-    /// A number bumped in the same transaction as every write to posts,
-    /// tags or comments. Cache keys include it, so no worker can serve a
-    /// cached read made before an acknowledged write.
+    /// A random number set afresh in the same transaction as every write to
+    /// posts, tags or comments. Cache keys include it, so no worker can serve
+    /// a cached read made before an acknowledged write, nor one made on
+    /// another database sharing the cache.
     async fn content_generation(&self) -> DataResult<i64>;
 }
 
@@ -162,7 +171,8 @@ pub trait FollowRepository: Send + Sync {
 /// A user's notifications.
 #[async_trait]
 pub trait NotificationRepository: Send + Sync {
-    /// Newest first.
+    /// Newest first, only those whose post is published now: a post taken
+    /// back to draft must not show its title or slug to followers.
     async fn list(&self, user_id: Uuid, page: PageRequest) -> DataResult<Page<Notification>>;
     /// Marks every notification of the user read.
     async fn mark_all_read(&self, user_id: Uuid) -> DataResult<()>;

@@ -1,6 +1,6 @@
 //! The rules both backends share, kept out of SQL so they cannot drift
 //! apart: case folding of emails, LIKE escaping, slug suffixes, excerpts,
-//! time precision and the login-throttle window.
+//! time precision (the login throttle has its own module, `throttle`).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
@@ -97,54 +97,6 @@ pub(crate) fn count(stored: i64) -> u64 {
 pub(crate) fn limit_offset(page: super::PageRequest) -> (i64, i64) {
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     (i64::from(page.limit), offset)
-}
-
-/// A key's failed-login record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Throttle {
-    /// Failures counted in the current window.
-    pub(crate) failures: i64,
-    /// When the current window began.
-    pub(crate) window_start: DateTime<Utc>,
-    /// Logins are refused until then.
-    pub(crate) locked_until: Option<DateTime<Utc>>,
-}
-
-impl Throttle {
-    /// The record after one more failure at `now`, and the lock's end when
-    /// this failure locked the key. A failure while locked changes nothing;
-    /// a failure after the window starts a new window; reaching
-    /// `max_failures` locks the key and starts counting afresh.
-    pub(crate) fn after_failure(
-        previous: Option<Self>,
-        now: DateTime<Utc>,
-        window: Duration,
-        max_failures: u32,
-        lock: Duration,
-    ) -> (Self, Option<DateTime<Utc>>) {
-        if let Some(previous) = previous.filter(|p| p.locked_until.is_some_and(|end| end > now)) {
-            return (previous, None);
-        }
-        let (failures, window_start) = match previous {
-            Some(p) if now < p.window_start + window => (p.failures + 1, p.window_start),
-            _ => (1, now),
-        };
-        if failures >= i64::from(max_failures.max(1)) {
-            let end = micros(now + lock);
-            let locked = Self {
-                failures: 0,
-                window_start: now,
-                locked_until: Some(end),
-            };
-            return (locked, Some(end));
-        }
-        let counted = Self {
-            failures,
-            window_start,
-            locked_until: None,
-        };
-        (counted, None)
-    }
 }
 
 #[cfg(test)]

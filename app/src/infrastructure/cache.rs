@@ -1,7 +1,7 @@
 //! A cache of serialized read results, in process and optionally in Redis.
 //!
 //! Consistency comes from the keys, not from invalidation messages: callers
-//! put the database's content generation (bumped in the same transaction as
+//! put the database's content generation (changed in the same transaction as
 //! every write) into each key, so after an acknowledged write no worker can
 //! read an entry made before it, whatever cache it holds.
 

@@ -48,6 +48,25 @@ pub struct Settings {
     pub threads: usize,
 }
 
+/// The longest `APP_TOKEN_TTL` accepted: longer is surely a mistake, and a
+/// huge one would overflow the expiry time.
+pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `url` with its password (if any) masked as `user:***@`, for messages
+/// and logs: a settings error or a status line must not print secrets.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A variable that holds a value the worker cannot use.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}={value:?} is not valid: expected {expected}")]
@@ -83,7 +102,7 @@ impl Settings {
         {
             return Err(bad(
                 "DATABASE_URL",
-                database_url,
+                redact(&database_url),
                 "a sqlite: or postgres:// URL such as sqlite://data/app.db",
             ));
         }
@@ -103,7 +122,7 @@ impl Settings {
         {
             return Err(bad(
                 "REDIS_URL",
-                url.clone(),
+                redact(url),
                 "a redis:// URL such as redis://127.0.0.1:6379",
             ));
         }
@@ -131,7 +150,12 @@ impl Settings {
         };
         let drain_timeout = duration("APP_DRAIN_TIMEOUT", "a duration such as 10s or 500ms")?
             .unwrap_or(Duration::from_secs(10));
-        let token_ttl = duration("APP_TOKEN_TTL", "a duration such as 24h or 30m")?;
+        let ttl_example = "a duration of at most 365 days, such as 24h or 30m";
+        let token_ttl = duration("APP_TOKEN_TTL", ttl_example)?;
+        if token_ttl.is_some_and(|ttl| ttl > TOKEN_TTL_MAX) {
+            let value = get("APP_TOKEN_TTL").unwrap_or_default();
+            return Err(bad("APP_TOKEN_TTL", value, ttl_example));
+        }
         let threads = match get("APP_THREADS") {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if n > 0 => n,
@@ -202,6 +226,21 @@ mod tests {
             from(&[("APP_LOG_FORMAT", "xml")]).unwrap_err().var,
             "APP_LOG_FORMAT"
         );
+    }
+
+    #[test]
+    fn secrets_are_masked_and_token_ttl_is_bounded() {
+        let url = "mysql://ann:s3cret@db.example/app";
+        let err = from(&[("DATABASE_URL", url)]).unwrap_err().to_string();
+        assert!(err.contains("mysql://ann:***@db.example/app") && !err.contains("s3cret"));
+        let err = from(&[("REDIS_URL", "nope://u:s3cret@h")]).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
+        assert_eq!(redact("postgres://ann@h/db"), "postgres://ann@h/db");
+        let ttl = |v| from(&[("APP_TOKEN_TTL", v)]);
+        assert_eq!(ttl("365days").unwrap().token_ttl, Some(TOKEN_TTL_MAX));
+        assert_eq!(ttl("366days").unwrap_err().var, "APP_TOKEN_TTL");
+        assert_eq!(ttl("100000000years").unwrap_err().var, "APP_TOKEN_TTL");
     }
 
     #[test]

@@ -149,10 +149,7 @@ impl From<ServiceError> for ApiError {
                 "You may not do this to this resource.",
             ),
             ServiceError::NotFound => Self::new(StatusCode::NOT_FOUND, "There is nothing here."),
-            ServiceError::Conflict { field } => Self::new(
-                StatusCode::CONFLICT,
-                format!("That {field} is already taken."),
-            ),
+            ServiceError::Conflict { field } => Self::new(StatusCode::CONFLICT, conflict(field)),
             ServiceError::PreconditionFailed => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "The resource changed since you read it: fetch it again and retry with its new ETag.",
@@ -176,6 +173,16 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// The detail of a 409. Only an email is the client's to change; any other
+/// unique key (a slug, after its suffixes all lost races; an id) is ours,
+/// so naming it would only confuse, and trying again is the advice.
+fn conflict(field: &str) -> &'static str {
+    match field {
+        "email" => "That email is already registered.",
+        _ => "The request conflicts with a concurrent change; try again.",
+    }
+}
+
 /// `error: source: source...`, for logs only.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -186,4 +193,25 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_name_only_the_email() {
+        let detail = |field| ApiError::from(ServiceError::Conflict { field }).detail;
+        assert_eq!(
+            detail("email").as_deref(),
+            Some("That email is already registered.")
+        );
+        for field in ["slug", "unknown", "id"] {
+            let other = detail(field).unwrap();
+            assert!(
+                !other.contains(field) && other.contains("try again"),
+                "{other}"
+            );
+        }
+    }
 }

@@ -12,6 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::Value;
 
 use crate::presentation::error::ApiError;
 
@@ -50,7 +51,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(shape_error)?;
+        if let Some(field) = nul_field(&bytes) {
+            return Err(ApiError::field(
+                &field,
+                "must not contain NUL (\\u0000) characters",
+            ));
+        }
         Ok(Self(value))
+    }
+}
+
+/// The top-level field of a JSON object body that holds a NUL character
+/// anywhere (in a string, a nested key or value), or `body` for a key with
+/// one. No field has a use for NUL and PostgreSQL cannot store it in text,
+/// so such a body is refused naming the field, whatever the endpoint.
+fn nul_field(bytes: &[u8]) -> Option<String> {
+    // JSON strings cannot hold a raw NUL, only the escape: one scan clears
+    // almost every body without building a tree.
+    if !bytes.windows(6).any(|window| window == b"\\u0000") {
+        return None;
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_slice(bytes) else {
+        return None;
+    };
+    fields
+        .iter()
+        .find(|(name, value)| name.contains('\0') || holds_nul(value))
+        .map(|(name, _)| if name.contains('\0') { "body" } else { name }.to_owned())
+}
+
+/// Whether `value` holds a NUL in any string or key (serde_json caps the
+/// nesting, so the recursion is bounded).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, value)| name.contains('\0') || holds_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
@@ -155,5 +194,23 @@ mod tests {
             Some("role")
         );
         assert_eq!(quoted("invalid type", "unknown field `"), None);
+    }
+
+    #[test]
+    fn nul_characters_name_their_field() {
+        let field = |body: &str| nul_field(body.as_bytes());
+        assert_eq!(field(r#"{"title": "a\u0000b"}"#).as_deref(), Some("title"));
+        assert_eq!(
+            field(r#"{"a": 1, "tags": ["x", "\u0000"]}"#).as_deref(),
+            Some("tags")
+        );
+        assert_eq!(field(r#"{"a\u0000": {}}"#).as_deref(), Some("body"));
+        assert_eq!(field(r#"{"o": {"k\u0000": 1}}"#).as_deref(), Some("o"));
+        assert_eq!(
+            field(r#"{"title": "a\\u0000b"}"#),
+            None,
+            "an escaped backslash"
+        );
+        assert_eq!(field(r#"{"title": "a\u0001"}"#), None);
     }
 }

@@ -171,6 +171,8 @@ async fn health_checks_a_shared_cache_and_ops_router_is_minimal() {
 async fn metrics_label_routes_by_template() {
     let app = TestApp::new().await;
     app.get("/api/posts/some-slug", None).await;
+    let custom = Method::from_bytes(b"BREW").unwrap();
+    app.call(custom, "/api/tags", None, &[], None).await;
     // The first read of the tag cloud misses the cache, the second hits it.
     app.get("/api/tags", None).await;
     app.get("/api/tags", None).await;
@@ -194,6 +196,8 @@ async fn metrics_label_routes_by_template() {
         "status=\"404\"",
     ]);
     assert!(!text.contains("some-slug"), "raw paths never become labels");
+    line(&["http_requests_total{", "method=\"OTHER\"", "status=\"405\""]);
+    assert!(!text.contains("BREW"), "nor do made-up methods");
     assert!(
         text.contains("# TYPE http_request_duration_seconds histogram"),
         "latency is a histogram, not a summary"

@@ -98,30 +98,39 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::sharing(Arc::new(MapCache::default())).await
+    }
+
+    /// An app over a fresh database whose cache is `cache` (which other
+    /// apps, over other databases, may share like one Redis).
+    pub async fn sharing(cache: Arc<dyn Cache>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
         let repos = connect(&url).await.expect("open SQLite");
         repos.database.migrate().await.expect("migrate");
-        Self::worker(repos, url, Arc::new(dir))
+        Self::worker(repos, url, Arc::new(dir), cache)
     }
 
     /// Another worker over the same database, with its own cache.
     pub async fn sibling(&self) -> Self {
         let repos = connect(&self.url).await.expect("open SQLite");
-        Self::worker(repos, self.url.clone(), Arc::clone(&self._dir))
+        let cache = Arc::new(MapCache::default());
+        Self::worker(repos, self.url.clone(), Arc::clone(&self._dir), cache)
     }
 
     /// A worker over repositories opened elsewhere (e.g. on PostgreSQL).
     pub fn over(repos: Repositories, url: String) -> Self {
-        Self::worker(repos, url, Arc::new(tempfile::tempdir().unwrap()))
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::worker(repos, url, dir, Arc::new(MapCache::default()))
     }
 
-    fn worker(repos: Repositories, url: String, dir: Arc<tempfile::TempDir>) -> Self {
-        let services = Services::new(
-            repos.clone(),
-            Arc::new(MapCache::default()),
-            Settings::default(),
-        );
+    fn worker(
+        repos: Repositories,
+        url: String,
+        dir: Arc<tempfile::TempDir>,
+        cache: Arc<dyn Cache>,
+    ) -> Self {
+        let services = Services::new(repos.clone(), cache, Settings::default());
         let router = router(AppState::new(Arc::new(services), "test-worker"));
         Self {
             router,

@@ -2,9 +2,13 @@
 //! in a temp dir: contract, errors, authorization (OWASP), caching.
 
 mod authz;
+mod caching;
+mod editing;
 mod errors;
 mod harness;
+mod inputs;
 mod lists;
+mod login;
 mod outage;
 mod posts;
 mod social;

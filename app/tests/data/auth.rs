@@ -1,7 +1,8 @@
 //! Sessions (expiry, revocation) and the failed-login throttle.
 
-use app::data::{DataError, NewSession};
-use chrono::Duration;
+use app::data::{DataError, NewSession, Repositories, ThrottleLimits};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{Connection as _, PgConnection, SqliteConnection};
 use uuid::Uuid;
 
 use super::harness::{at, stored, user};
@@ -11,23 +12,59 @@ const WINDOW: i64 = 60;
 const MAX: u32 = 3;
 const LOCK: i64 = 300;
 
-/// Records a failure of `key` at `at(seconds)`.
-async fn fail(
-    repos: &app::data::Repositories,
-    key: &str,
-    seconds: i64,
-) -> Option<chrono::DateTime<chrono::Utc>> {
-    repos
-        .login_throttle
-        .record_failure(
-            key,
-            at(seconds),
-            Duration::seconds(WINDOW),
-            MAX,
-            Duration::seconds(LOCK),
-        )
+/// The throttle settings the tests use.
+fn limits() -> ThrottleLimits {
+    ThrottleLimits {
+        window: Duration::seconds(WINDOW),
+        max_failures: MAX,
+        lock: Duration::seconds(LOCK),
+    }
+}
+
+/// Reserves an attempt of `key` at `at(seconds)`: the lock's end if refused.
+async fn reserve(repos: &Repositories, key: &str, seconds: i64) -> Option<DateTime<Utc>> {
+    let throttle = &repos.login_throttle;
+    throttle.reserve(key, at(seconds), limits()).await.unwrap()
+}
+
+/// A reserved attempt of `key` fails at `at(seconds)`.
+async fn failed(repos: &Repositories, key: &str, seconds: i64) -> Option<DateTime<Utc>> {
+    let throttle = &repos.login_throttle;
+    throttle
+        .record_failure(key, at(seconds), limits())
         .await
         .unwrap()
+}
+
+/// An attempt of `key` at `at(seconds)` that fails: the lock's end if it
+/// was refused or locked the key.
+async fn fail(repos: &Repositories, key: &str, seconds: i64) -> Option<DateTime<Utc>> {
+    match reserve(repos, key, seconds).await {
+        Some(end) => Some(end),
+        None => failed(repos, key, seconds).await,
+    }
+}
+
+/// A reserved attempt of `key` succeeds at `at(seconds)`: the lock's end if
+/// the key is locked after all.
+async fn succeed(repos: &Repositories, key: &str, seconds: i64) -> Option<DateTime<Utc>> {
+    repos
+        .login_throttle
+        .succeed(key, at(seconds))
+        .await
+        .unwrap()
+}
+
+/// Every stored throttle key, in order, read with plain SQL.
+async fn stored_keys(url: &str) -> Vec<String> {
+    let sql = "SELECT throttle_key FROM login_throttle ORDER BY throttle_key";
+    if url.starts_with("sqlite:") {
+        let mut conn = SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    }
 }
 
 both! {
@@ -55,25 +92,44 @@ both! {
         assert!(matches!(refused, Err(DataError::NotFound)), "{refused:?}");
     }
 
-    /// The third failure within the window locks the key; failures while
-    /// locked change nothing; the lock ends on time and counting restarts.
+    /// The third failure within the window locks the key; attempts while
+    /// locked are refused and change nothing; the lock ends on time and
+    /// counting restarts.
     async fn throttle_locks_and_expires(repos) {
         assert_eq!(fail(&repos, "ann", 0).await, None);
         assert_eq!(fail(&repos, "ann", 1).await, None);
-        assert_eq!(repos.login_throttle.locked_until("ann", at(2)).await.unwrap(), None);
         assert_eq!(fail(&repos, "ann", 2).await, Some(stored(2 + LOCK)));
-        let locked = repos.login_throttle.locked_until("ann", at(3)).await.unwrap();
-        assert_eq!(locked, Some(stored(2 + LOCK)));
-        assert_eq!(repos.login_throttle.locked_until("bob", at(3)).await.unwrap(), None);
+        assert_eq!(reserve(&repos, "ann", 3).await, Some(stored(2 + LOCK)));
+        assert_eq!(reserve(&repos, "bob", 3).await, None);
 
-        assert_eq!(fail(&repos, "ann", 10).await, None);
-        let locked = repos.login_throttle.locked_until("ann", at(11)).await.unwrap();
-        assert_eq!(locked, Some(stored(2 + LOCK)));
-        assert_eq!(repos.login_throttle.locked_until("ann", at(2 + LOCK)).await.unwrap(), None);
+        assert_eq!(fail(&repos, "ann", 10).await, Some(stored(2 + LOCK)));
+        assert_eq!(succeed(&repos, "ann", 11).await, Some(stored(2 + LOCK)));
+        assert_eq!(reserve(&repos, "ann", 2 + LOCK).await, None);
+        assert_eq!(failed(&repos, "ann", 2 + LOCK).await, None);
 
         assert_eq!(fail(&repos, "ann", 3 + LOCK).await, None);
-        assert_eq!(fail(&repos, "ann", 4 + LOCK).await, None);
-        assert!(fail(&repos, "ann", 5 + LOCK).await.is_some());
+        assert!(fail(&repos, "ann", 4 + LOCK).await.is_some());
+    }
+
+    /// Attempts are counted before the password is checked: of many at
+    /// once, only `MAX` may check it; the next one locks the key, and a
+    /// right password checked meanwhile is refused too.
+    async fn parallel_attempts_are_reserved(repos) {
+        let attempts = (0..12).map(|_| {
+            let repos = repos.clone();
+            tokio::spawn(async move { reserve(&repos, "ann", 0).await })
+        });
+        let mut allowed = 0;
+        for attempt in attempts.collect::<Vec<_>>() {
+            match attempt.await.unwrap() {
+                None => allowed += 1,
+                Some(end) => assert_eq!(end, stored(LOCK)),
+            }
+        }
+        assert_eq!(allowed, MAX);
+        assert_eq!(failed(&repos, "ann", 1).await, None, "locked already");
+        assert_eq!(succeed(&repos, "ann", 1).await, Some(stored(LOCK)));
+        assert_eq!(reserve(&repos, "ann", 2).await, Some(stored(LOCK)));
     }
 
     /// Failures older than the window are forgotten.
@@ -85,16 +141,33 @@ both! {
         assert_eq!(fail(&repos, "ann", WINDOW + 3).await, Some(stored(WINDOW + 3 + LOCK)));
     }
 
-    /// A reset forgets the failures and lifts a lock.
+    /// A success forgets the failures, but does not lift a lock.
     async fn throttle_resets(repos) {
         fail(&repos, "ann", 0).await;
         fail(&repos, "ann", 1).await;
-        repos.login_throttle.reset("ann").await.unwrap();
+        assert_eq!(reserve(&repos, "ann", 2).await, None);
+        assert_eq!(succeed(&repos, "ann", 2).await, None);
         assert_eq!(fail(&repos, "ann", 2).await, None);
         assert_eq!(fail(&repos, "ann", 3).await, None);
         assert!(fail(&repos, "ann", 4).await.is_some());
-        repos.login_throttle.reset("ann").await.unwrap();
-        assert_eq!(repos.login_throttle.locked_until("ann", at(5)).await.unwrap(), None);
-        repos.login_throttle.reset("never-failed").await.unwrap();
+        assert!(succeed(&repos, "ann", 5).await.is_some());
+        assert!(reserve(&repos, "ann", 5).await.is_some());
+        assert_eq!(succeed(&repos, "never-failed", 5).await, None);
+        assert_eq!(failed(&repos, "never-reserved", 5).await, None);
+    }
+
+    /// Every attempt deletes records that expired (window over, not
+    /// locked), so made-up emails do not pile up; live ones stay.
+    async fn expired_records_are_swept(repos, url) {
+        fail(&repos, "old", 0).await;
+        for _ in 0..MAX {
+            fail(&repos, "locked", 0).await;
+        }
+        fail(&repos, "recent", 30).await;
+        assert_eq!(stored_keys(&url).await, ["locked", "old", "recent"]);
+        assert_eq!(reserve(&repos, "new", WINDOW + 1).await, None);
+        assert_eq!(stored_keys(&url).await, ["locked", "new", "recent"]);
+        assert_eq!(reserve(&repos, "new", LOCK + 1).await, None);
+        assert_eq!(stored_keys(&url).await, ["new"]);
     }
 }

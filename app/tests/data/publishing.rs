@@ -23,13 +23,13 @@ both! {
         let publish = PostChange {
             status: Some(PostStatus::Published),
             first_publish: Some(at(5)),
-            expected_version: 1,
+            expected_version: Some(1),
             now: at(5),
             ..PostChange::default()
         };
         let live = repos.posts.update(draft.id, publish.clone()).await.unwrap();
         assert_eq!((live.status, live.published_at), (PostStatus::Published, Some(stored(5))));
-        let again = PostChange { first_publish: Some(at(9)), expected_version: 2, now: at(9), ..publish };
+        let again = PostChange { first_publish: Some(at(9)), expected_version: Some(2), now: at(9), ..publish };
         let live = repos.posts.update(draft.id, again).await.unwrap();
         assert_eq!(live.published_at, Some(stored(5)));
 
@@ -79,5 +79,30 @@ both! {
         let all = repos.notifications.list(bob.id, page(1, 10)).await.unwrap();
         assert!(all.items.iter().all(|n| n.read));
         repos.notifications.mark_all_read(ann.id).await.unwrap();
+    }
+
+    /// A notification shows only while its post is published: taking the
+    /// post back to draft hides it (and its count), publishing shows it again.
+    async fn notifications_of_drafts_are_hidden(repos) {
+        let ann = user(&repos, "ann@example.com").await;
+        let bob = user(&repos, "bob@example.com").await;
+        repos.follows.follow(bob.id, ann.id).await.unwrap();
+        let live = post(&repos, &ann, "Live", PostStatus::Published, 1, &[]).await;
+        post(&repos, &ann, "Other", PostStatus::Published, 2, &[]).await;
+        let status = |status, version, seconds| PostChange {
+            status: Some(status),
+            expected_version: Some(version),
+            now: at(seconds),
+            ..PostChange::default()
+        };
+        repos.posts.update(live.id, status(PostStatus::Draft, 1, 3)).await.unwrap();
+        let got = repos.notifications.list(bob.id, page(1, 10)).await.unwrap();
+        assert_eq!(got.total, 1);
+        assert!(got.items.iter().all(|n| n.post_id != live.id));
+
+        repos.posts.update(live.id, status(PostStatus::Published, 2, 4)).await.unwrap();
+        let got = repos.notifications.list(bob.id, page(1, 10)).await.unwrap();
+        assert_eq!(got.total, 2);
+        assert_eq!(got.items[1].post_id, live.id);
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::Params;
+use sqlx::Connection as _;
 
 use super::*;
 use crate::business::passwords::{Argon2id, Kdf};
@@ -40,8 +41,9 @@ impl Counting {
     }
 }
 
-#[tokio::test]
-async fn every_login_outcome_costs_one_verification() {
+/// An auth service over a fresh SQLite file with a counting KDF, and Ann
+/// registered (password "correct horse"). Keep the dir alive.
+async fn service(max_failures: u32) -> (AuthService, Arc<Counting>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/app.db", dir.path().display());
     let repos = crate::data::connect(&url).await.unwrap();
@@ -52,7 +54,7 @@ async fn every_login_outcome_costs_one_verification() {
         verifications: AtomicUsize::new(0),
     });
     let policy = LoginPolicy {
-        max_failures: 100,
+        max_failures,
         window: Duration::from_secs(60),
         lock: Duration::from_secs(60),
     };
@@ -65,7 +67,12 @@ async fn every_login_outcome_costs_one_verification() {
     };
     auth.register(registration).await.unwrap();
     assert_eq!(kdf.take(), (1, 0), "registering hashes once");
+    (auth, kdf, dir)
+}
 
+#[tokio::test]
+async fn every_login_outcome_costs_one_verification() {
+    let (auth, kdf, _dir) = service(100).await;
     let overlong = "x".repeat(validate::PASSWORD_LEN.1 + 1);
     for (email, password) in [
         ("nobody@example.org", "correct horse"),
@@ -86,6 +93,62 @@ async fn every_login_outcome_costs_one_verification() {
         .await
         .unwrap();
     assert_eq!(kdf.take(), (0, 1), "a success costs the same");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_logins_check_at_most_max_failures_passwords() {
+    let (auth, kdf, _dir) = service(3).await;
+    let auth = Arc::new(auth);
+    let attempts: Vec<_> = (0..12)
+        .map(|_| {
+            let auth = Arc::clone(&auth);
+            tokio::spawn(async move { auth.login("ann@example.org", "wrong".into()).await })
+        })
+        .collect();
+    let (mut refused, mut throttled) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Err(ServiceError::InvalidCredentials) => refused += 1,
+            Err(ServiceError::TooManyAttempts { .. }) => throttled += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    let (_, verified) = kdf.take();
+    assert!(verified <= 3, "{verified} passwords checked");
+    assert!(refused <= 3, "{refused} answered 401");
+    assert_eq!(refused + throttled, 12);
+    let right = auth.login("ann@example.org", "correct horse".into()).await;
+    assert!(
+        matches!(right, Err(ServiceError::TooManyAttempts { .. })),
+        "{right:?}"
+    );
+}
+
+#[tokio::test]
+async fn impossible_emails_are_unknown_accounts_and_not_counted() {
+    let (auth, kdf, dir) = service(3).await;
+    let long = format!("{}@example.org", "a".repeat(validate::EMAIL_MAX));
+    for email in [long.as_str(), "ann@example.org\0", "an\u{7}n@example.org"] {
+        for _ in 0..5 {
+            let refused = auth.login(email, "wrong".into()).await;
+            assert!(
+                matches!(refused, Err(ServiceError::InvalidCredentials)),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(kdf.take(), (0, 5), "a decoy check each time");
+    }
+    auth.login(" ANN@example.org", "wrong".into())
+        .await
+        .unwrap_err();
+    let url = format!("sqlite://{}/app.db", dir.path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT throttle_key FROM login_throttle")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let expected = format!("{:x}", Sha256::digest("ann@example.org"));
+    assert_eq!(keys, [expected], "only the real attempt, by hash");
 }
 
 #[test]

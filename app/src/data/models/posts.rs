@@ -130,8 +130,10 @@ pub struct PostChange {
     pub status: Option<PostStatus>,
     /// New tags, already normalised.
     pub tags: Option<Vec<String>>,
-    /// The version the caller read; the update fails if it changed.
-    pub expected_version: i64,
+    /// The version the caller names (from `If-Match`); the update fails if
+    /// the post is no longer at it. `None` applies the change to whatever
+    /// version is current, as a client without `If-Match` asks.
+    pub expected_version: Option<i64>,
     /// Set `published_at` to this and notify followers (first publication).
     pub first_publish: Option<DateTime<Utc>>,
     /// Time of the change.

@@ -86,3 +86,14 @@ pub struct NewSession {
     /// After this the token is refused.
     pub expires_at: DateTime<Utc>,
 }
+
+/// How the failed-login throttle counts, in the database's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    /// How far back attempts count.
+    pub window: chrono::Duration,
+    /// Attempts within `window`, without a success, that lock the key.
+    pub max_failures: u32,
+    /// How long a locked key refuses logins.
+    pub lock: chrono::Duration,
+}

@@ -1,13 +1,16 @@
 //! Sessions and failed-login throttling on PostgreSQL.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use sqlx::Row;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::PgStore;
 use super::codec::UserRow;
-use crate::data::rules::{Throttle, micros};
-use crate::data::{DataResult, LoginThrottleRepository, NewSession, SessionRepository, User};
+use crate::data::rules::micros;
+use crate::data::throttle::{SWEEP_BATCH, Throttle, expired_before};
+use crate::data::{
+    DataResult, LoginThrottleRepository, NewSession, SessionRepository, ThrottleLimits, User,
+};
 
 #[async_trait]
 impl SessionRepository for PgStore {
@@ -56,34 +59,17 @@ impl SessionRepository for PgStore {
 
 #[async_trait]
 impl LoginThrottleRepository for PgStore {
-    async fn locked_until(
+    async fn reserve(
         &self,
         key: &str,
         now: DateTime<Utc>,
-    ) -> DataResult<Option<DateTime<Utc>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT locked_until FROM login_throttle \
-             WHERE throttle_key = $1 AND locked_until > $2",
-        )
-        .bind(key)
-        .bind(micros(now))
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten())
-    }
-
-    async fn record_failure(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        window: Duration,
-        max_failures: u32,
-        lock: Duration,
+        limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
         let now = micros(now);
         let mut tx = self.write().await?;
-        // Make sure the row exists, then lock it: concurrent failures for
-        // one key are counted one after the other, on every worker.
+        // Make sure the row exists, then lock it: concurrent attempts for
+        // one key are counted one after the other, on every worker. A new
+        // row (nothing counted, window from now) is the same as none.
         sqlx::query(
             "INSERT INTO login_throttle (throttle_key, failures, window_start) \
              VALUES ($1, 0, $2) ON CONFLICT (throttle_key) DO NOTHING",
@@ -92,39 +78,94 @@ impl LoginThrottleRepository for PgStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(
-            "SELECT failures, window_start, locked_until FROM login_throttle \
-             WHERE throttle_key = $1 FOR UPDATE",
-        )
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await?;
-        let previous = Throttle {
-            failures: i64::from(row.try_get::<i32, _>("failures")?),
-            window_start: row.try_get("window_start")?,
-            locked_until: row.try_get("locked_until")?,
+        let previous = load_locked(&mut tx, key).await?;
+        let (next, refused) = Throttle::reserve(previous, now, limits);
+        store(&mut tx, key, next).await?;
+        tx.commit().await?;
+        sweep(&self.pool, now, limits).await?;
+        Ok(refused)
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limits: ThrottleLimits,
+    ) -> DataResult<Option<DateTime<Utc>>> {
+        let mut tx = self.write().await?;
+        // No record: a success reset the key meanwhile; nothing to add to.
+        let Some(previous) = load_locked(&mut tx, key).await? else {
+            return Ok(None);
         };
-        let (next, locked) =
-            Throttle::after_failure(Some(previous), now, window, max_failures, lock);
-        sqlx::query(
-            "UPDATE login_throttle SET failures = $2, window_start = $3, locked_until = $4 \
-             WHERE throttle_key = $1",
-        )
-        .bind(key)
-        .bind(i32::try_from(next.failures).unwrap_or(i32::MAX))
-        .bind(next.window_start)
-        .bind(next.locked_until)
-        .execute(&mut *tx)
-        .await?;
+        let (next, locked) = previous.fail(micros(now), limits);
+        store(&mut tx, key, next).await?;
         tx.commit().await?;
         Ok(locked)
     }
 
-    async fn reset(&self, key: &str) -> DataResult<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>> {
+        let mut tx = self.write().await?;
+        let locked = load_locked(&mut tx, key)
+            .await?
+            .and_then(|t| t.lock_end(now));
+        if locked.is_none() {
+            sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(locked)
     }
+}
+
+/// Deletes a few expired records, so keys that are never used again (made-up
+/// emails) do not pile up. On its own, after the key's transaction, and
+/// skipping rows others hold: it never waits on a lock, so it can never be
+/// part of a deadlock with attempts in flight.
+async fn sweep(pool: &PgPool, now: DateTime<Utc>, limits: ThrottleLimits) -> DataResult<()> {
+    sqlx::query(
+        "DELETE FROM login_throttle WHERE throttle_key IN (\
+           SELECT throttle_key FROM login_throttle \
+           WHERE window_start <= $1 AND (locked_until IS NULL OR locked_until <= $2) \
+           LIMIT $3 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(micros(expired_before(now, limits)))
+    .bind(now)
+    .bind(SWEEP_BATCH)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The record of `key`, if any, locked until the transaction ends.
+async fn load_locked(conn: &mut PgConnection, key: &str) -> DataResult<Option<Throttle>> {
+    let row = sqlx::query(
+        "SELECT failures, window_start, locked_until FROM login_throttle \
+         WHERE throttle_key = $1 FOR UPDATE",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Throttle {
+        failures: i64::from(row.try_get::<i32, _>("failures")?),
+        window_start: row.try_get("window_start")?,
+        locked_until: row.try_get("locked_until")?,
+    }))
+}
+
+/// Writes the record of `key`, whose row exists and is locked.
+async fn store(conn: &mut PgConnection, key: &str, record: Throttle) -> DataResult<()> {
+    sqlx::query(
+        "UPDATE login_throttle SET failures = $2, window_start = $3, locked_until = $4 \
+         WHERE throttle_key = $1",
+    )
+    .bind(key)
+    .bind(i32::try_from(record.failures).unwrap_or(i32::MAX))
+    .bind(record.window_start)
+    .bind(record.locked_until)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -50,7 +50,11 @@ impl PostRepository for PgStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DataError::NotFound)?;
-        if current.try_get::<i64, _>("version")? != change.expected_version {
+        let version: i64 = current.try_get("version")?;
+        if change
+            .expected_version
+            .is_some_and(|expected| expected != version)
+        {
             return Err(DataError::VersionMismatch);
         }
         let published_at: Option<DateTime<Utc>> = current.try_get("published_at")?;

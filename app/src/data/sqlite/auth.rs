@@ -1,13 +1,16 @@
 //! Sessions and failed-login throttling on SQLite.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use sqlx::Row;
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
 
 use super::SqliteStore;
 use super::codec::{UserRow, id, read_ts, ts};
-use crate::data::rules::{Throttle, micros};
-use crate::data::{DataResult, LoginThrottleRepository, NewSession, SessionRepository, User};
+use crate::data::rules::micros;
+use crate::data::throttle::{SWEEP_BATCH, Throttle, expired_before};
+use crate::data::{
+    DataResult, LoginThrottleRepository, NewSession, SessionRepository, ThrottleLimits, User,
+};
 
 #[async_trait]
 impl SessionRepository for SqliteStore {
@@ -56,79 +59,109 @@ impl SessionRepository for SqliteStore {
 
 #[async_trait]
 impl LoginThrottleRepository for SqliteStore {
-    async fn locked_until(
+    async fn reserve(
         &self,
         key: &str,
         now: DateTime<Utc>,
+        limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let until: Option<String> = sqlx::query_scalar(
-            "SELECT locked_until FROM login_throttle \
-             WHERE throttle_key = ? AND locked_until > ?",
-        )
-        .bind(key)
-        .bind(ts(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        until
-            .map(|text| read_ts("login_throttle.locked_until", &text))
-            .transpose()
+        let now = micros(now);
+        // The immediate transaction makes read-count-write atomic per key
+        // across every process on the file.
+        let mut tx = self.write().await?;
+        sweep(&mut tx, now, limits).await?;
+        let previous = load(&mut tx, key).await?;
+        let (next, refused) = Throttle::reserve(previous, now, limits);
+        store(&mut tx, key, next).await?;
+        tx.commit().await?;
+        Ok(refused)
     }
 
     async fn record_failure(
         &self,
         key: &str,
         now: DateTime<Utc>,
-        window: Duration,
-        max_failures: u32,
-        lock: Duration,
+        limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let now = micros(now);
-        // The immediate transaction makes read-count-write atomic per key
-        // across every process on the file.
         let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "SELECT failures, window_start, locked_until FROM login_throttle \
-             WHERE throttle_key = ?",
-        )
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let previous = match row {
-            Some(row) => {
-                let start: String = row.try_get("window_start")?;
-                let until: Option<String> = row.try_get("locked_until")?;
-                Some(Throttle {
-                    failures: row.try_get("failures")?,
-                    window_start: read_ts("login_throttle.window_start", &start)?,
-                    locked_until: until
-                        .map(|text| read_ts("login_throttle.locked_until", &text))
-                        .transpose()?,
-                })
-            }
-            None => None,
+        // No record: a success reset the key meanwhile; nothing to add to.
+        let Some(previous) = load(&mut tx, key).await? else {
+            return Ok(None);
         };
-        let (next, locked) = Throttle::after_failure(previous, now, window, max_failures, lock);
-        sqlx::query(
-            "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (throttle_key) DO UPDATE SET \
-             failures = excluded.failures, window_start = excluded.window_start, \
-             locked_until = excluded.locked_until",
-        )
-        .bind(key)
-        .bind(next.failures)
-        .bind(ts(next.window_start))
-        .bind(next.locked_until.map(ts))
-        .execute(&mut *tx)
-        .await?;
+        let (next, locked) = previous.fail(micros(now), limits);
+        store(&mut tx, key, next).await?;
         tx.commit().await?;
         Ok(locked)
     }
 
-    async fn reset(&self, key: &str) -> DataResult<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE throttle_key = ?")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>> {
+        let mut tx = self.write().await?;
+        let locked = load(&mut tx, key).await?.and_then(|t| t.lock_end(now));
+        if locked.is_none() {
+            sqlx::query("DELETE FROM login_throttle WHERE throttle_key = ?")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(locked)
     }
+}
+
+/// Deletes a few expired records, so keys that are never used again (made-up
+/// emails) do not pile up.
+async fn sweep(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    limits: ThrottleLimits,
+) -> DataResult<()> {
+    sqlx::query(
+        "DELETE FROM login_throttle WHERE throttle_key IN (\
+           SELECT throttle_key FROM login_throttle \
+           WHERE window_start <= ? AND (locked_until IS NULL OR locked_until <= ?) LIMIT ?)",
+    )
+    .bind(ts(expired_before(now, limits)))
+    .bind(ts(now))
+    .bind(SWEEP_BATCH)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The record of `key`, if any.
+async fn load(conn: &mut SqliteConnection, key: &str) -> DataResult<Option<Throttle>> {
+    let row = sqlx::query(
+        "SELECT failures, window_start, locked_until FROM login_throttle \
+         WHERE throttle_key = ?",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let start: String = row.try_get("window_start")?;
+    let until: Option<String> = row.try_get("locked_until")?;
+    Ok(Some(Throttle {
+        failures: row.try_get("failures")?,
+        window_start: read_ts("login_throttle.window_start", &start)?,
+        locked_until: until
+            .map(|text| read_ts("login_throttle.locked_until", &text))
+            .transpose()?,
+    }))
+}
+
+/// Writes the record of `key`.
+async fn store(conn: &mut SqliteConnection, key: &str, record: Throttle) -> DataResult<()> {
+    sqlx::query(
+        "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) \
+         VALUES (?, ?, ?, ?) ON CONFLICT (throttle_key) DO UPDATE SET \
+         failures = excluded.failures, window_start = excluded.window_start, \
+         locked_until = excluded.locked_until",
+    )
+    .bind(key)
+    .bind(record.failures)
+    .bind(ts(record.window_start))
+    .bind(record.locked_until.map(ts))
+    .execute(conn)
+    .await?;
+    Ok(())
 }

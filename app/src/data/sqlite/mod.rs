@@ -125,10 +125,14 @@ impl SqliteStore {
     }
 }
 
-/// Bumps the content generation; called in every transaction that writes
-/// posts, tags or comments, so caches keyed by it see the write.
+/// Sets a new, random content generation; called in every transaction
+/// that writes posts, tags or comments, so caches keyed by it see the write.
+/// Random rather than counted: a Redis shared by several databases (or by
+/// copies of one) then never holds one database's reads under a key another
+/// database reaches, as two counters from the same start would.
 async fn bump_generation(conn: &mut SqliteConnection) -> DataResult<()> {
-    sqlx::query("UPDATE content_generation SET generation = generation + 1 WHERE id = 1")
+    sqlx::query("UPDATE content_generation SET generation = ? WHERE id = 1")
+        .bind(rand::random::<i64>())
         .execute(conn)
         .await?;
     Ok(())

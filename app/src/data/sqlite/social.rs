@@ -70,17 +70,21 @@ impl NotificationRow {
 #[async_trait]
 impl NotificationRepository for SqliteStore {
     async fn list(&self, user: Uuid, page: PageRequest) -> DataResult<Page<Notification>> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = ?")
-            .bind(id(user))
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications n JOIN posts p ON p.id = n.post_id \
+             WHERE n.user_id = ? AND p.status = 'published'",
+        )
+        .bind(id(user))
+        .fetch_one(&self.pool)
+        .await?;
         let (limit, offset) = limit_offset(page);
         let rows: Vec<NotificationRow> = sqlx::query_as(
             "SELECT n.id, n.post_id, p.slug AS post_slug, p.title AS post_title, \
                n.author_id, a.name AS author_name, n.created_at, n.is_read \
              FROM notifications n \
                JOIN posts p ON p.id = n.post_id JOIN users a ON a.id = n.author_id \
-             WHERE n.user_id = ? ORDER BY n.created_at DESC, n.id DESC LIMIT ? OFFSET ?",
+             WHERE n.user_id = ? AND p.status = 'published' \
+             ORDER BY n.created_at DESC, n.id DESC LIMIT ? OFFSET ?",
         )
         .bind(id(user))
         .bind(limit)
