@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 
 use crate::compose;
 use crate::data::{DataError, Role};
-use crate::infrastructure::settings::{Settings, redact};
+use crate::infrastructure::redact::redact;
+use crate::infrastructure::settings::Settings;
 use crate::infrastructure::telemetry::Sink;
 
 /// How long tasks still running after a command (connections cut by the

@@ -25,8 +25,9 @@ use crate::infrastructure::cache::tiered::TieredCache;
 use crate::infrastructure::listener::{self, Role};
 use crate::infrastructure::metrics;
 use crate::infrastructure::notify;
+use crate::infrastructure::redact::redact;
 use crate::infrastructure::server::{self, Drain, Server};
-use crate::infrastructure::settings::{Settings, redact};
+use crate::infrastructure::settings::Settings;
 use crate::presentation::{self, AppState};
 
 /// How long closing the database may take after a complete drain.

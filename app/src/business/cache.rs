@@ -8,19 +8,23 @@
 //! again (they simply age out). Entries hold what the repository returned,
 //! before any visibility decision, so one entry serves every viewer whose
 //! query is the same. A failing cache or generation read is a miss, never
-//! an error. Records are stored through private serde mirrors because the
-//! data models deliberately carry no serde derives.
+//! an error. Records are stored through private serde mirrors (`records`)
+//! because the data models deliberately carry no serde derives.
+//!
+//! Only entries whose keys are bounded by what the database holds go to the
+//! shared cache (Redis, which has no byte bound): a search, a lookup of
+//! something that does not exist, or an empty page has a key a client can
+//! vary without end, so it is kept in process only ([`Reach::Local`]),
+//! where the cache is bounded in bytes.
+
+mod records;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
 use crate::business::error::ServiceResult;
-use crate::data::{AuthorRef, Page, Post, PostRepository, PostStatus, PostSummary, TagCount};
+use crate::data::PostRepository;
 use crate::infrastructure::cache::Cache;
 
 /// The cache as the services use it.
@@ -40,11 +44,13 @@ impl ReadCache {
     }
 
     /// The cached value of `kind`/`key` at the current generation, or what
-    /// `load` returns (then stored). Errors of `load` are not cached.
+    /// `load` returns (then stored as far as `reach` and the value allow).
+    /// Errors of `load` are not cached.
     pub(crate) async fn read<T, F>(
         &self,
         kind: &'static str,
         key: &str,
+        reach: Reach,
         load: F,
     ) -> ServiceResult<T>
     where
@@ -66,11 +72,22 @@ impl ReadCache {
         }
         metrics::counter!("app_cache_misses_total", "kind" => kind).increment(1);
         let value = load.await?;
-        if let Some(bytes) = value.encode() {
-            self.cache.set(&key, bytes, self.ttl).await;
+        match (value.encode(), reach == Reach::Shared && value.shareable()) {
+            (Some(bytes), true) => self.cache.set(&key, bytes, self.ttl).await,
+            (Some(bytes), false) => self.cache.set_local(&key, bytes, self.ttl).await,
+            (None, _) => {}
         }
         Ok(value)
     }
+}
+
+/// Which caches may keep a read's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Every cache, the shared one included: for keys bounded by the data.
+    Shared,
+    /// Only this process' cache: for keys a client can make up without end.
+    Local,
 }
 
 /// A value that can live in the cache.
@@ -79,153 +96,9 @@ pub(crate) trait Cached: Sized {
     fn encode(&self) -> Option<Vec<u8>>;
     /// The value back; `None` (a corrupt or outdated entry) is a miss.
     fn decode(bytes: &[u8]) -> Option<Self>;
-}
-
-impl Cached for Option<Post> {
-    fn encode(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(&self.as_ref().map(CachedPost::from)).ok()
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let post: Option<CachedPost> = serde_json::from_slice(bytes).ok()?;
-        Some(post.map(Post::from))
-    }
-}
-
-impl Cached for Page<PostSummary> {
-    fn encode(&self) -> Option<Vec<u8>> {
-        let items: Vec<_> = self.items.iter().map(CachedSummary::from).collect();
-        serde_json::to_vec(&(items, self.total)).ok()
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let (items, total): (Vec<CachedSummary>, u64) = serde_json::from_slice(bytes).ok()?;
-        Some(Page {
-            items: items.into_iter().map(PostSummary::from).collect(),
-            total,
-        })
-    }
-}
-
-impl Cached for Vec<TagCount> {
-    fn encode(&self) -> Option<Vec<u8>> {
-        let pairs: Vec<_> = self.iter().map(|tag| (&tag.name, tag.post_count)).collect();
-        serde_json::to_vec(&pairs).ok()
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let pairs: Vec<(String, u64)> = serde_json::from_slice(bytes).ok()?;
-        Some(
-            pairs
-                .into_iter()
-                .map(|(name, post_count)| TagCount { name, post_count })
-                .collect(),
-        )
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct CachedPost {
-    summary: CachedSummary,
-    content: String,
-    version: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CachedSummary {
-    id: Uuid,
-    slug: String,
-    title: String,
-    excerpt: String,
-    published: bool,
-    tags: Vec<String>,
-    author: (Uuid, String),
-    comment_count: u64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    published_at: Option<DateTime<Utc>>,
-}
-
-impl From<&Post> for CachedPost {
-    fn from(post: &Post) -> Self {
-        let summary = CachedSummary {
-            id: post.id,
-            slug: post.slug.clone(),
-            title: post.title.clone(),
-            excerpt: String::new(),
-            published: post.status == PostStatus::Published,
-            tags: post.tags.clone(),
-            author: (post.author.id, post.author.name.clone()),
-            comment_count: post.comment_count,
-            created_at: post.created_at,
-            updated_at: post.updated_at,
-            published_at: post.published_at,
-        };
-        Self {
-            summary,
-            content: post.content.clone(),
-            version: post.version,
-        }
-    }
-}
-
-impl From<CachedPost> for Post {
-    fn from(cached: CachedPost) -> Self {
-        let s = PostSummary::from(cached.summary);
-        Post {
-            id: s.id,
-            slug: s.slug,
-            title: s.title,
-            content: cached.content,
-            status: s.status,
-            tags: s.tags,
-            author: s.author,
-            comment_count: s.comment_count,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            published_at: s.published_at,
-            version: cached.version,
-        }
-    }
-}
-
-impl From<&PostSummary> for CachedSummary {
-    fn from(s: &PostSummary) -> Self {
-        Self {
-            id: s.id,
-            slug: s.slug.clone(),
-            title: s.title.clone(),
-            excerpt: s.excerpt.clone(),
-            published: s.status == PostStatus::Published,
-            tags: s.tags.clone(),
-            author: (s.author.id, s.author.name.clone()),
-            comment_count: s.comment_count,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            published_at: s.published_at,
-        }
-    }
-}
-
-impl From<CachedSummary> for PostSummary {
-    fn from(c: CachedSummary) -> Self {
-        let status = if c.published {
-            PostStatus::Published
-        } else {
-            PostStatus::Draft
-        };
-        PostSummary {
-            id: c.id,
-            slug: c.slug,
-            title: c.title,
-            excerpt: c.excerpt,
-            status,
-            tags: c.tags,
-            author: AuthorRef {
-                id: c.author.0,
-                name: c.author.1,
-            },
-            comment_count: c.comment_count,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            published_at: c.published_at,
-        }
+    /// Whether the value may go to the shared cache; an answer of "nothing
+    /// there" may not, since its key names what does not exist.
+    fn shareable(&self) -> bool {
+        true
     }
 }

@@ -57,6 +57,13 @@ pub enum ServiceError {
         /// How long until logins are accepted again.
         retry_after: Duration,
     },
+    /// Too many requests compete for a scarce resource (password-hashing
+    /// slots) to serve this one soon; try again after the delay.
+    #[error("too busy, retry in {retry_after:?}")]
+    Busy {
+        /// When trying again is likely to succeed.
+        retry_after: Duration,
+    },
     /// A dependency (database, hashing pool) failed; the source is for logs.
     #[error("unavailable while {during}")]
     Unavailable {

@@ -29,7 +29,7 @@ pub use auth::{AuthService, LoginPolicy, Registration, Session, retry_after};
 pub use comments::CommentService;
 pub use error::{FieldError, ServiceError, ServiceResult};
 pub use health::{Check, HealthReport, HealthService, HealthStatus};
-pub use passwords::PasswordHasher;
+pub use passwords::{HashLimits, PasswordHasher};
 pub use post_query::{PostFilter, SEARCH_MAX};
 pub use posts::{PostDraft, PostPatch, PostService, excerpt};
 pub use tags::{TAG_MAX_LEN, TAGS_MAX, TagService};
@@ -51,8 +51,10 @@ pub struct Settings {
     /// How long a locked account refuses logins (default 15 min).
     pub login_lock: Duration,
     /// Password hashes computed at once, each holding ~19 MiB (default:
-    /// the number of CPUs).
-    pub password_hash_concurrency: usize,
+    /// the number of CPUs), and how long and how many logins and
+    /// registrations may wait for one before they are refused with
+    /// [`ServiceError::Busy`] (default: 5 s, 64 per slot).
+    pub password_hashing: HashLimits,
     /// How long cached reads are kept; correctness does not depend on it,
     /// only memory (default 5 min).
     pub cache_ttl: Duration,
@@ -66,7 +68,7 @@ impl Default for Settings {
             login_max_failures: 5,
             login_failure_window: Duration::from_secs(15 * 60),
             login_lock: Duration::from_secs(15 * 60),
-            password_hash_concurrency: cpus,
+            password_hashing: HashLimits::new(cpus),
             cache_ttl: Duration::from_secs(5 * 60),
         }
     }
@@ -91,9 +93,9 @@ pub struct Services {
 impl Services {
     /// Wires the services to one backend's repositories and a cache.
     /// Passwords are hashed by [`PasswordHasher::standard`] (argon2id,
-    /// m=19456 KiB, t=2, p=1), `settings.password_hash_concurrency` at a time.
+    /// m=19456 KiB, t=2, p=1) within `settings.password_hashing`.
     pub fn new(repos: Repositories, cache: Arc<dyn Cache>, settings: Settings) -> Self {
-        let hasher = PasswordHasher::standard(settings.password_hash_concurrency);
+        let hasher = PasswordHasher::standard(settings.password_hashing);
         let policy = LoginPolicy {
             max_failures: settings.login_max_failures.max(1),
             window: settings.login_failure_window,

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::business::cache::ReadCache;
+use crate::business::cache::{Reach, ReadCache};
 use crate::business::error::{DataContext as _, Problems, ServiceError, ServiceResult};
 use crate::business::post_query::{PostFilter, list_query, matches_nothing, status};
 use crate::business::visibility::{Viewer, can_see, may_edit};
@@ -66,7 +66,12 @@ impl PostService {
         }
         let key = format!("{:x}", Sha256::digest(format!("{query:?}")));
         let load = async { self.posts.list(&query).await.during("listing posts") };
-        let page = self.cache.read("post-list", &key, load).await?;
+        // Every distinct search would be a new entry: keep them in process.
+        let reach = match query.search {
+            Some(_) => Reach::Local,
+            None => Reach::Shared,
+        };
+        let page = self.cache.read("post-list", &key, reach, load).await?;
         Ok(Listing {
             items: page.items,
             total: page.total,
@@ -79,7 +84,8 @@ impl PostService {
         let mut post = None;
         if let Ok(id) = Uuid::parse_str(id_or_slug) {
             let load = async { self.posts.by_id(id).await.during("loading a post") };
-            post = self.cache.read("post", &format!("id:{id}"), load).await?;
+            let key = format!("id:{id}");
+            post = self.cache.read("post", &key, Reach::Shared, load).await?;
         }
         // No slug holds NUL (and PostgreSQL cannot even compare one).
         if post.is_none() && id_or_slug.len() <= 200 && !id_or_slug.contains('\0') {
@@ -91,7 +97,7 @@ impl PostService {
             };
             post = self
                 .cache
-                .read("post", &format!("slug:{id_or_slug}"), load)
+                .read("post", &format!("slug:{id_or_slug}"), Reach::Shared, load)
                 .await?;
         }
         post.filter(|post| can_see(viewer, post.author.id, post.status))

@@ -16,8 +16,8 @@ use rand::seq::IndexedRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use uuid::Uuid;
 
-use crate::business::PasswordHasher;
 use crate::business::slug::slugify;
+use crate::business::{HashLimits, PasswordHasher};
 use crate::data::{NewComment, NewPost, NewUser, PostStatus, Repositories, Role};
 
 const PEOPLE: [(&str, &str); 6] = [
@@ -95,7 +95,7 @@ pub async fn seed(repos: &Repositories, posts: u32) -> anyhow::Result<()> {
     let suffix = free_suffix(repos).await?;
     let now = Utc::now();
     // The services' own hasher, so seeded users log in like any other.
-    let hasher = PasswordHasher::standard(PEOPLE.len());
+    let hasher = PasswordHasher::standard(HashLimits::new(PEOPLE.len()));
     let mut users = Vec::new();
     println!("seeded users (passwords are shown only now):");
     for (i, (name, local)) in PEOPLE.iter().enumerate() {

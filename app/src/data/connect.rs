@@ -1,12 +1,21 @@
 //! Opening the database named by a URL, on the backend its scheme names.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{
     CommentRepository, DataError, DataResult, Database, FollowRepository, LoginThrottleRepository,
     NotificationRepository, PostRepository, Repositories, SessionRepository, UserRepository,
     postgres, sqlite,
 };
+
+/// How long a request waits for a pooled connection, on either backend,
+/// before it fails as unavailable (503). sqlx's default is 30 s, which
+/// would hold every client of a saturated pool (or of an unreachable
+/// PostgreSQL server, which the pool keeps trying to reach for this long)
+/// for that long; once connections free up or the server is back, the
+/// next request gets one.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Opens a pool on the database named by `url` and returns its
 /// repositories: `sqlite:` (the file and its folder are created when

@@ -149,7 +149,9 @@ pub trait PostRepository: Send + Sync {
 /// Comments on posts.
 #[async_trait]
 pub trait CommentRepository: Send + Sync {
-    /// Inserts a comment.
+    /// Inserts a comment; `NotFound` unless the post exists and is
+    /// published, checked in the insert's own transaction so a post
+    /// switched to draft at the same moment never receives it.
     async fn create(&self, new: NewComment) -> DataResult<Comment>;
     /// A comment by id.
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>>;

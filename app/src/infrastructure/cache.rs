@@ -21,4 +21,12 @@ pub trait Cache: Send + Sync {
     async fn get(&self, key: &str) -> Option<Vec<u8>>;
     /// Stores `value` under `key` for at most `ttl`.
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration);
+    /// Stores `value` only where memory is bounded in bytes (this process'
+    /// cache), never in a shared cache: for entries whose keys a client
+    /// can make up without end (searches, lookups of what does not exist),
+    /// which would otherwise fill Redis. By default nothing is stored, the
+    /// safe choice for a cache that does not know its bound.
+    async fn set_local(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        let _ = (key, value, ttl);
+    }
 }

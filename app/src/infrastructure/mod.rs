@@ -6,6 +6,7 @@ pub mod cache;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod redact;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

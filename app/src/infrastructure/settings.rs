@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::infrastructure::redact::redact;
+
 /// Where the database lives when `DATABASE_URL` is unset: a file under the
 /// working directory, which the supervisor sets to the app's `cwd`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
@@ -51,21 +53,6 @@ pub struct Settings {
 /// The longest `APP_TOKEN_TTL` accepted: longer is surely a mistake, and a
 /// huge one would overflow the expiry time.
 pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
-/// `url` with its password (if any) masked as `user:***@`, for messages
-/// and logs: a settings error or a status line must not print secrets.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
 
 /// A variable that holds a value the worker cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -184,85 +171,4 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        Settings::from_lookup(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-    }
-
-    #[test]
-    fn defaults_need_no_environment() {
-        let s = from(&[]).unwrap();
-        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
-        assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
-        assert_eq!(s.log_format, LogFormat::Json);
-        assert_eq!(s.log_filter, "info");
-        assert_eq!(s.drain_timeout, Duration::from_secs(10));
-        assert!(s.redis_url.is_none());
-    }
-
-    #[test]
-    fn a_bad_value_names_the_variable_and_the_expected_form() {
-        let err = from(&[("APP_DRAIN_TIMEOUT", "soon")]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "APP_DRAIN_TIMEOUT=\"soon\" is not valid: expected a duration such as 10s or 500ms"
-        );
-        assert_eq!(
-            from(&[("APP_LISTEN", "3000")]).unwrap_err().var,
-            "APP_LISTEN"
-        );
-        assert_eq!(
-            from(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
-            "DATABASE_URL"
-        );
-        assert_eq!(
-            from(&[("APP_LOG_FORMAT", "xml")]).unwrap_err().var,
-            "APP_LOG_FORMAT"
-        );
-    }
-
-    #[test]
-    fn secrets_are_masked_and_token_ttl_is_bounded() {
-        let url = "mysql://ann:s3cret@db.example/app";
-        let err = from(&[("DATABASE_URL", url)]).unwrap_err().to_string();
-        assert!(err.contains("mysql://ann:***@db.example/app") && !err.contains("s3cret"));
-        let err = from(&[("REDIS_URL", "nope://u:s3cret@h")]).unwrap_err();
-        assert!(!err.to_string().contains("s3cret"), "{err}");
-        assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
-        assert_eq!(redact("postgres://ann@h/db"), "postgres://ann@h/db");
-        let ttl = |v| from(&[("APP_TOKEN_TTL", v)]);
-        assert_eq!(ttl("365days").unwrap().token_ttl, Some(TOKEN_TTL_MAX));
-        assert_eq!(ttl("366days").unwrap_err().var, "APP_TOKEN_TTL");
-        assert_eq!(ttl("100000000years").unwrap_err().var, "APP_TOKEN_TTL");
-    }
-
-    #[test]
-    fn app_log_wins_over_rust_log() {
-        let s = from(&[("RUST_LOG", "warn"), ("APP_LOG", "debug")]).unwrap();
-        assert_eq!(s.log_filter, "debug");
-        assert_eq!(from(&[("RUST_LOG", "warn")]).unwrap().log_filter, "warn");
-    }
-
-    #[test]
-    fn one_thread_per_worker_under_a_supervisor() {
-        assert_eq!(from(&[("LISTEN_FDS", "2")]).unwrap().threads, 1);
-        assert_eq!(
-            from(&[("LISTEN_FDS", "2"), ("APP_THREADS", "3")])
-                .unwrap()
-                .threads,
-            3
-        );
-        assert!(from(&[]).unwrap().threads >= 1);
-        assert_eq!(
-            from(&[("APP_THREADS", "0")]).unwrap_err().var,
-            "APP_THREADS"
-        );
-    }
-}
+mod tests;

@@ -162,6 +162,14 @@ impl From<ServiceError> for ApiError {
                 )
                 .with_header(RETRY_AFTER, HeaderValue::from(seconds))
             }
+            ServiceError::Busy { retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("The server is busy; try again in {seconds} s."),
+                )
+                .with_header(RETRY_AFTER, HeaderValue::from(seconds))
+            }
             error @ ServiceError::Unavailable { .. } => {
                 tracing::error!(error = %error_chain(&error), "request failed on a dependency");
                 Self::new(
@@ -198,6 +206,17 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_is_503_with_retry_after() {
+        let busy = ServiceError::Busy {
+            retry_after: std::time::Duration::from_secs(5),
+        };
+        let response = ApiError::from(busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "5");
+        assert_eq!(response.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    }
 
     #[test]
     fn conflicts_name_only_the_email() {

@@ -1,6 +1,6 @@
 //! Comments: creation, pages oldest first, counts, deletion.
 
-use app::data::{DataError, NewComment, PostStatus, Repositories};
+use app::data::{DataError, NewComment, PostChange, PostStatus, Repositories};
 use uuid::Uuid;
 
 use super::harness::{at, page, post, stored, user};
@@ -54,6 +54,24 @@ both! {
         assert_eq!(count(&repos, live.id).await, 2);
         let again = repos.comments.delete(first.id).await;
         assert!(matches!(again, Err(DataError::NotFound)), "{again:?}");
+    }
+
+    /// Only a published post takes comments, checked in the insert itself:
+    /// a draft, or a post switched back to draft after the service looked
+    /// at it, is `NotFound` and nothing is stored.
+    async fn comments_only_on_published_posts(repos) {
+        let ann = user(&repos, "ann@example.com").await;
+        let draft = post(&repos, &ann, "Draft", PostStatus::Draft, 1, &[]).await;
+        let refused = repos.comments.create(comment(draft.id, ann.id, 2)).await;
+        assert!(matches!(refused, Err(DataError::NotFound)), "{refused:?}");
+
+        let live = post(&repos, &ann, "Live", PostStatus::Published, 1, &[]).await;
+        repos.comments.create(comment(live.id, ann.id, 2)).await.unwrap();
+        let unpublish = PostChange { status: Some(PostStatus::Draft), now: at(3), ..PostChange::default() };
+        repos.posts.update(live.id, unpublish).await.unwrap();
+        let refused = repos.comments.create(comment(live.id, ann.id, 4)).await;
+        assert!(matches!(refused, Err(DataError::NotFound)), "{refused:?}");
+        assert_eq!((count(&repos, draft.id).await, count(&repos, live.id).await), (0, 1));
     }
 
     /// A comment on a post that does not exist is `NotFound`.

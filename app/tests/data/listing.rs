@@ -71,6 +71,18 @@ both! {
         assert_eq!(titles(&repos, search("xyz")).await, listed(&[], 0));
     }
 
+    /// Case folding as documented: ASCII on both backends, every script on
+    /// PostgreSQL only (SQLite's `LIKE` folds ASCII letters alone).
+    async fn search_folds_case_as_documented(repos) {
+        let ann = user(&repos, "ann@example.com").await;
+        post(&repos, &ann, "Rust in été", PostStatus::Published, 1, &[]).await;
+        let search = |needle: &str| PostQuery { search: Some(needle.into()), ..public() };
+        assert_eq!(titles(&repos, search("RUST")).await.1, 1);
+        assert_eq!(titles(&repos, search("été")).await.1, 1);
+        let unicode_folded = titles(&repos, search("ÉTÉ")).await.1 == 1;
+        assert_eq!(unicode_folded, repos.database.backend() == "postgres");
+    }
+
     /// Pages of newest-first posts, the total on each; equal times are
     /// ordered by id, newest first.
     async fn pages_and_totals(repos) {

@@ -126,10 +126,12 @@ both! {
         let stale = PostChange { expected_version: Some(9), now: at(2), ..PostChange::default() };
         repos.posts.update(draft.id, stale).await.unwrap_err();
         assert!(!bumped(generation().await), "refused update");
-        let change = PostChange { tags: Some(vec!["t".into()]), expected_version: Some(1), now: at(2), ..PostChange::default() };
+        let comment = NewComment { id: Uuid::now_v7(), post_id: draft.id, content: "c".into(), author_id: ann.id, created_at: at(3) };
+        repos.comments.create(comment.clone()).await.unwrap_err();
+        assert!(!bumped(generation().await), "refused comment on a draft");
+        let change = PostChange { tags: Some(vec!["t".into()]), status: Some(PostStatus::Published), first_publish: Some(at(2)), expected_version: Some(1), now: at(2), ..PostChange::default() };
         repos.posts.update(draft.id, change).await.unwrap();
         assert!(bumped(generation().await), "update");
-        let comment = NewComment { id: Uuid::now_v7(), post_id: draft.id, content: "c".into(), author_id: ann.id, created_at: at(3) };
         repos.comments.create(comment.clone()).await.unwrap();
         assert!(bumped(generation().await), "comment");
         repos.comments.delete(comment.id).await.unwrap();

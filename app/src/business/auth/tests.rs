@@ -58,7 +58,7 @@ async fn service(max_failures: u32) -> (AuthService, Arc<Counting>, tempfile::Te
         window: Duration::from_secs(60),
         lock: Duration::from_secs(60),
     };
-    let hasher = PasswordHasher::with_kdf(kdf.clone(), 2);
+    let hasher = PasswordHasher::with_kdf(kdf.clone(), crate::business::HashLimits::new(2));
     let auth = AuthService::new(&repos, hasher, policy, Duration::from_secs(60));
     let registration = Registration {
         email: "ann@example.org".into(),

@@ -29,10 +29,14 @@ async fn comment<'c>(conn: impl PgExecutor<'c>, id: Uuid) -> DataResult<Option<C
 impl CommentRepository for PgStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
         let mut tx = self.write().await?;
-        // A missing post or author is a foreign-key violation: `NotFound`.
-        sqlx::query(
+        // `FOR SHARE` waits for a concurrent change of the post and reads
+        // its status as committed, so a post switched to draft never gets
+        // the comment (and the switch waits for this insert instead). A
+        // missing author is a foreign-key violation: `NotFound`.
+        let inserted = sqlx::query(
             "INSERT INTO comments (id, post_id, author_id, content, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+             SELECT $1, id, $3, $4, $5 FROM posts \
+             WHERE id = $2 AND status = 'published' FOR SHARE",
         )
         .bind(new.id)
         .bind(new.post_id)
@@ -41,6 +45,9 @@ impl CommentRepository for PgStore {
         .bind(micros(new.created_at))
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(DataError::NotFound);
+        }
         bump_generation(&mut tx).await?;
         let created = comment(&mut *tx, new.id).await?;
         tx.commit().await?;

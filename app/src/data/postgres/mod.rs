@@ -15,26 +15,18 @@ mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
-use super::connect::repositories;
+use super::connect::{ACQUIRE_TIMEOUT, repositories};
 use super::{DataResult, Database, PoolUsage, Repositories};
 
 /// Connections per process; a worker is one of several sharing the
 /// server's connection limit.
 const POOL_SIZE: u32 = 8;
-
-/// How long a request waits for a connection before it is answered 503.
-/// While the server is unreachable the pool keeps trying to connect for
-/// this long (sqlx's default is 30 s, which would hold every client and
-/// every connection slot of the worker for that long); once the server is
-/// back, the next request connects afresh.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Every repository over one PostgreSQL pool.
 pub(crate) struct PgStore {

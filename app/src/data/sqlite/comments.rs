@@ -29,18 +29,23 @@ async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult
 impl CommentRepository for SqliteStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
         let mut tx = self.write().await?;
-        // A missing post or author is a foreign-key violation: `NotFound`.
-        sqlx::query(
+        // The post's status is read under the write lock the transaction
+        // took, so a post switched to draft before this never gets the
+        // comment. A missing author is a foreign-key violation: `NotFound`.
+        let inserted = sqlx::query(
             "INSERT INTO comments (id, post_id, author_id, content, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             SELECT ?, id, ?, ?, ? FROM posts WHERE id = ? AND status = 'published'",
         )
         .bind(id(new.id))
-        .bind(id(new.post_id))
         .bind(id(new.author_id))
         .bind(&new.content)
         .bind(ts(new.created_at))
+        .bind(id(new.post_id))
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(DataError::NotFound);
+        }
         bump_generation(&mut tx).await?;
         let created = comment(&mut *tx, new.id).await?;
         tx.commit().await?;

@@ -33,7 +33,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Sqlite, Transaction};
 
-use super::connect::repositories;
+use super::connect::{ACQUIRE_TIMEOUT, repositories};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// How long a statement waits for another connection's write lock.
@@ -58,6 +58,13 @@ pub(crate) struct SqliteStore {
 
 /// Opens (creating when missing) the SQLite file named by `url`.
 pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
+    let pool = open(url).await?;
+    Ok(repositories(Arc::new(SqliteStore { pool })))
+}
+
+/// The pool over the file named by `url`: a request that finds every
+/// connection busy waits at most [`ACQUIRE_TIMEOUT`], then fails (503).
+async fn open(url: &str) -> DataResult<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -68,11 +75,11 @@ pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
         create_folder(options.get_filename())?;
         switch_to_wal(&options).await?;
     }
-    let pool = SqlitePoolOptions::new()
+    Ok(SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
-        .await?;
-    Ok(repositories(Arc::new(SqliteStore { pool })))
+        .await?)
 }
 
 /// Creates the folder a database file goes in, so a fresh checkout can run
@@ -175,5 +182,35 @@ impl Database for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_saturated_pool_fails_within_the_acquire_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/app.db", dir.path().display());
+        let store = SqliteStore {
+            pool: open(&url).await.unwrap(),
+        };
+        let mut held = Vec::new();
+        for _ in 0..POOL_SIZE {
+            held.push(store.pool.acquire().await.unwrap());
+        }
+        let started = Instant::now();
+        // sqlx's default would wait 30 s.
+        let refused = tokio::time::timeout(Duration::from_secs(10), store.ping())
+            .await
+            .expect("the wait is bounded");
+        assert!(
+            matches!(refused, Err(DataError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() >= ACQUIRE_TIMEOUT);
+        drop(held);
+        store.ping().await.unwrap();
     }
 }

@@ -70,6 +70,13 @@ impl Cache for MemoryCache {
         };
         self.entries.insert(key.to_owned(), entry).await;
     }
+
+    /// The same as `set`: this cache is bounded in bytes, and once full,
+    /// moka admits a new key only when it is likely to be used more than
+    /// what it would evict, so one-off keys do not push out popular entries.
+    async fn set_local(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        self.set(key, value, ttl).await;
+    }
 }
 
 #[cfg(test)]

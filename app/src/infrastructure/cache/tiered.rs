@@ -3,7 +3,7 @@
 //!
 //! A read tries L1, then L2; an L2 hit is copied into L1 for the time it
 //! has left in Redis, so no layer keeps an entry longer than it was given.
-//! A write goes to both. Hits and misses are counted per layer
+//! A write goes to both, except a local-only one (`set_local`). Hits and misses are counted per layer
 //! (`cache_hits_total`, `cache_misses_total`) for `/metrics`.
 
 use std::sync::Arc;
@@ -56,6 +56,11 @@ impl Cache for TieredCache {
         if let Some(shared) = &self.shared {
             shared.set(key, value.clone(), ttl).await;
         }
+        self.local.set(key, value, ttl).await;
+    }
+
+    /// L1 only: Redis has no byte bound.
+    async fn set_local(&self, key: &str, value: Vec<u8>, ttl: Duration) {
         self.local.set(key, value, ttl).await;
     }
 }
