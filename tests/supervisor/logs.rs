@@ -100,3 +100,25 @@ fn chrono_like(stamp: &str) -> bool {
             _ => c.is_ascii_digit(),
         })
 }
+
+#[test]
+fn a_log_file_that_cannot_be_written_never_blocks_the_worker() {
+    // /dev/full answers every write with ENOSPC, as a full disk does.
+    let config = format!("{CONFIG}[apps.logs]\nout = \"/dev/full\"\n");
+    let mut corral = Corral::start(&config);
+    corral.wait_online();
+    let addr = corral.listen_addr();
+    get_json(addr, "/log?n=20000");
+    let failing = "cannot write log file; counting lost lines";
+    // Usually reported at the worker's first line, before it was online.
+    if corral.events(failing).is_empty() {
+        corral.wait_message(failing);
+    }
+    for _ in 0..20 {
+        get_json(addr, "/log?n=1000");
+    }
+    corral.signal(Signal::SIGTERM);
+    assert!(corral.wait_exit(Duration::from_secs(10)).success());
+    let lost = corral.wait_message("log lines could not be written");
+    assert!(lost["lost"].as_u64().expect("count") >= 40_000, "{lost}");
+}

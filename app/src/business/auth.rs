@@ -136,6 +136,9 @@ impl AuthService {
             self.hasher.verify(password, None).await?;
             return Err(ServiceError::InvalidCredentials);
         };
+        // The slot first: a login refused because the hasher is busy must
+        // not count as a failed attempt against the account.
+        let slot = self.hasher.slot().await?;
         let limits = self.policy.limits();
         let now = Utc::now();
         let refused = self
@@ -155,7 +158,7 @@ impl AuthService {
         let plausible = password.chars().count() <= validate::PASSWORD_LEN.1;
         let matches = self
             .hasher
-            .verify(password, stored.filter(|_| plausible))
+            .verify_in(slot, password, stored.filter(|_| plausible))
             .await?;
         let now = Utc::now();
         let Some(user) = user.filter(|_| matches) else {

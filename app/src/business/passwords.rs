@@ -12,6 +12,8 @@ mod slots;
 
 use std::sync::Arc;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
@@ -63,12 +65,29 @@ impl PasswordHasher {
         password: String,
         stored: Option<String>,
     ) -> ServiceResult<bool> {
+        let slot = self.slot().await?;
+        self.verify_in(slot, password, stored).await
+    }
+
+    /// Waits for a hashing slot ahead of the work, so a caller learns that
+    /// the hasher is busy before it records anything (a login attempt).
+    pub(crate) async fn slot(&self) -> ServiceResult<HashSlot> {
+        Ok(HashSlot {
+            _permit: self.slots.acquire().await?,
+        })
+    }
+
+    /// [`PasswordHasher::verify`] in a slot already held.
+    pub(crate) async fn verify_in(
+        &self,
+        slot: HashSlot,
+        password: String,
+        stored: Option<String>,
+    ) -> ServiceResult<bool> {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.decoy.clone());
         let kdf = Arc::clone(&self.kdf);
-        let matches = self
-            .blocking(move || kdf.verify(&password, &stored))
-            .await?;
+        let matches = run_in(slot, move || kdf.verify(&password, &stored)).await?;
         Ok(known && matches)
     }
 
@@ -77,17 +96,30 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> ServiceResult<T> {
-        let permit = self.slots.acquire().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|join| ServiceError::Unavailable {
-            during: "hashing a password",
-            source: Box::new(join),
-        })
+        run_in(self.slot().await?, work).await
     }
+}
+
+/// A hashing slot: while it is held, one hash may run.
+pub(crate) struct HashSlot {
+    /// Released on drop, when the hash is done.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Runs `work` on the blocking pool, holding `slot` until it is done.
+async fn run_in<T: Send + 'static>(
+    slot: HashSlot,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ServiceResult<T> {
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|join| ServiceError::Unavailable {
+        during: "hashing a password",
+        source: Box::new(join),
+    })
 }
 
 /// A new bearer token: 32 bytes from the thread-local CSPRNG, base64url.

@@ -44,6 +44,14 @@ impl Counting {
 /// An auth service over a fresh SQLite file with a counting KDF, and Ann
 /// registered (password "correct horse"). Keep the dir alive.
 async fn service(max_failures: u32) -> (AuthService, Arc<Counting>, tempfile::TempDir) {
+    service_within(max_failures, crate::business::HashLimits::new(2)).await
+}
+
+/// As [`service`], with the hasher's slots limited by `limits`.
+async fn service_within(
+    max_failures: u32,
+    limits: crate::business::HashLimits,
+) -> (AuthService, Arc<Counting>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/app.db", dir.path().display());
     let repos = crate::data::connect(&url).await.unwrap();
@@ -58,7 +66,7 @@ async fn service(max_failures: u32) -> (AuthService, Arc<Counting>, tempfile::Te
         window: Duration::from_secs(60),
         lock: Duration::from_secs(60),
     };
-    let hasher = PasswordHasher::with_kdf(kdf.clone(), crate::business::HashLimits::new(2));
+    let hasher = PasswordHasher::with_kdf(kdf.clone(), limits);
     let auth = AuthService::new(&repos, hasher, policy, Duration::from_secs(60));
     let registration = Registration {
         email: "ann@example.org".into(),
@@ -122,6 +130,24 @@ async fn parallel_logins_check_at_most_max_failures_passwords() {
         matches!(right, Err(ServiceError::TooManyAttempts { .. })),
         "{right:?}"
     );
+}
+
+#[tokio::test]
+async fn a_login_refused_as_busy_does_not_count_against_the_account() {
+    let limits = crate::business::HashLimits {
+        max_wait: Duration::from_millis(50),
+        ..crate::business::HashLimits::new(1)
+    };
+    let (auth, _kdf, _dir) = service_within(1, limits).await;
+    let held = auth.hasher.slot().await.unwrap();
+    for _ in 0..3 {
+        let busy = auth.login("ann@example.org", "wrong".into()).await;
+        assert!(matches!(busy, Err(ServiceError::Busy { .. })), "{busy:?}");
+    }
+    drop(held);
+    auth.login("ann@example.org", "correct horse".into())
+        .await
+        .expect("busy refusals are not failed attempts");
 }
 
 #[tokio::test]
