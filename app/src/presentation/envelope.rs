@@ -1,6 +1,10 @@
 //! The success envelopes: `{"data": ...}` for one value, and
 //! `{"data": [...], "meta": {total, page, limit, totalPages}}` for a page.
 
+use axum::Json;
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::business::Listing;
@@ -48,6 +52,16 @@ impl<T> ListData<T> {
             data: listing.items.into_iter().map(view).collect(),
             meta,
         }
+    }
+}
+
+/// A `201 Created` answer with `{"data": ...}`, and `Location` when the new
+/// resource has an address of its own.
+pub fn created<T: Serialize>(location: Option<String>, data: T) -> Response {
+    let body = Json(Data { data });
+    match location {
+        Some(location) => (StatusCode::CREATED, [(LOCATION, location)], body).into_response(),
+        None => (StatusCode::CREATED, body).into_response(),
     }
 }
 

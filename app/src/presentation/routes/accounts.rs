@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -10,7 +10,7 @@ use crate::business::parse_id;
 use crate::presentation::AppState;
 use crate::presentation::auth::{Authenticated, viewer};
 use crate::presentation::conditional;
-use crate::presentation::envelope::Data;
+use crate::presentation::envelope::{Data, created};
 use crate::presentation::error::ApiError;
 use crate::presentation::extract::ApiJson;
 use crate::presentation::requests::{LoginRequest, RegisterRequest};
@@ -23,14 +23,7 @@ pub(crate) async fn register(
 ) -> Result<Response, ApiError> {
     let user = state.services().auth.register(request.into()).await?;
     let location = format!("/api/users/{}", user.id);
-    Ok((
-        StatusCode::CREATED,
-        [(LOCATION, location)],
-        Json(Data {
-            data: UserView::from(user),
-        }),
-    )
-        .into_response())
+    Ok(created(Some(location), UserView::from(user)))
 }
 
 /// `POST /api/auth/login` → 200 with a token, never cached by anyone.

@@ -2,15 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::business::parse_id;
 use crate::presentation::AppState;
 use crate::presentation::auth::{Authenticated, viewer};
 use crate::presentation::conditional;
-use crate::presentation::envelope::{Data, ListData};
+use crate::presentation::envelope::{ListData, created};
 use crate::presentation::error::ApiError;
 use crate::presentation::extract::{ApiJson, ApiQuery};
 use crate::presentation::requests::{CreatePost, PostListQuery, UpdatePost};
@@ -63,14 +62,7 @@ pub(crate) async fn create(
         .create(caller.viewer(), request.into())
         .await?;
     let location = format!("/api/posts/{}", post.id);
-    Ok((
-        StatusCode::CREATED,
-        [(LOCATION, location)],
-        Json(Data {
-            data: PostView::from(post),
-        }),
-    )
-        .into_response())
+    Ok(created(Some(location), PostView::from(post)))
 }
 
 /// `PATCH /api/posts/{id}` → the updated post with its new ETag; 412 when

@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::business::parse_id;
 use crate::presentation::AppState;
 use crate::presentation::auth::{Authenticated, viewer};
-use crate::presentation::envelope::{Data, ListData};
+use crate::presentation::envelope::{Data, ListData, created};
 use crate::presentation::error::ApiError;
 use crate::presentation::extract::{ApiJson, ApiQuery};
 use crate::presentation::requests::{CreateComment, PageQuery};
@@ -41,13 +41,7 @@ pub(crate) async fn comment(
         .comments
         .create(caller.viewer(), parse_id(&id)?, &request.content)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Data {
-            data: CommentView::from(comment),
-        }),
-    )
-        .into_response())
+    Ok(created(None, CommentView::from(comment)))
 }
 
 /// `DELETE /api/comments/{id}` → 204.
