@@ -2,8 +2,8 @@
 //! `Type=notify` service: `READY=1` once every app is online, `STATUS=`,
 //! `STOPPING=1`, and the watchdog heartbeat.
 //!
-//! `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` are read once at start
-//! and never passed to workers (their environment is built explicitly).
+//! `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` are the supervisor's
+//! own: they never reach workers (see `worker::base_env`).
 
 use std::time::Duration;
 

@@ -93,8 +93,6 @@ pub fn base_env() -> Arc<[(OsString, OsString)]> {
 
 /// The manager's side of a running worker.
 pub struct WorkerHandle {
-    /// Unique id, used in events.
-    pub id: WorkerId,
     /// The process id (also its process group id).
     pub pid: Pid,
     /// `CORRAL_INSTANCE` of the worker.
@@ -199,7 +197,6 @@ impl Launcher {
         tracing::info!(app = %app.name, instance = req.instance, pid = pid.as_raw(), %health_addr, "worker spawned");
         tokio::spawn(task.run(exit, notify, ctl));
         Ok(WorkerHandle {
-            id: req.id,
             pid,
             instance: req.instance,
             ctl: ctl_tx,

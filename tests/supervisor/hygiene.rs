@@ -62,31 +62,25 @@ fn a_crashed_workers_children_are_killed_with_it() {
     );
 }
 
-fn running_as_root() -> bool {
-    let root = nix::unistd::Uid::effective().is_root();
-    if !root {
+/// `/info` of a worker whose app adds `identity` (a `user =` or `group =`
+/// line); `None`, after saying so, when the tests do not run as root.
+fn info_of_worker_with(identity: &str) -> Option<serde_json::Value> {
+    if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: dropping privileges needs root");
+        return None;
     }
-    root
+    let mut corral = Corral::start(&format!(
+        "[[apps]]\nname = \"api\"\ncommand = \"{{worker}}\"\nlisten = [\"127.0.0.1:0\"]\nwait_ready = true\n{identity}\n"
+    ));
+    corral.wait_online();
+    Some(get_json(corral.listen_addr(), "/info"))
 }
 
 #[test]
 fn a_worker_runs_as_the_configured_user_with_only_its_groups() {
-    if !running_as_root() {
+    let Some(info) = info_of_worker_with(r#"user = "nobody""#) else {
         return;
-    }
-    let mut corral = Corral::start(
-        r#"
-        [[apps]]
-        name = "api"
-        command = "{worker}"
-        listen = ["127.0.0.1:0"]
-        wait_ready = true
-        user = "nobody"
-        "#,
-    );
-    corral.wait_online();
-    let info = get_json(corral.listen_addr(), "/info");
+    };
     let nobody = nix::unistd::User::from_name("nobody")
         .expect("passwd")
         .expect("nobody exists");
@@ -101,21 +95,9 @@ fn a_worker_runs_as_the_configured_user_with_only_its_groups() {
 
 #[test]
 fn a_worker_can_drop_to_a_group_alone() {
-    if !running_as_root() {
+    let Some(info) = info_of_worker_with(r#"group = "nogroup""#) else {
         return;
-    }
-    let mut corral = Corral::start(
-        r#"
-        [[apps]]
-        name = "api"
-        command = "{worker}"
-        listen = ["127.0.0.1:0"]
-        wait_ready = true
-        group = "nogroup"
-        "#,
-    );
-    corral.wait_online();
-    let info = get_json(corral.listen_addr(), "/info");
+    };
     let nogroup = nix::unistd::Group::from_name("nogroup")
         .expect("group db")
         .expect("nogroup exists");

@@ -12,9 +12,8 @@ mod rollout;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
-
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -70,7 +69,6 @@ pub(super) struct Manager {
     rollout: Option<rollout::Rollout>,
     shutting_down: bool,
     next_id: WorkerId,
-    restarts: u32,
     note: Option<String>,
     events_tx: mpsc::UnboundedSender<(WorkerId, WorkerEvent)>,
     events: mpsc::UnboundedReceiver<(WorkerId, WorkerEvent)>,
@@ -114,7 +112,6 @@ impl Manager {
             rollout: None,
             shutting_down: false,
             next_id: 0,
-            restarts: 0,
             note: None,
             events_tx,
             events,
@@ -218,7 +215,6 @@ impl Manager {
             .on_exit(&self.applied.policy, uptime, failed_start)
         {
             Decision::Restart { delay } => {
-                self.restarts += 1;
                 let unstable = slot.tracker.unstable();
                 tracing::info!(%app, instance = slot_index, delay_ms = delay.as_millis() as u64, unstable, "restarting worker");
                 slot.restart_at = Some(Instant::now() + delay);
@@ -293,10 +289,8 @@ impl Manager {
         }
     }
 
+    /// Called once: the command queue is no longer read afterwards.
     fn shutdown(&mut self) {
-        if self.shutting_down {
-            return;
-        }
         self.shutting_down = true;
         self.rollout = None;
         for slot in &mut self.slots {

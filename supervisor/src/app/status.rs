@@ -60,25 +60,11 @@ pub struct AppStatus {
     pub desired: usize,
     /// Every live worker process, replacements and draining ones included.
     pub workers: Vec<WorkerStatus>,
-    /// Restarts since start, over all slots.
-    pub restarts: u32,
     /// Why the last reload stopped, or why the app is errored.
     pub note: Option<String>,
 }
 
 impl AppStatus {
-    /// The state before the first worker is spawned.
-    pub fn new(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            state: AppState::Launching,
-            desired: 0,
-            workers: Vec::new(),
-            restarts: 0,
-            note: None,
-        }
-    }
-
     /// Workers currently online.
     pub fn online(&self) -> usize {
         self.workers

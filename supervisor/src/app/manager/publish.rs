@@ -42,7 +42,6 @@ impl Manager {
             state,
             desired: self.slots.len(),
             workers,
-            restarts: self.restarts,
             note: self.note.clone(),
         };
         self.ctx.fleet.send_if_modified(|fleet| {
