@@ -115,7 +115,9 @@ impl Manager {
                 .active
                 .and_then(|id| self.workers.get(&id))
                 .is_some_and(|w| w.generation != current);
-            if !outdated || slot.restart_at.is_some() {
+            // A slot without a worker (or waiting for a restart, which uses
+            // the new config anyway) has nothing to replace.
+            if !outdated {
                 continue;
             }
             match self.spawn(index) {
