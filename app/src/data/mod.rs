@@ -7,6 +7,7 @@
 //! notifying followers, deleting a post and its comments) is one method here,
 //! run in one transaction by the backend.
 
+mod common;
 mod connect;
 mod error;
 pub mod models;

@@ -1,8 +1,11 @@
 //! The rules both backends share, kept out of SQL so they cannot drift
 //! apart: case folding of emails, LIKE escaping, slug suffixes, excerpts,
-//! time precision (the login throttle has its own module, `throttle`).
+//! time precision, versions (the login throttle has its own module,
+//! `throttle`).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+
+use super::{DataError, DataResult, PageRequest};
 
 /// Characters of content an excerpt keeps; the SQL fetches one more to
 /// know whether it cut.
@@ -93,8 +96,26 @@ pub(crate) fn count(stored: i64) -> u64 {
     u64::try_from(stored).unwrap_or_default()
 }
 
+/// `NotFound` when a write that needs a row touched none.
+pub(crate) fn found(rows_affected: u64) -> DataResult<()> {
+    if rows_affected == 0 {
+        Err(DataError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// `VersionMismatch` unless the caller names no version or the stored one.
+pub(crate) fn check_version(expected: Option<i64>, stored: i64) -> DataResult<()> {
+    if expected.is_some_and(|expected| expected != stored) {
+        Err(DataError::VersionMismatch)
+    } else {
+        Ok(())
+    }
+}
+
 /// The limit and offset of a page as SQL binds them.
-pub(crate) fn limit_offset(page: super::PageRequest) -> (i64, i64) {
+pub(crate) fn limit_offset(page: PageRequest) -> (i64, i64) {
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     (i64::from(page.limit), offset)
 }

@@ -75,8 +75,11 @@ both! {
         assert_eq!(names(&first.items), ["Post 5", "Post 4"]);
         assert_eq!(names(&third.items), ["Post 1"]);
 
+        let unread = repos.notifications.list(bob.id, page(1, 10)).await.unwrap();
+        assert!(unread.items.iter().all(|n| !n.read));
         repos.notifications.mark_all_read(bob.id).await.unwrap();
         let all = repos.notifications.list(bob.id, page(1, 10)).await.unwrap();
+        assert_eq!((all.items.len(), all.total), (5, 5), "marking keeps them");
         assert!(all.items.iter().all(|n| n.read));
         repos.notifications.mark_all_read(ann.id).await.unwrap();
     }

@@ -4,9 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::data::error::CorruptValue;
-use crate::data::rules::{count, excerpt};
-use crate::data::{AuthorRef, Comment, DataResult, Post, PostStatus, PostSummary, Role, User};
+use crate::data::common::{PostParts, read_status};
+use crate::data::{AuthorRef, Comment, DataResult, Role, User};
 
 /// A row of `users` (or `u.*` of a join).
 #[derive(FromRow)]
@@ -52,16 +51,10 @@ pub(super) struct PostRow {
 }
 
 impl PostRow {
-    /// The stored status.
-    fn status(&self) -> DataResult<PostStatus> {
-        PostStatus::parse(&self.status)
-            .ok_or_else(|| CorruptValue::error("posts.status", &self.status))
-    }
-
-    /// The full record (read with the whole content).
-    pub(super) fn into_post(self) -> DataResult<Post> {
-        Ok(Post {
-            status: self.status()?,
+    /// Every column decoded.
+    pub(super) fn parts(self) -> DataResult<PostParts> {
+        Ok(PostParts {
+            status: read_status(&self.status)?,
             id: self.id,
             slug: self.slug,
             title: self.title,
@@ -71,31 +64,11 @@ impl PostRow {
                 id: self.author_id,
                 name: self.author_name,
             },
-            comment_count: count(self.comment_count),
+            comment_count: self.comment_count,
             created_at: self.created_at,
             updated_at: self.updated_at,
             published_at: self.published_at,
             version: self.version,
-        })
-    }
-
-    /// The list record (read with the content's first characters).
-    pub(super) fn into_summary(self) -> DataResult<PostSummary> {
-        Ok(PostSummary {
-            status: self.status()?,
-            excerpt: excerpt(&self.content),
-            id: self.id,
-            slug: self.slug,
-            title: self.title,
-            tags: self.tags,
-            author: AuthorRef {
-                id: self.author_id,
-                name: self.author_name,
-            },
-            comment_count: count(self.comment_count),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            published_at: self.published_at,
         })
     }
 }

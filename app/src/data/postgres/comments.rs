@@ -6,15 +6,11 @@ use uuid::Uuid;
 
 use super::codec::CommentRow;
 use super::{PgStore, bump_generation};
-use crate::data::rules::{count, limit_offset, micros};
+use crate::data::common::{COMMENT_SELECT, page};
+use crate::data::rules::{found, limit_offset, micros};
 use crate::data::{
     Comment, CommentRepository, DataError, DataResult, NewComment, Page, PageRequest,
 };
-
-/// The `SELECT` every comment read starts with.
-const COMMENT_SELECT: &str = "SELECT c.id, c.post_id, c.content, c.author_id, \
-     a.name AS author_name, c.created_at \
-     FROM comments c JOIN users a ON a.id = c.author_id";
 
 /// One comment by id.
 async fn comment<'c>(conn: impl PgExecutor<'c>, id: Uuid) -> DataResult<Option<Comment>> {
@@ -45,9 +41,7 @@ impl CommentRepository for PgStore {
         .bind(micros(new.created_at))
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(DataError::NotFound);
-        }
+        found(inserted.rows_affected())?;
         bump_generation(&mut tx).await?;
         let created = comment(&mut *tx, new.id).await?;
         tx.commit().await?;
@@ -58,12 +52,12 @@ impl CommentRepository for PgStore {
         comment(&self.pool, id).await
     }
 
-    async fn list(&self, post: Uuid, page: PageRequest) -> DataResult<Page<Comment>> {
+    async fn list(&self, post: Uuid, request: PageRequest) -> DataResult<Page<Comment>> {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE post_id = $1")
             .bind(post)
             .fetch_one(&self.pool)
             .await?;
-        let (limit, offset) = limit_offset(page);
+        let (limit, offset) = limit_offset(request);
         let rows: Vec<CommentRow> = sqlx::query_as(&format!(
             "{COMMENT_SELECT} WHERE c.post_id = $1 \
              ORDER BY c.created_at ASC, c.id ASC LIMIT $2 OFFSET $3"
@@ -73,10 +67,7 @@ impl CommentRepository for PgStore {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Page {
-            items: rows.into_iter().map(Comment::from).collect(),
-            total: count(total),
-        })
+        page(rows, total, |row| Ok(Comment::from(row)))
     }
 
     async fn delete(&self, id: Uuid) -> DataResult<()> {
@@ -85,9 +76,7 @@ impl CommentRepository for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(DataError::NotFound);
-        }
+        found(done.rows_affected())?;
         bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(())

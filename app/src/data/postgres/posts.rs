@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use super::reads::{self, PostKey};
 use super::{PgStore, bump_generation};
-use crate::data::rules::{SLUG_ATTEMPTS, free_slug, micros, suffix_range, unique_tags};
+use crate::data::common::CONTENT_GENERATION;
+use crate::data::rules::{
+    SLUG_ATTEMPTS, check_version, found, free_slug, micros, suffix_range, unique_tags,
+};
 use crate::data::{
     DataError, DataResult, NewPost, Page, Post, PostChange, PostQuery, PostRepository, PostStatus,
     PostSummary, TagCount,
@@ -51,12 +54,7 @@ impl PostRepository for PgStore {
         .await?
         .ok_or(DataError::NotFound)?;
         let version: i64 = current.try_get("version")?;
-        if change
-            .expected_version
-            .is_some_and(|expected| expected != version)
-        {
-            return Err(DataError::VersionMismatch);
-        }
+        check_version(change.expected_version, version)?;
         let published_at: Option<DateTime<Utc>> = current.try_get("published_at")?;
         let author: Uuid = current.try_get("author_id")?;
         sqlx::query(
@@ -91,9 +89,7 @@ impl PostRepository for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(DataError::NotFound);
-        }
+        found(done.rows_affected())?;
         bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -104,11 +100,9 @@ impl PostRepository for PgStore {
     }
 
     async fn content_generation(&self) -> DataResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT generation FROM content_generation WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(CONTENT_GENERATION)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -181,6 +175,9 @@ async fn replace_tags(conn: &mut PgConnection, post: Uuid, tags: &[String]) -> D
         .execute(&mut *conn)
         .await?;
     let tags = unique_tags(tags);
+    if tags.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO post_tags (post_id, tag, position) \
          SELECT $1, tag, position - 1 FROM UNNEST($2::text[]) WITH ORDINALITY AS t(tag, position)",
@@ -193,7 +190,8 @@ async fn replace_tags(conn: &mut PgConnection, post: Uuid, tags: &[String]) -> D
 }
 
 /// One `post.published` notification per follower of `author`, in one
-/// statement; a follower already notified of this post is not notified again.
+/// insert (none without followers); a follower already notified of this
+/// post is not notified again.
 async fn notify_followers(
     conn: &mut PgConnection,
     post: Uuid,
@@ -205,6 +203,9 @@ async fn notify_followers(
             .bind(author)
             .fetch_all(&mut *conn)
             .await?;
+    if followers.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<Uuid> = followers.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query(
         "INSERT INTO notifications (id, user_id, post_id, author_id, created_at) \

@@ -4,7 +4,8 @@ use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::codec::PostRow;
-use crate::data::rules::{EXCERPT_CHARS, count, like_contains, limit_offset};
+use crate::data::common::{self, PostParts};
+use crate::data::rules::{EXCERPT_CHARS, like_contains, limit_offset};
 use crate::data::{DataResult, Page, Post, PostQuery, PostSummary, TagCount};
 
 /// The `SELECT ... FROM posts p` every post read starts with; `content` is
@@ -35,22 +36,16 @@ pub(super) async fn post<'c>(
     conn: impl PgExecutor<'c>,
     key: PostKey<'_>,
 ) -> DataResult<Option<Post>> {
-    let whole = post_select("p.content");
-    let row: Option<PostRow> = match key {
-        PostKey::Id(id) => {
-            sqlx::query_as(&format!("{whole} WHERE p.id = $1"))
-                .bind(id)
-                .fetch_optional(conn)
-                .await?
-        }
-        PostKey::Slug(slug) => {
-            sqlx::query_as(&format!("{whole} WHERE p.slug = $1"))
-                .bind(slug)
-                .fetch_optional(conn)
-                .await?
-        }
+    let mut sql = QueryBuilder::new(post_select("p.content"));
+    match key {
+        PostKey::Id(id) => sql.push(" WHERE p.id = ").push_bind(id),
+        PostKey::Slug(slug) => sql.push(" WHERE p.slug = ").push_bind(slug),
     };
-    row.map(PostRow::into_post).transpose()
+    let row: Option<PostRow> = sql.build_query_as().fetch_optional(conn).await?;
+    Ok(row
+        .map(PostRow::parts)
+        .transpose()?
+        .map(PostParts::into_post))
 }
 
 /// Appends the `WHERE` clause selecting the posts `query` asks for.
@@ -104,29 +99,11 @@ pub(super) async fn list(pool: &PgPool, query: &PostQuery) -> DataResult<Page<Po
         .push(" OFFSET ")
         .push_bind(offset);
     let rows: Vec<PostRow> = page.build_query_as().fetch_all(pool).await?;
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(PostRow::into_summary)
-            .collect::<DataResult<_>>()?,
-        total: count(total),
-    })
+    common::page(rows, total, |row| Ok(row.parts()?.into_summary()))
 }
 
 /// Tags of published posts with their counts, most used first.
 pub(super) async fn tag_counts(pool: &PgPool) -> DataResult<Vec<TagCount>> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT t.tag, COUNT(*) AS posts FROM post_tags t \
-         JOIN posts p ON p.id = t.post_id WHERE p.status = 'published' \
-         GROUP BY t.tag ORDER BY posts DESC, t.tag ASC",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, posts)| TagCount {
-            name,
-            post_count: count(posts),
-        })
-        .collect())
+    let rows = sqlx::query_as(common::TAG_COUNTS).fetch_all(pool).await?;
+    Ok(common::tag_counts(rows))
 }

@@ -6,7 +6,8 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::PgStore;
-use crate::data::rules::{count, limit_offset};
+use crate::data::common::page;
+use crate::data::rules::limit_offset;
 use crate::data::{
     AuthorRef, DataResult, FollowRepository, Notification, NotificationRepository, Page,
     PageRequest,
@@ -68,7 +69,7 @@ impl From<NotificationRow> for Notification {
 
 #[async_trait]
 impl NotificationRepository for PgStore {
-    async fn list(&self, user: Uuid, page: PageRequest) -> DataResult<Page<Notification>> {
+    async fn list(&self, user: Uuid, request: PageRequest) -> DataResult<Page<Notification>> {
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM notifications n JOIN posts p ON p.id = n.post_id \
              WHERE n.user_id = $1 AND p.status = 'published'",
@@ -76,7 +77,7 @@ impl NotificationRepository for PgStore {
         .bind(user)
         .fetch_one(&self.pool)
         .await?;
-        let (limit, offset) = limit_offset(page);
+        let (limit, offset) = limit_offset(request);
         let rows: Vec<NotificationRow> = sqlx::query_as(
             "SELECT n.id, n.post_id, p.slug AS post_slug, p.title AS post_title, \
                n.author_id, a.name AS author_name, n.created_at, n.is_read \
@@ -90,10 +91,7 @@ impl NotificationRepository for PgStore {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Page {
-            items: rows.into_iter().map(Notification::from).collect(),
-            total: count(total),
-        })
+        page(rows, total, |row| Ok(Notification::from(row)))
     }
 
     async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {

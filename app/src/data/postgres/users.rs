@@ -6,11 +6,9 @@ use uuid::Uuid;
 
 use super::PgStore;
 use super::codec::UserRow;
+use crate::data::common::USER_COLUMNS;
 use crate::data::rules::{count, email_key, micros};
 use crate::data::{DataError, DataResult, NewUser, Profile, Role, User, UserRepository};
-
-/// The columns of a [`UserRow`], for statements on `users` alone.
-const USER_COLUMNS: &str = "id, email, name, password_hash, role, created_at";
 
 #[async_trait]
 impl UserRepository for PgStore {

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use crate::data::common::{PostParts, read_status};
 use crate::data::error::CorruptValue;
-use crate::data::rules::{count, excerpt, micros};
-use crate::data::{AuthorRef, Comment, DataResult, Post, PostStatus, PostSummary, Role, User};
+use crate::data::rules::micros;
+use crate::data::{AuthorRef, Comment, DataResult, Role, User};
 
 /// RFC 3339 in UTC with exactly six fractional digits.
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
@@ -35,11 +36,6 @@ pub(super) fn id(id: Uuid) -> String {
 /// A stored id.
 pub(super) fn read_id(column: &'static str, text: &str) -> DataResult<Uuid> {
     Uuid::parse_str(text).map_err(|_| CorruptValue::error(column, text))
-}
-
-/// A stored post status.
-fn read_status(text: &str) -> DataResult<PostStatus> {
-    PostStatus::parse(text).ok_or_else(|| CorruptValue::error("posts.status", text))
 }
 
 /// A row of `users` (or `u.*` of a join).
@@ -87,54 +83,29 @@ pub(super) struct PostRow {
 }
 
 impl PostRow {
-    /// The full record (read with the whole content).
-    pub(super) fn into_post(self) -> DataResult<Post> {
-        let summary = self.summary_fields()?;
-        Ok(Post {
-            id: summary.id,
-            slug: summary.slug,
-            title: summary.title,
-            content: self.content,
-            status: summary.status,
-            tags: summary.tags,
-            author: summary.author,
-            comment_count: summary.comment_count,
-            created_at: summary.created_at,
-            updated_at: summary.updated_at,
-            published_at: summary.published_at,
-            version: self.version,
-        })
-    }
-
-    /// The list record (read with the content's first characters).
-    pub(super) fn into_summary(self) -> DataResult<PostSummary> {
-        let mut summary = self.summary_fields()?;
-        summary.excerpt = excerpt(&self.content);
-        Ok(summary)
-    }
-
-    /// Every field but the content, with an empty excerpt.
-    fn summary_fields(&self) -> DataResult<PostSummary> {
+    /// Every column decoded.
+    pub(super) fn parts(self) -> DataResult<PostParts> {
         let tags = serde_json::from_str(&self.tags)
             .map_err(|_| CorruptValue::error("post_tags.tag", &self.tags))?;
-        let published_at = self.published_at.as_deref();
-        Ok(PostSummary {
+        Ok(PostParts {
             id: read_id("posts.id", &self.id)?,
-            slug: self.slug.clone(),
-            title: self.title.clone(),
-            excerpt: String::new(),
+            slug: self.slug,
+            title: self.title,
+            content: self.content,
             status: read_status(&self.status)?,
             tags,
             author: AuthorRef {
                 id: read_id("posts.author_id", &self.author_id)?,
-                name: self.author_name.clone(),
+                name: self.author_name,
             },
-            comment_count: count(self.comment_count),
+            comment_count: self.comment_count,
             created_at: read_ts("posts.created_at", &self.created_at)?,
             updated_at: read_ts("posts.updated_at", &self.updated_at)?,
-            published_at: published_at
-                .map(|text| read_ts("posts.published_at", text))
+            published_at: self
+                .published_at
+                .map(|text| read_ts("posts.published_at", &text))
                 .transpose()?,
+            version: self.version,
         })
     }
 }

@@ -6,15 +6,11 @@ use uuid::Uuid;
 
 use super::codec::{CommentRow, id, ts};
 use super::{SqliteStore, bump_generation};
-use crate::data::rules::{count, limit_offset};
+use crate::data::common::{COMMENT_SELECT, page};
+use crate::data::rules::{found, limit_offset};
 use crate::data::{
     Comment, CommentRepository, DataError, DataResult, NewComment, Page, PageRequest,
 };
-
-/// The `SELECT` every comment read starts with.
-const COMMENT_SELECT: &str = "SELECT c.id, c.post_id, c.content, c.author_id, \
-     a.name AS author_name, c.created_at \
-     FROM comments c JOIN users a ON a.id = c.author_id";
 
 /// One comment by id.
 async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult<Option<Comment>> {
@@ -43,9 +39,7 @@ impl CommentRepository for SqliteStore {
         .bind(id(new.post_id))
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(DataError::NotFound);
-        }
+        found(inserted.rows_affected())?;
         bump_generation(&mut tx).await?;
         let created = comment(&mut *tx, new.id).await?;
         tx.commit().await?;
@@ -56,12 +50,12 @@ impl CommentRepository for SqliteStore {
         comment(&self.pool, id).await
     }
 
-    async fn list(&self, post: Uuid, page: PageRequest) -> DataResult<Page<Comment>> {
+    async fn list(&self, post: Uuid, request: PageRequest) -> DataResult<Page<Comment>> {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE post_id = ?")
             .bind(id(post))
             .fetch_one(&self.pool)
             .await?;
-        let (limit, offset) = limit_offset(page);
+        let (limit, offset) = limit_offset(request);
         let rows: Vec<CommentRow> = sqlx::query_as(&format!(
             "{COMMENT_SELECT} WHERE c.post_id = ? \
              ORDER BY c.created_at ASC, c.id ASC LIMIT ? OFFSET ?"
@@ -71,13 +65,7 @@ impl CommentRepository for SqliteStore {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(CommentRow::into_comment)
-                .collect::<DataResult<_>>()?,
-            total: count(total),
-        })
+        page(rows, total, CommentRow::into_comment)
     }
 
     async fn delete(&self, comment: Uuid) -> DataResult<()> {
@@ -86,9 +74,7 @@ impl CommentRepository for SqliteStore {
             .bind(id(comment))
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(DataError::NotFound);
-        }
+        found(done.rows_affected())?;
         bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(())

@@ -2,13 +2,16 @@
 //! publishing creates, each write in one immediate transaction.
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::codec::{id, read_id, ts};
 use super::reads::{self, PostKey};
 use super::{SqliteStore, bump_generation};
-use crate::data::rules::{SLUG_ATTEMPTS, free_slug, suffix_range, unique_tags};
+use crate::data::common::CONTENT_GENERATION;
+use crate::data::rules::{
+    SLUG_ATTEMPTS, check_version, found, free_slug, suffix_range, unique_tags,
+};
 use crate::data::{
     DataError, DataResult, NewPost, Page, Post, PostChange, PostQuery, PostRepository, PostStatus,
     PostSummary, TagCount,
@@ -51,12 +54,7 @@ impl PostRepository for SqliteStore {
                 .await?
                 .ok_or(DataError::NotFound)?;
         let version: i64 = current.try_get("version")?;
-        if change
-            .expected_version
-            .is_some_and(|expected| expected != version)
-        {
-            return Err(DataError::VersionMismatch);
-        }
+        check_version(change.expected_version, version)?;
         let never_published = current
             .try_get::<Option<String>, _>("published_at")?
             .is_none();
@@ -94,9 +92,7 @@ impl PostRepository for SqliteStore {
             .bind(id(post))
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(DataError::NotFound);
-        }
+        found(done.rows_affected())?;
         bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -107,11 +103,9 @@ impl PostRepository for SqliteStore {
     }
 
     async fn content_generation(&self) -> DataResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT generation FROM content_generation WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(CONTENT_GENERATION)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -154,46 +148,58 @@ async fn insert_with_free_slug(conn: &mut SqliteConnection, new: &NewPost) -> Da
     })
 }
 
-/// Sets a post's tags to `tags`, in their order.
+/// Sets a post's tags to `tags`, in their order, in one insert.
 async fn replace_tags(conn: &mut SqliteConnection, post: Uuid, tags: &[String]) -> DataResult<()> {
+    let post = id(post);
     sqlx::query("DELETE FROM post_tags WHERE post_id = ?")
-        .bind(id(post))
+        .bind(&post)
         .execute(&mut *conn)
         .await?;
-    for (position, tag) in (0_i64..).zip(unique_tags(tags)) {
-        sqlx::query("INSERT INTO post_tags (post_id, tag, position) VALUES (?, ?, ?)")
-            .bind(id(post))
-            .bind(tag)
-            .bind(position)
-            .execute(&mut *conn)
-            .await?;
+    let tags = unique_tags(tags);
+    if tags.is_empty() {
+        return Ok(());
     }
+    QueryBuilder::<Sqlite>::new("INSERT INTO post_tags (post_id, tag, position) ")
+        .push_values((0_i64..).zip(tags), |mut row, (position, tag)| {
+            row.push_bind(&post).push_bind(tag).push_bind(position);
+        })
+        .build()
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// One `post.published` notification per follower of `author`; a follower
-/// already notified of this post is not notified again.
+/// Followers notified per insert, well under SQLite's limit of bound values.
+const NOTIFY_BATCH: usize = 1000;
+
+/// One `post.published` notification per follower of `author`, a batch of
+/// followers per insert; a follower already notified of this post is not
+/// notified again.
 async fn notify_followers(
     conn: &mut SqliteConnection,
     post: Uuid,
     author: Uuid,
     at: &str,
 ) -> DataResult<()> {
+    let (post, author) = (id(post), id(author));
     let followers: Vec<String> =
         sqlx::query_scalar("SELECT follower_id FROM follows WHERE author_id = ?")
-            .bind(id(author))
+            .bind(&author)
             .fetch_all(&mut *conn)
             .await?;
-    for follower in followers {
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, post_id, author_id, created_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, post_id) DO NOTHING",
+    for batch in followers.chunks(NOTIFY_BATCH) {
+        QueryBuilder::<Sqlite>::new(
+            "INSERT INTO notifications (id, user_id, post_id, author_id, created_at) ",
         )
-        .bind(id(Uuid::now_v7()))
-        .bind(follower)
-        .bind(id(post))
-        .bind(id(author))
-        .bind(at)
+        .push_values(batch, |mut row, follower| {
+            row.push_bind(id(Uuid::now_v7()))
+                .push_bind(follower)
+                .push_bind(&post)
+                .push_bind(&author)
+                .push_bind(at);
+        })
+        .push(" ON CONFLICT (user_id, post_id) DO NOTHING")
+        .build()
         .execute(&mut *conn)
         .await?;
     }

@@ -3,7 +3,8 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
 use super::codec::{PostRow, id};
-use crate::data::rules::{EXCERPT_CHARS, count, like_contains, limit_offset};
+use crate::data::common::{self, PostParts};
+use crate::data::rules::{EXCERPT_CHARS, like_contains, limit_offset};
 use crate::data::{DataResult, Page, Post, PostQuery, PostSummary, TagCount};
 
 /// The `SELECT ... FROM posts p` every post read starts with; `content` is
@@ -43,7 +44,10 @@ pub(super) async fn post<'c>(
         .bind(value)
         .fetch_optional(conn)
         .await?;
-    row.map(PostRow::into_post).transpose()
+    Ok(row
+        .map(PostRow::parts)
+        .transpose()?
+        .map(PostParts::into_post))
 }
 
 /// Appends the `WHERE` clause selecting the posts `query` asks for.
@@ -101,29 +105,11 @@ pub(super) async fn list(
         .push(" OFFSET ")
         .push_bind(offset);
     let rows: Vec<PostRow> = page.build_query_as().fetch_all(pool).await?;
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(PostRow::into_summary)
-            .collect::<DataResult<_>>()?,
-        total: count(total),
-    })
+    common::page(rows, total, |row| Ok(row.parts()?.into_summary()))
 }
 
 /// Tags of published posts with their counts, most used first.
 pub(super) async fn tag_counts(pool: &sqlx::SqlitePool) -> DataResult<Vec<TagCount>> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT t.tag, COUNT(*) AS posts FROM post_tags t \
-         JOIN posts p ON p.id = t.post_id WHERE p.status = 'published' \
-         GROUP BY t.tag ORDER BY posts DESC, t.tag ASC",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, posts)| TagCount {
-            name,
-            post_count: count(posts),
-        })
-        .collect())
+    let rows = sqlx::query_as(common::TAG_COUNTS).fetch_all(pool).await?;
+    Ok(common::tag_counts(rows))
 }

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{id, read_id, read_ts};
-use crate::data::rules::{count, limit_offset};
+use crate::data::common::page;
+use crate::data::rules::limit_offset;
 use crate::data::{
     AuthorRef, DataResult, FollowRepository, Notification, NotificationRepository, Page,
     PageRequest,
@@ -69,7 +70,7 @@ impl NotificationRow {
 
 #[async_trait]
 impl NotificationRepository for SqliteStore {
-    async fn list(&self, user: Uuid, page: PageRequest) -> DataResult<Page<Notification>> {
+    async fn list(&self, user: Uuid, request: PageRequest) -> DataResult<Page<Notification>> {
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM notifications n JOIN posts p ON p.id = n.post_id \
              WHERE n.user_id = ? AND p.status = 'published'",
@@ -77,7 +78,7 @@ impl NotificationRepository for SqliteStore {
         .bind(id(user))
         .fetch_one(&self.pool)
         .await?;
-        let (limit, offset) = limit_offset(page);
+        let (limit, offset) = limit_offset(request);
         let rows: Vec<NotificationRow> = sqlx::query_as(
             "SELECT n.id, n.post_id, p.slug AS post_slug, p.title AS post_title, \
                n.author_id, a.name AS author_name, n.created_at, n.is_read \
@@ -91,13 +92,7 @@ impl NotificationRepository for SqliteStore {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(NotificationRow::into_notification)
-                .collect::<DataResult<_>>()?,
-            total: count(total),
-        })
+        page(rows, total, NotificationRow::into_notification)
     }
 
     async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {
