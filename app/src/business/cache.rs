@@ -57,24 +57,54 @@ impl ReadCache {
         T: Cached,
         F: Future<Output = ServiceResult<T>>,
     {
-        let Ok(generation) = self.posts.content_generation().await else {
+        self.current().await.read(kind, key, reach, load).await
+    }
+
+    /// The current generation, read once for every read of one request
+    /// (a lookup that falls back from one key to another, say).
+    pub(crate) async fn current(&self) -> Generation<'_> {
+        Generation {
+            cache: self,
+            generation: self.posts.content_generation().await.ok(),
+        }
+    }
+}
+
+/// The cache at one content generation; `None` when it could not be read,
+/// and then every read goes to the database.
+pub(crate) struct Generation<'a> {
+    cache: &'a ReadCache,
+    generation: Option<i64>,
+}
+
+impl Generation<'_> {
+    /// [`ReadCache::read`] at this generation.
+    pub(crate) async fn read<T, F>(
+        &self,
+        kind: &'static str,
+        key: &str,
+        reach: Reach,
+        load: F,
+    ) -> ServiceResult<T>
+    where
+        T: Cached,
+        F: Future<Output = ServiceResult<T>>,
+    {
+        let Some(generation) = self.generation else {
             return load.await;
         };
+        let cache = &self.cache.cache;
         let key = format!("corral:v1:{kind}:{generation}:{key}");
-        if let Some(value) = self
-            .cache
-            .get(&key)
-            .await
-            .and_then(|bytes| T::decode(&bytes))
-        {
+        if let Some(value) = cache.get(&key).await.and_then(|bytes| T::decode(&bytes)) {
             metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
             return Ok(value);
         }
         metrics::counter!("app_cache_misses_total", "kind" => kind).increment(1);
         let value = load.await?;
+        let ttl = self.cache.ttl;
         match (value.encode(), reach == Reach::Shared && value.shareable()) {
-            (Some(bytes), true) => self.cache.set(&key, bytes, self.ttl).await,
-            (Some(bytes), false) => self.cache.set_local(&key, bytes, self.ttl).await,
+            (Some(bytes), true) => cache.set(&key, bytes, ttl).await,
+            (Some(bytes), false) => cache.set_local(&key, bytes, ttl).await,
             (None, _) => {}
         }
         Ok(value)

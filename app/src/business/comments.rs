@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::business::error::{DataContext as _, ServiceError, ServiceResult};
 use crate::business::visibility::{Viewer, can_see, may_delete_comment};
-use crate::business::{Listing, validate};
+use crate::business::{Listing, posts, validate};
 use crate::data::{Comment, CommentRepository, NewComment, Post, PostRepository, PostStatus};
 
 /// Reads and writes comments on behalf of a viewer.
@@ -43,11 +43,7 @@ impl CommentService {
             .list(post_id, page)
             .await
             .during("listing comments")?;
-        Ok(Listing {
-            items: found.items,
-            total: found.total,
-            page,
-        })
+        Ok(Listing::of(found, page))
     }
 
     /// Adds a comment by `viewer`; a post that is not published is
@@ -92,10 +88,6 @@ impl CommentService {
     }
 
     async fn post(&self, id: Uuid) -> ServiceResult<Post> {
-        self.posts
-            .by_id(id)
-            .await
-            .during("loading a post")?
-            .ok_or(ServiceError::NotFound)
+        posts::existing(self.posts.as_ref(), id).await
     }
 }

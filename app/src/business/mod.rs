@@ -36,7 +36,7 @@ pub use tags::{TAG_MAX_LEN, TAGS_MAX, TagService};
 pub use users::{PublicProfile, UserService};
 pub use visibility::Viewer;
 
-use crate::data::{PageRequest, Repositories};
+use crate::data::{Page, PageRequest, Repositories};
 use crate::infrastructure::cache::Cache;
 
 /// Tunables of the services; [`Settings::default`] is production-ready.
@@ -136,6 +136,15 @@ pub struct Listing<T> {
 }
 
 impl<T> Listing<T> {
+    /// The listing of `found`, the answer to `page`.
+    pub fn of(found: Page<T>, page: PageRequest) -> Self {
+        Self {
+            items: found.items,
+            total: found.total,
+            page,
+        }
+    }
+
     /// Pages needed for `total` items (0 when there are none).
     pub fn total_pages(&self) -> u64 {
         self.total.div_ceil(u64::from(self.page.limit.max(1)))

@@ -3,9 +3,9 @@
 
 use uuid::Uuid;
 
-use crate::business::error::{FieldError, Problems, ServiceError, ServiceResult};
-use crate::business::validate;
+use crate::business::error::{FieldError, Problems, ServiceResult};
 use crate::business::visibility::{Viewer, list_scope};
+use crate::business::{tags, validate};
 use crate::data::{PostQuery, PostStatus};
 
 /// Longest search text accepted in `q`.
@@ -39,8 +39,12 @@ pub(crate) fn status(raw: Option<&str>) -> Result<Option<PostStatus>, FieldError
 
 /// The repository query for a list request, visibility applied.
 pub(crate) fn list_query(viewer: Option<Viewer>, filter: PostFilter) -> ServiceResult<PostQuery> {
-    let page = validate::paging(filter.page.as_deref(), filter.limit.as_deref());
     let mut problems = Problems::default();
+    let page = validate::paging_into(
+        &mut problems,
+        filter.page.as_deref(),
+        filter.limit.as_deref(),
+    );
     let status = problems.check(status(filter.status.as_deref())).flatten();
     let author = filter
         .author
@@ -64,22 +68,10 @@ pub(crate) fn list_query(viewer: Option<Viewer>, filter: PostFilter) -> ServiceR
             format!("must be at most {SEARCH_MAX} characters long"),
         )));
     }
-    let page = match (page, problems.finish()) {
-        (Ok(page), Ok(())) => page,
-        (Err(ServiceError::Validation(mut a)), Err(ServiceError::Validation(b))) => {
-            a.extend(b);
-            return Err(ServiceError::Validation(a));
-        }
-        (Err(error), _) | (_, Err(error)) => return Err(error),
-    };
+    problems.finish()?;
     let author = author.flatten();
     let (drafts_of, all_drafts) = list_scope(viewer, author);
-    let tag = filter.tag.map(|t| {
-        t.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    });
+    let tag = filter.tag.as_deref().map(tags::fold);
     Ok(PostQuery {
         status,
         author,
@@ -102,6 +94,7 @@ pub(crate) fn matches_nothing(query: &PostQuery) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::business::ServiceError;
     use crate::data::{PageRequest, Role};
 
     fn filter(pairs: &[(&str, &str)]) -> PostFilter {

@@ -11,7 +11,7 @@ use crate::business::error::{DataContext as _, Problems, ServiceError, ServiceRe
 use crate::business::post_query::{PostFilter, list_query, matches_nothing, status};
 use crate::business::visibility::{Viewer, can_see, may_edit};
 use crate::business::{Listing, slug, tags, validate};
-use crate::data::{NewPost, Post, PostChange, PostRepository, PostStatus, PostSummary};
+use crate::data::{NewPost, Page, Post, PostChange, PostRepository, PostStatus, PostSummary};
 
 /// A post as a client submits it.
 #[derive(Debug, Clone)]
@@ -58,11 +58,11 @@ impl PostService {
     ) -> ServiceResult<Listing<PostSummary>> {
         let query = list_query(viewer, filter)?;
         if matches_nothing(&query) {
-            return Ok(Listing {
+            let nothing = Page {
                 items: Vec::new(),
                 total: 0,
-                page: query.page,
-            });
+            };
+            return Ok(Listing::of(nothing, query.page));
         }
         let key = format!("{:x}", Sha256::digest(format!("{query:?}")));
         let load = async { self.posts.list(&query).await.during("listing posts") };
@@ -71,34 +71,37 @@ impl PostService {
             Some(_) => Reach::Local,
             None => Reach::Shared,
         };
-        let page = self.cache.read("post-list", &key, reach, load).await?;
-        Ok(Listing {
-            items: page.items,
-            total: page.total,
-            page: query.page,
-        })
+        let found = self.cache.read("post-list", &key, reach, load).await?;
+        Ok(Listing::of(found, query.page))
     }
 
     /// A post by id or slug; `NotFound` for a draft the viewer may not see.
     pub async fn get(&self, viewer: Option<Viewer>, id_or_slug: &str) -> ServiceResult<Post> {
-        let mut post = None;
-        if let Ok(id) = Uuid::parse_str(id_or_slug) {
-            let load = async { self.posts.by_id(id).await.during("loading a post") };
-            let key = format!("id:{id}");
-            post = self.cache.read("post", &key, Reach::Shared, load).await?;
-        }
+        let id = Uuid::parse_str(id_or_slug).ok();
         // No slug holds NUL (and PostgreSQL cannot even compare one).
-        if post.is_none() && id_or_slug.len() <= 200 && !id_or_slug.contains('\0') {
+        let may_be_slug = id_or_slug.len() <= 200 && !id_or_slug.contains('\0');
+        if id.is_none() && !may_be_slug {
+            return Err(ServiceError::NotFound);
+        }
+        // One generation for both lookups: a UUID that names no post may
+        // still be a slug.
+        let cache = self.cache.current().await;
+        let mut post = None;
+        if let Some(id) = id {
+            let load = async { self.posts.by_id(id).await.during("loading a post") };
+            post = cache
+                .read("post", &format!("id:{id}"), Reach::Shared, load)
+                .await?;
+        }
+        if post.is_none() && may_be_slug {
             let load = async {
                 self.posts
                     .by_slug(id_or_slug)
                     .await
                     .during("loading a post")
             };
-            post = self
-                .cache
-                .read("post", &format!("slug:{id_or_slug}"), Reach::Shared, load)
-                .await?;
+            let key = format!("slug:{id_or_slug}");
+            post = cache.read("post", &key, Reach::Shared, load).await?;
         }
         post.filter(|post| can_see(viewer, post.author.id, post.status))
             .ok_or(ServiceError::NotFound)
@@ -147,12 +150,7 @@ impl PostService {
         patch: PostPatch,
         if_versions: Option<&[i64]>,
     ) -> ServiceResult<Post> {
-        let post = self
-            .posts
-            .by_id(id)
-            .await
-            .during("loading a post")?
-            .ok_or(ServiceError::NotFound)?;
+        let post = existing(self.posts.as_ref(), id).await?;
         may_edit(viewer, post.author.id, post.status)?;
         let mut problems = Problems::default();
         let check_title = |t: String| validate::line("title", &t, validate::TITLE_LEN);
@@ -165,29 +163,28 @@ impl PostService {
         if if_versions.is_some_and(|versions| !versions.contains(&post.version)) {
             return Err(ServiceError::PreconditionFailed);
         }
+        let (title, content, tags, status) = (
+            title.flatten(),
+            content.flatten(),
+            tags.flatten(),
+            status.flatten(),
+        );
+        if title.is_none() && content.is_none() && tags.is_none() && status.is_none() {
+            return Ok(post);
+        }
+        let now = Utc::now();
+        let first_publish = status == Some(PostStatus::Published) && post.published_at.is_none();
         let change = PostChange {
-            title: title.flatten(),
-            content: content.flatten(),
-            tags: tags.flatten(),
-            status: status.flatten(),
+            title,
+            content,
+            tags,
+            status,
             // Without `If-Match` the client asked for no version: the change
             // applies to whatever is current when the row is locked, so
             // concurrent editors never get a 412 they did not ask for.
             expected_version: if_versions.map(|_| post.version),
-            first_publish: None,
-            now: Utc::now(),
-        };
-        if change.title.is_none()
-            && change.content.is_none()
-            && change.tags.is_none()
-            && change.status.is_none()
-        {
-            return Ok(post);
-        }
-        let first = change.status == Some(PostStatus::Published) && post.published_at.is_none();
-        let change = PostChange {
-            first_publish: first.then_some(change.now),
-            ..change
+            first_publish: first_publish.then_some(now),
+            now,
         };
         self.posts
             .update(id, change)
@@ -197,15 +194,19 @@ impl PostService {
 
     /// Deletes a post and its comments, as its author or an admin.
     pub async fn delete(&self, viewer: Viewer, id: Uuid) -> ServiceResult<()> {
-        let post = self
-            .posts
-            .by_id(id)
-            .await
-            .during("loading a post")?
-            .ok_or(ServiceError::NotFound)?;
+        let post = existing(self.posts.as_ref(), id).await?;
         may_edit(viewer, post.author.id, post.status)?;
         self.posts.delete(id).await.during("deleting a post")
     }
+}
+
+/// The post `id`, or `NotFound`.
+pub(crate) async fn existing(posts: &dyn PostRepository, id: Uuid) -> ServiceResult<Post> {
+    posts
+        .by_id(id)
+        .await
+        .during("loading a post")?
+        .ok_or(ServiceError::NotFound)
 }
 
 /// The excerpt of a full post, made by the same rule as the summaries'.

@@ -48,11 +48,7 @@ pub fn normalize(tags: &[String]) -> Result<Vec<String>, FieldError> {
 
 /// One tag, normalised and checked.
 fn normalize_one(raw: &str) -> Result<String, FieldError> {
-    let tag = raw
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
+    let tag = fold(raw);
     let count = tag.chars().count();
     if count == 0 || count > TAG_MAX_LEN {
         return Err(FieldError::new(
@@ -70,6 +66,15 @@ fn normalize_one(raw: &str) -> Result<String, FieldError> {
         ));
     }
     Ok(tag)
+}
+
+/// `raw` trimmed, lower-cased, inner whitespace collapsed to one space:
+/// how a tag is stored, and how a tag filter names one.
+pub(crate) fn fold(raw: &str) -> String {
+    raw.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// The tag cloud over published posts.

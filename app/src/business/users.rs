@@ -72,10 +72,8 @@ impl UserService {
 
     async fn followable(&self, viewer: Viewer, author: Uuid) -> ServiceResult<()> {
         not_self(viewer, author)?;
-        match self.users.by_id(author).await.during("loading a user")? {
-            Some(_) => Ok(()),
-            None => Err(ServiceError::NotFound),
-        }
+        let user = self.users.by_id(author).await.during("loading a user")?;
+        user.map(drop).ok_or(ServiceError::NotFound)
     }
 
     /// The viewer's notifications, newest first.
@@ -91,11 +89,7 @@ impl UserService {
             .list(viewer.id, page)
             .await
             .during("listing notifications")?;
-        Ok(Listing {
-            items: found.items,
-            total: found.total,
-            page,
-        })
+        Ok(Listing::of(found, page))
     }
 
     /// Marks every notification of the viewer read.

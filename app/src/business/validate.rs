@@ -96,13 +96,24 @@ pub fn password(value: &str) -> Result<(), FieldError> {
 /// `page` ≥ 1 and `limit` 1..=100 (default 1 and 10) from raw query values.
 pub fn paging(page: Option<&str>, limit: Option<&str>) -> ServiceResult<PageRequest> {
     let mut problems = Problems::default();
+    let request = paging_into(&mut problems, page, limit);
+    problems.finish()?;
+    Ok(request)
+}
+
+/// [`paging`] with its errors recorded in `problems`, among a request's
+/// other checks; the defaults stand in for what was refused.
+pub(crate) fn paging_into(
+    problems: &mut Problems,
+    page: Option<&str>,
+    limit: Option<&str>,
+) -> PageRequest {
     let page = problems.check(number("page", page, 1, (1, u32::MAX)));
     let limit = problems.check(number("limit", limit, LIMIT_DEFAULT, (1, LIMIT_MAX)));
-    problems.finish()?;
-    Ok(PageRequest {
+    PageRequest {
         page: page.unwrap_or(1),
         limit: limit.unwrap_or(LIMIT_DEFAULT),
-    })
+    }
 }
 
 fn number(

@@ -19,6 +19,9 @@ use crate::presentation::error::ApiError;
 /// The largest request body accepted (1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// The detail of a 413, whether the extractor or the body limit saw it.
+pub(crate) const TOO_LARGE: &str = "The body is larger than 1 MiB.";
+
 /// A JSON request body of type `T`.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -33,10 +36,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "The body is larger than 1 MiB.",
-                )
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "The body could not be read.")
             }

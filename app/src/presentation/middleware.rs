@@ -16,6 +16,7 @@ use tracing::Span;
 
 use crate::infrastructure::metrics::REQUEST_DURATION;
 use crate::presentation::error::{ApiError, PROBLEM_JSON};
+use crate::presentation::extract::TOO_LARGE;
 use crate::presentation::ops::HEALTH_JSON;
 
 /// The request id header, echoed or generated.
@@ -51,10 +52,7 @@ pub fn request_span(request: &Request) -> Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
+    let route = route(request);
     tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route, path = %request.uri().path())
 }
 
@@ -62,10 +60,7 @@ pub fn request_span(request: &Request) -> Span {
 /// template (never the raw path, which would explode cardinality) and status.
 pub async fn track_metrics(request: Request, next: Next) -> axum::response::Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let route = route(&request).to_owned();
     let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -77,6 +72,14 @@ pub async fn track_metrics(request: Request, next: Next) -> axum::response::Resp
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The route template a request matched, or `unmatched`.
+fn route(request: &Request) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
 }
 
 /// The `method` label: one of the standard methods, else `OTHER`. A client
@@ -117,7 +120,7 @@ pub async fn problem_bodies(request: Request, next: Next) -> axum::response::Res
     let error = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(),
         StatusCode::NOT_FOUND => ApiError::new(status, "There is nothing here."),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "The body is larger than 1 MiB."),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, TOO_LARGE),
         StatusCode::BAD_REQUEST => ApiError::new(status, "The request could not be read."),
         _ => ApiError::bare(status),
     };
