@@ -12,7 +12,9 @@
 //! readiness arrives over sd_notify ([`notify`]); the restart decision is a
 //! pure policy ([`policy`]). Workers' output is captured into log files
 //! ([`logs`]). The daemon ([`daemon`]) turns signals into shutdown, reload
-//! and log reopening, and reports to systemd ([`systemd`]).
+//! and log reopening, and reports to systemd ([`systemd`]). Health probes
+//! and the memory and CPU of each worker's process tree are measured in
+//! [`watch`].
 
 pub mod app;
 pub mod cli;
@@ -27,4 +29,5 @@ pub mod sockets;
 pub mod systemd;
 pub mod telemetry;
 pub mod unix;
+pub mod watch;
 pub mod worker;
