@@ -16,3 +16,4 @@ mod reload_edges;
 mod restart;
 mod shutdown;
 mod systemd;
+mod worker_switches;

@@ -64,6 +64,7 @@ pub fn write_response(mut stream: &TcpStream, status: u16, body: &str) -> io::Re
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        500 => "Internal Server Error",
         _ => "Unknown",
     };
     let response = format!(

@@ -4,12 +4,30 @@
 //! sockets per sd_listen_fds(3), readiness and heartbeats per sd_notify(3), a
 //! graceful drain on SIGTERM) and exposes over HTTP what it inherited, so that
 //! tests can check the protocol end to end. `TW_*` environment variables make
-//! it misbehave in the ways the tests need: exit at start, never become ready,
-//! ignore SIGTERM, leave a child behind, die after a while.
+//! it misbehave in the ways the tests need:
+//!
+//! - `TW_EXIT_AT_START=CODE`: exit with `CODE` before doing anything.
+//! - `TW_NO_READY=1`: never send `READY=1`; `TW_READY_DELAY_MS=N`: send it
+//!   after N ms.
+//! - `TW_EXIT_AFTER_MS=N`: exit 1 after N ms; with `TW_NO_READY=1`, a worker
+//!   that fails before it was ever ready.
+//! - `TW_IGNORE_TERM=1`: ignore SIGTERM (the supervisor must SIGKILL it).
+//! - `TW_SLOW_DRAIN_MS=N`: on SIGTERM, keep accepting and serving for N ms
+//!   before closing the listeners and draining.
+//! - `TW_SPAWN_CHILD=1`: start a `sleep` child in our process group;
+//!   `TW_ORPHAN=1`: leave a short-lived orphan for the supervisor to reap.
+//! - `TW_HEALTH=pass|fail|hang`: how `GET /health` answers at start (default
+//!   `pass`); `GET /health/set?mode=...` switches it later ([`health`]).
+//!
+//! Over HTTP, besides `/health`: `GET /leak?mb=N` leaks N MiB of touched
+//! memory for good ([`leak`]), `GET /watchdog/stop` stops the `WATCHDOG=1`
+//! heartbeats, `GET /crash` exits 3 (see [`routes`]).
 
+mod health;
 mod http;
 mod info;
 mod json;
+mod leak;
 mod listen;
 mod notify;
 mod routes;
@@ -37,10 +55,18 @@ pub struct Worker {
     pub orphan_pid: Option<u32>,
     /// Our sd_notify socket's fd, so `/info` can tell it from inherited fds.
     pub notify_fd: Option<RawFd>,
-    /// Set by SIGTERM/SIGINT: stop accepting and drain.
+    /// Set by SIGTERM/SIGINT: the drain begins.
     pub stop: Arc<AtomicBool>,
+    /// Set by the drain (`TW_SLOW_DRAIN_MS` after `stop`): stop accepting.
+    pub closing: AtomicBool,
     /// Connections accepted and not yet answered; the drain waits for zero.
     pub in_flight: AtomicUsize,
+    /// How `GET /health` answers.
+    pub health: health::Health,
+    /// Memory leaked by `GET /leak`.
+    pub leak: leak::Leak,
+    /// Cleared by `GET /watchdog/stop`: no more `WATCHDOG=1`.
+    pub heartbeats: AtomicBool,
 }
 
 /// The environment variable `name` parsed as a number; `None` if unset or bad.
@@ -72,6 +98,12 @@ fn main() {
     let child_pid = env_flag("TW_SPAWN_CHILD").then(spawn_child).flatten();
     let orphan_pid = env_flag("TW_ORPHAN").then(spawn_orphan).flatten();
 
+    let health_mode = std::env::var("TW_HEALTH").unwrap_or_else(|_| "pass".to_owned());
+    let Some(health_mode) = health::Mode::parse(&health_mode) else {
+        eprintln!("test-worker: TW_HEALTH={health_mode} is not pass, fail or hang");
+        std::process::exit(2);
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     install_signals(&stop);
 
@@ -83,7 +115,11 @@ fn main() {
         orphan_pid,
         notify_fd: notifier.as_ref().map(Notifier::fd),
         stop,
+        closing: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
+        health: health::Health::new(health_mode),
+        leak: leak::Leak::default(),
+        heartbeats: AtomicBool::new(true),
     });
     let notifier = notifier.map(Arc::new);
 
@@ -104,7 +140,7 @@ fn main() {
     }
 
     if let Some(notifier) = &notifier {
-        start_watchdog(notifier);
+        notify::start_heartbeats(notifier, &worker);
         if !env_flag("TW_NO_READY") {
             let notifier = Arc::clone(notifier);
             let delay = env_number("TW_READY_DELAY_MS").unwrap_or(0);
@@ -132,6 +168,12 @@ fn main() {
     if let Some(notifier) = &notifier {
         notifier.send("STOPPING=1");
     }
+    if let Some(ms) = env_number::<u64>("TW_SLOW_DRAIN_MS") {
+        println!("test-worker draining slowly ms={ms} pid={pid}");
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    worker.closing.store(true, Ordering::SeqCst);
     for thread in acceptors {
         let _ = thread.join();
     }
@@ -191,20 +233,4 @@ fn spawn_orphan() -> Option<u32> {
             None
         }
     }
-}
-
-/// Sends `WATCHDOG=1` every half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3)
-/// advises, for as long as the process lives (draining included).
-fn start_watchdog(notifier: &Arc<Notifier>) {
-    let Some(usec) = env_number::<u64>("WATCHDOG_USEC").filter(|u| *u > 0) else {
-        return;
-    };
-    let notifier = Arc::clone(notifier);
-    let interval = Duration::from_micros(usec / 2);
-    std::thread::spawn(move || {
-        loop {
-            notifier.send("WATCHDOG=1");
-            std::thread::sleep(interval);
-        }
-    });
 }

@@ -5,6 +5,11 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::Worker;
 
 /// One datagram socket opened once at start, so that the set of open fds that
 /// `/info` reports does not flicker with every heartbeat.
@@ -56,4 +61,21 @@ impl Notifier {
     pub fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
+}
+
+/// Sends `WATCHDOG=1` every half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3)
+/// advises, for as long as the process lives (draining included) or until
+/// `GET /watchdog/stop`.
+pub fn start_heartbeats(notifier: &Arc<Notifier>, worker: &Arc<Worker>) {
+    let Some(usec) = crate::env_number::<u64>("WATCHDOG_USEC").filter(|u| *u > 0) else {
+        return;
+    };
+    let (notifier, worker) = (Arc::clone(notifier), Arc::clone(worker));
+    let interval = Duration::from_micros(usec / 2);
+    std::thread::spawn(move || {
+        while worker.heartbeats.load(Ordering::SeqCst) {
+            notifier.send("WATCHDOG=1");
+            std::thread::sleep(interval);
+        }
+    });
 }

@@ -1,18 +1,30 @@
 //! The HTTP routes the end-to-end tests call: who answered, slow requests for
-//! drain tests, `/info` for what the worker inherited, log output, a crash.
+//! drain tests, `/info` for what the worker inherited, log output, a crash,
+//! and the misbehaviours the supervisor must notice: leaked memory, a failing
+//! or hanging health check, heartbeats that stop.
 
 use std::io::Write;
 use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::http::{Request, query_param};
 use crate::{Worker, info, json};
 
-/// Routes one request; returns the status and the JSON body.
-pub fn handle(worker: &Worker, request: &Request, request_fd: RawFd) -> (u16, String) {
+/// Routes one request; returns the status and the JSON body, or `None` when
+/// the request must never be answered (the `hang` health mode).
+pub fn handle(worker: &Worker, request: &Request, request_fd: RawFd) -> Option<(u16, String)> {
     if request.method != "GET" {
-        return (405, json::error("method not allowed"));
+        return Some((405, json::error("method not allowed")));
     }
+    if request.path == "/health" {
+        return worker.health.answer();
+    }
+    Some(answer(worker, request, request_fd))
+}
+
+/// The routes that always answer.
+fn answer(worker: &Worker, request: &Request, request_fd: RawFd) -> (u16, String) {
     let pid = worker.pid;
     match request.path.as_str() {
         "/" => (
@@ -49,7 +61,19 @@ pub fn handle(worker: &Worker, request: &Request, request_fd: RawFd) -> (u16, St
             eprintln!("test-worker crashing on request pid={pid}");
             std::process::exit(3);
         }
-        "/health" => (200, "{\"status\":\"pass\"}".to_owned()),
+        "/health/set" => worker.health.set(pid, &request.query),
+        "/leak" => match number(&request.query, "mb") {
+            Ok(mb) => {
+                let total = worker.leak.grow(mb);
+                (200, format!("{{\"pid\":{pid},\"leaked_mb\":{total}}}"))
+            }
+            Err(body) => (400, body),
+        },
+        "/watchdog/stop" => {
+            worker.heartbeats.store(false, Ordering::SeqCst);
+            eprintln!("test-worker watchdog heartbeats stopped pid={pid}");
+            (200, format!("{{\"pid\":{pid},\"watchdog\":\"stopped\"}}"))
+        }
         _ => (404, json::error("not found")),
     }
 }

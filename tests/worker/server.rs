@@ -1,6 +1,6 @@
 //! The accept loops and the per-connection threads, built so that a SIGTERM
-//! stops accepting within one poll interval while requests already accepted
-//! run to completion.
+//! stops accepting within one poll interval (of the drain closing the
+//! listeners) while requests already accepted run to completion.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::{Worker, http, routes};
 
-/// How long an accept loop waits in poll() before re-checking the stop flag.
+/// How long an accept loop waits in poll() before re-checking the closing flag.
 const POLL_MS: libc::c_int = 50;
 
 /// A client that sends nothing must not hold the drain up for ever.
@@ -34,12 +34,12 @@ impl Drop for InFlight {
     }
 }
 
-/// Accepts on `listener` until the stop flag is set, then returns, which drops
+/// Accepts on `listener` until the closing flag is set, then returns, which drops
 /// (closes) our copy of the socket. Connections left in the shared queue stay
 /// there for the other workers: closing one fd of a shared socket drops none.
 pub fn accept_loop(listener: TcpListener, worker: Arc<Worker>) {
     let fd = listener.as_raw_fd();
-    while !worker.stop.load(Ordering::SeqCst) {
+    while !worker.closing.load(Ordering::SeqCst) {
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -47,7 +47,7 @@ pub fn accept_loop(listener: TcpListener, worker: Arc<Worker>) {
         };
         // SAFETY: one valid pollfd, for an fd owned by `listener`.
         let ready = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
-        if ready <= 0 || worker.stop.load(Ordering::SeqCst) {
+        if ready <= 0 || worker.closing.load(Ordering::SeqCst) {
             continue;
         }
         match listener.accept() {
@@ -65,9 +65,11 @@ pub fn accept_loop(listener: TcpListener, worker: Arc<Worker>) {
     }
 }
 
-/// Reads one request, answers it and closes the connection.
+/// Reads one request, answers it and closes the connection; or, for a
+/// request that must hang, keeps the connection open and unanswered until
+/// the process exits.
 fn serve(stream: TcpStream, guard: InFlight) {
-    let worker = &guard.0;
+    let worker = Arc::clone(&guard.0);
     // accept() does not pass O_NONBLOCK on, but say so rather than rely on it.
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
@@ -79,7 +81,14 @@ fn serve(stream: TcpStream, guard: InFlight) {
             return;
         }
     };
-    let (status, body) = routes::handle(worker, &request, stream.as_raw_fd());
+    let Some((status, body)) = routes::handle(&worker, &request, stream.as_raw_fd()) else {
+        // A hung request is not one the drain could ever finish: it must
+        // not hold the drain up, only the connection open.
+        drop(guard);
+        loop {
+            std::thread::park();
+        }
+    };
     if let Err(e) = http::write_response(&stream, status, &body) {
         eprintln!("test-worker: writing response failed: {e}");
     }
