@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use nix::sys::signal::Signal as Sig;
 use nix::unistd::Pid;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -164,6 +165,16 @@ impl Daemon {
             })
             .collect();
         self.listeners.retain(&self.in_use);
+        // Only now that nothing can refuse the config: a changed
+        // `listen_backlog` takes effect on the sockets kept open.
+        for (app, _) in &plan {
+            for &addr in &app.listen {
+                let key = ListenKey::new(addr, &app.name);
+                if let Err(err) = self.listeners.set_backlog(&key, app.listen_backlog) {
+                    tracing::warn!(%addr, %err, "cannot change the listen backlog");
+                }
+            }
+        }
         let log_dir = eco.supervisor.log_dir;
         let names: Vec<String> = plan.iter().map(|(app, _)| app.name.clone()).collect();
         for removed in self
@@ -204,17 +215,12 @@ impl Daemon {
         Ok(())
     }
 
-    fn listeners_for(&mut self, app: &AppConfig) -> anyhow::Result<Vec<OwnedFd>> {
-        app.listen
-            .iter()
-            .map(|&addr| {
-                let fd = self
-                    .listeners
-                    .get_or_bind(&ListenKey::new(addr, &app.name), app.listen_backlog)?;
-                fd.try_clone()
-                    .with_context(|| format!("cannot share the socket for {addr}"))
-            })
-            .collect()
+    fn listeners_for(&mut self, app: &AppConfig) -> anyhow::Result<Vec<Arc<OwnedFd>>> {
+        let sockets = app.listen.iter().map(|&addr| {
+            let key = ListenKey::new(addr, &app.name);
+            Ok(self.listeners.get_or_bind(&key, app.listen_backlog)?)
+        });
+        sockets.collect()
     }
 
     /// SIGHUP: a valid file is applied with rolling reloads; an invalid one
@@ -281,7 +287,9 @@ fn kill_every_worker(ctx: &AppContext) {
     tracing::warn!("second stop signal: killing every worker now");
     let fleet = ctx.fleet.borrow();
     for worker in fleet.values().flat_map(|app| &app.workers) {
-        unix::kill_group(Pid::from_raw(worker.pid));
+        ctx.launcher
+            .table
+            .signal_group(Pid::from_raw(worker.pid), Sig::SIGKILL);
     }
 }
 

@@ -7,10 +7,13 @@
 //! child execs this small step of the supervisor's own binary, which (single
 //! threaded, with ordinary code) moves the sockets to fd 3.., closes every
 //! other fd, drops privileges, sets the parent-death signal, sets
-//! `LISTEN_PID` and execs the real command in the same pid.
+//! `LISTEN_PID` (and `WATCHDOG_PID`) and execs the real command in the same
+//! pid. If a step fails, it writes why to a status pipe whose other end the
+//! supervisor reads: the operator sees "cannot run `x`: No such file or
+//! directory" in the supervisor's log, not only an exit code 127.
 
-use std::io;
-use std::os::fd::RawFd;
+use std::io::{self, Write as _};
+use std::os::fd::{FromRawFd as _, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -24,6 +27,10 @@ pub struct ExecStep {
     /// Inherited fds, in the order they must appear from fd 3 up.
     #[arg(long, value_delimiter = ',')]
     pub fds: Vec<RawFd>,
+    /// Where to write why the step failed (closed, empty, by a successful
+    /// exec), so the supervisor can name the cause.
+    #[arg(long)]
+    pub status_fd: Option<RawFd>,
     /// The supervisor's pid: the worker must die with it.
     #[arg(long)]
     pub parent: i32,
@@ -51,6 +58,9 @@ impl ExecStep {
             let fds: Vec<String> = self.fds.iter().map(ToString::to_string).collect();
             args.extend(["--fds".to_owned(), fds.join(",")]);
         }
+        if let Some(fd) = self.status_fd {
+            args.extend(["--status-fd".to_owned(), fd.to_string()]);
+        }
         if let Some(user) = &self.user {
             args.extend(["--user".to_owned(), user.clone()]);
         }
@@ -63,8 +73,21 @@ impl ExecStep {
     }
 
     /// Prepares this process and replaces it with the worker's command.
-    /// Returns only on failure, with the step that failed.
+    /// Returns only on failure, with the step that failed, after telling
+    /// the supervisor through the status fd.
     pub fn exec(self) -> io::Error {
+        let mut status = self.status_fd;
+        let err = self.prepare_and_exec(&mut status);
+        if let Some(fd) = status {
+            // SAFETY: the supervisor handed this fd over for this message
+            // alone; nothing else in this process uses it.
+            let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+            let _ = writeln!(pipe, "{err}");
+        }
+        err
+    }
+
+    fn prepare_and_exec(&self, status: &mut Option<RawFd>) -> io::Error {
         let step =
             |during: &str, err: io::Error| io::Error::new(err.kind(), format!("{during}: {err}"));
         // Privileges first: the user and group lookups may open files, and
@@ -72,8 +95,9 @@ impl ExecStep {
         if let Err(err) = unix::drop_privileges(self.user.as_deref(), self.group.as_deref()) {
             return step("cannot drop privileges", err);
         }
-        if let Err(err) = unix::arrange_listen_fds(&self.fds) {
-            return step("cannot pass the listening sockets", err);
+        match unix::arrange_listen_fds(&self.fds, *status) {
+            Ok(moved) => *status = moved,
+            Err(err) => return step("cannot pass the listening sockets", err),
         }
         if let Err(err) = unix::die_with_parent(Pid::from_raw(self.parent)) {
             return step("cannot tie the worker to the supervisor", err);
@@ -83,6 +107,9 @@ impl ExecStep {
         cmd.args(args);
         if !self.fds.is_empty() {
             cmd.env("LISTEN_PID", getpid().to_string());
+        }
+        if std::env::var_os("WATCHDOG_USEC").is_some() {
+            cmd.env("WATCHDOG_PID", getpid().to_string());
         }
         let err = cmd.exec();
         step(&format!("cannot run `{program}`"), err)

@@ -4,26 +4,28 @@
 //!
 //! `corral run` reads an `ecosystem.toml` ([`config`]), binds each app's
 //! listening sockets once ([`sockets`]) and starts one manager task per app
-//! ([`app`]). A manager keeps the configured number of workers running,
-//! each a process plus one task ([`worker`]). Workers are started through
-//! the exec step ([`exec_step`]), which hands them the shared sockets by the
-//! systemd socket-activation protocol, ties them to the supervisor's life and
-//! drops privileges. Exits are collected by one reaper ([`reaper`]) and
-//! readiness arrives over sd_notify ([`notify`]); the restart decision is a
-//! pure policy ([`policy`]). Workers' output is captured into log files
-//! ([`logs`]). The daemon ([`daemon`]) turns signals into shutdown, reload
-//! and log reopening, and reports to systemd ([`systemd`]). Health probes
-//! and the memory and CPU of each worker's process tree are measured in
-//! [`watch`].
+//! ([`app`]). Every decision about an app's workers (start, online,
+//! replace, drain, kill, restart, roll out) is made by a pure state machine
+//! ([`lifecycle`]); the manager carries its actions out and feeds it what
+//! happens. A worker is a process plus one task ([`worker`]), started
+//! through the exec step ([`exec_step`]), which hands it the shared sockets
+//! by the systemd socket-activation protocol, ties it to the supervisor's
+//! life and drops privileges. Exits are collected by one reaper
+//! ([`reaper`]), readiness and heartbeats arrive over sd_notify
+//! ([`notify`]), health probes and the memory and CPU of each worker's
+//! process tree are measured in [`watch`]. Workers' output is captured into
+//! log files ([`logs`]). The daemon ([`daemon`]) turns signals into
+//! shutdown, reload and log reopening, and reports to systemd
+//! ([`systemd`]).
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod exec_step;
+pub mod lifecycle;
 pub mod logs;
 pub mod notify;
-pub mod policy;
 pub mod reaper;
 pub mod sockets;
 pub mod systemd;

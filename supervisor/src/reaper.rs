@@ -99,6 +99,25 @@ impl ChildTable {
         route.is_some_and(|r| r.notify.send(message).is_ok())
     }
 
+    /// Sends `signal` to the worker `pid` if it has not been reaped yet. The
+    /// check and the signal happen under the table's lock, and the reaper
+    /// forgets a pid under the same lock before reaping it: so a pid that
+    /// the kernel may have given to another process is never signalled.
+    pub fn signal(&self, pid: Pid, signal: Signal) {
+        let routes = self.routes.lock().expect("child table poisoned");
+        if routes.contains_key(&pid) {
+            unix::signal_process(pid, signal);
+        }
+    }
+
+    /// As [`ChildTable::signal`], to the worker's whole process group.
+    pub fn signal_group(&self, pid: Pid, signal: Signal) {
+        let routes = self.routes.lock().expect("child table poisoned");
+        if routes.contains_key(&pid) {
+            unix::signal_group(pid, signal);
+        }
+    }
+
     /// Reaps every child that has exited. A worker's exit first kills what
     /// remains of its process group (the zombie keeps the group id from
     /// being reused until then), then is reported to its task.

@@ -5,10 +5,10 @@
 //! resets the connections queued on it, so a reload would drop requests.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Weak};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -37,9 +37,16 @@ impl ListenKey {
 
 /// Listening sockets by what apps ask for, reused across reloads so a
 /// changed config never closes a socket that still has connections queued.
+///
+/// Managers hold their app's sockets as `Arc`s. A socket that no app of the
+/// config in force uses is only remembered (`Weak`) while a manager still
+/// holds it (an app removed by a reload, still draining): if the address is
+/// asked for again meanwhile, that same socket is reused, since binding a
+/// second one would fail with "address in use".
 #[derive(Default)]
 pub struct Listeners {
-    by_addr: HashMap<ListenKey, OwnedFd>,
+    by_addr: HashMap<ListenKey, Arc<OwnedFd>>,
+    released: HashMap<ListenKey, Weak<OwnedFd>>,
     /// Addresses whose socket systemd passed (never re-keyed otherwise).
     from_systemd: Vec<SocketAddr>,
 }
@@ -59,7 +66,7 @@ impl Listeners {
                     tracing::info!(%addr, fd, "using a socket passed by systemd");
                     listeners
                         .by_addr
-                        .insert(ListenKey::shared(addr), socket.into());
+                        .insert(ListenKey::shared(addr), Arc::new(socket.into()));
                     listeners.from_systemd.push(addr);
                 }
                 None => tracing::warn!(fd, "ignoring a passed socket that is not TCP/IP"),
@@ -82,29 +89,45 @@ impl Listeners {
     /// while marking every other inherited fd close-on-exec.
     pub fn raw_fds(&self) -> Vec<RawFd> {
         use std::os::fd::AsRawFd;
-        self.by_addr.values().map(AsRawFd::as_raw_fd).collect()
+        self.by_addr.values().map(|fd| fd.as_raw_fd()).collect()
     }
 
-    /// Closes the sockets of addresses no app listens on any more, so that
-    /// clients get a refusal instead of waiting in a queue nobody serves.
-    /// Workers still draining keep their own copies until they exit.
+    /// Lets go of the sockets of addresses no app listens on any more: each
+    /// closes once no manager holds it either, so clients get a refusal
+    /// instead of waiting in a queue nobody serves.
     pub fn retain(&mut self, in_use: &[ListenKey]) {
-        self.by_addr.retain(|key, _| {
-            let keep = in_use.contains(key);
-            if !keep {
-                tracing::info!(addr = %key.addr, "no app listens here any more; closing");
-            }
-            keep
-        });
+        let (keep, release): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.by_addr)
+            .into_iter()
+            .partition(|(key, _)| in_use.contains(key));
+        self.by_addr = keep;
+        for (key, fd) in release {
+            tracing::info!(addr = %key.addr, "no app listens here any more; closing it once its workers are gone");
+            self.released.insert(key, Arc::downgrade(&fd));
+        }
+        self.released.retain(|_, fd| fd.strong_count() > 0);
     }
 
-    /// Returns the socket for `addr`, binding it with `backlog` the first time.
+    /// Applies `backlog` to the socket of `key` (listen(2) again only
+    /// resizes the queue). Called once a config is accepted, never for one
+    /// that may still be refused; systemd's sockets keep the socket unit's
+    /// `Backlog=`.
+    pub fn set_backlog(&self, key: &ListenKey, backlog: u32) -> io::Result<()> {
+        match self.by_addr.get(key) {
+            Some(fd) if !self.from_systemd.contains(&key.addr) => {
+                socket2::SockRef::from(&**fd).listen(backlog.min(i32::MAX as u32) as i32)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Returns the socket for `addr`: the one in use, one still held by a
+    /// draining app, or a new one bound with `backlog`.
     ///
     /// A wildcard address also matches a systemd-passed wildcard socket on
     /// the same port: `ListenStream=3000` gives `[::]:3000` (dual-stack),
     /// which serves an app that says `0.0.0.0:3000`; binding instead would
     /// fail with "address in use".
-    pub fn get_or_bind(&mut self, key: &ListenKey, backlog: u32) -> io::Result<&OwnedFd> {
+    pub fn get_or_bind(&mut self, key: &ListenKey, backlog: u32) -> io::Result<Arc<OwnedFd>> {
         let addr = key.addr;
         if let Some(passed) = self.passed_wildcard_for(addr) {
             let fd = self
@@ -116,27 +139,22 @@ impl Listeners {
             self.from_systemd.retain(|a| *a != passed);
             self.from_systemd.push(addr);
         }
-        match self.by_addr.entry(key.clone()) {
-            Entry::Occupied(entry) => {
-                // A changed `listen_backlog` takes effect on the open socket
-                // (listen(2) again only resizes the queue); systemd's
-                // sockets keep the socket unit's `Backlog=`.
-                if !self.from_systemd.contains(&addr) {
-                    socket2::SockRef::from(entry.get())
-                        .listen(backlog.min(i32::MAX as u32) as i32)?;
-                }
-                Ok(entry.into_mut())
-            }
-            Entry::Vacant(entry) => {
-                let fd = bind_tcp(addr, backlog).map_err(|err| {
-                    io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
-                })?;
-                let bound = socket2::SockRef::from(&fd).local_addr()?.as_socket();
-                let bound = bound.map_or_else(|| addr.to_string(), |a| a.to_string());
-                tracing::info!(%addr, %bound, backlog, "listening");
-                Ok(entry.insert(fd))
-            }
+        if let Some(fd) = self.by_addr.get(key) {
+            return Ok(fd.clone());
         }
+        if let Some(fd) = self.released.remove(key).and_then(|fd| fd.upgrade()) {
+            tracing::info!(%addr, "reusing the socket of an app that is still draining");
+            self.by_addr.insert(key.clone(), fd.clone());
+            return Ok(fd);
+        }
+        let fd = bind_tcp(addr, backlog)
+            .map_err(|err| io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}")))?;
+        let bound = socket2::SockRef::from(&fd).local_addr()?.as_socket();
+        let bound = bound.map_or_else(|| addr.to_string(), |a| a.to_string());
+        tracing::info!(%addr, %bound, backlog, "listening");
+        let fd = Arc::new(fd);
+        self.by_addr.insert(key.clone(), fd.clone());
+        Ok(fd)
     }
 }
 

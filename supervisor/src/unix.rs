@@ -64,9 +64,17 @@ pub fn signal_process(pid: Pid, signal: Signal) {
 /// Sends SIGKILL to a worker's whole process group, so that children it
 /// forked die with it.
 pub fn kill_group(pgid: Pid) {
-    match killpg(pgid, Signal::SIGKILL) {
+    signal_group(pgid, Signal::SIGKILL);
+}
+
+/// Sends `signal` to a whole process group; a group that is already gone
+/// is not an error.
+pub fn signal_group(pgid: Pid, signal: Signal) {
+    match killpg(pgid, signal) {
         Ok(()) | Err(Errno::ESRCH) => {}
-        Err(err) => tracing::warn!(pgid = pgid.as_raw(), %err, "cannot kill process group"),
+        Err(err) => {
+            tracing::warn!(pgid = pgid.as_raw(), %signal, %err, "cannot signal process group")
+        }
     }
 }
 
@@ -103,13 +111,15 @@ fn open_fds() -> io::Result<Vec<RawFd>> {
     Ok(fds)
 }
 
-/// Moves the inherited fds `sources` to 3, 4, ... in order and closes every
-/// other fd above stderr, as sd_listen_fds(3) requires. Runs in the
-/// single-threaded exec step.
-pub fn arrange_listen_fds(sources: &[RawFd]) -> io::Result<()> {
-    let above = sources.iter().copied().max().unwrap_or(2).max(2) + sources.len() as RawFd + 1;
-    let mut temps = Vec::with_capacity(sources.len());
-    for &src in sources {
+/// Moves the inherited fds `sources` to 3, 4, ... in order, puts `keep`
+/// (the exec step's status pipe) right after them, close-on-exec, and
+/// closes every other fd above stderr, as sd_listen_fds(3) requires.
+/// Returns where `keep` now is. Runs in the single-threaded exec step.
+pub fn arrange_listen_fds(sources: &[RawFd], keep: Option<RawFd>) -> io::Result<Option<RawFd>> {
+    let all: Vec<RawFd> = sources.iter().copied().chain(keep).collect();
+    let above = all.iter().copied().max().unwrap_or(2).max(2) + all.len() as RawFd + 1;
+    let mut temps = Vec::with_capacity(all.len());
+    for &src in &all {
         // Duplicate above every source and target first, so that placing
         // fd i never overwrites a source still to be moved.
         // SAFETY: F_DUPFD_CLOEXEC creates a new fd and touches no memory.
@@ -121,14 +131,18 @@ pub fn arrange_listen_fds(sources: &[RawFd]) -> io::Result<()> {
     }
     for (i, &tmp) in temps.iter().enumerate() {
         // SAFETY: dup2 onto a small fd number this process owns; the new fd
-        // is inheritable (dup2 clears FD_CLOEXEC), as the worker needs.
+        // is inheritable (dup2 clears FD_CLOEXEC), as a socket must be.
         if unsafe { libc::dup2(tmp, 3 + i as RawFd) } < 0 {
             return Err(io::Error::last_os_error());
         }
     }
-    let first_unused = 3 + sources.len() as libc::c_uint;
+    let kept = keep.map(|_| 3 + sources.len() as RawFd);
+    if let Some(fd) = kept {
+        set_cloexec(fd, true)?;
+    }
+    let first_unused = 3 + all.len() as libc::c_uint;
     // SAFETY: close_range only closes fds; nothing in this process holds
-    // one above the listening sockets (the exec step owns no other fds).
+    // one above those placed here (the exec step owns no other fds).
     if unsafe { libc::syscall(libc::SYS_close_range, first_unused, libc::c_uint::MAX, 0) } < 0 {
         for fd in open_fds()? {
             if fd >= first_unused as RawFd {
@@ -137,7 +151,7 @@ pub fn arrange_listen_fds(sources: &[RawFd]) -> io::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Drops to `user` and/or `group`: supplementary groups, then gid, then uid,

@@ -467,12 +467,14 @@ fn check_prints_the_resolved_config_with_defaults_filled() {
         ("restart_delay", "0ms"),
         ("max_memory_restart", "512M"),
         ("memory_check_interval", "1s"),
+        ("exp_backoff_restart_delay", "100ms"),
         ("log_date_format", "%Y-%m-%dT%H:%M:%S%.3f%:z"),
     ] {
         assert_eq!(api[key].as_str(), Some(value), "{key}");
     }
     assert_eq!(api["listen_backlog"].as_integer(), Some(1024));
     assert_eq!(api["max_restarts"].as_integer(), Some(16));
+    assert_eq!(api["memory_check_samples"].as_integer(), Some(3));
     assert_eq!(api["wait_ready"].as_bool(), Some(false));
     assert_eq!(api["autorestart"].as_bool(), Some(true));
     let health = &api["health_check"];
@@ -492,7 +494,7 @@ fn check_prints_the_resolved_config_with_defaults_filled() {
     // Keys that are off are shown as comments, not left out silently.
     for off in [
         "# user: off",
-        "# exp_backoff_restart_delay: off",
+        "# watchdog: off",
         "# max_memory_restart: off",
         "# health_check: off",
     ] {

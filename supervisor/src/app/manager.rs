@@ -1,84 +1,60 @@
-//! The manager task of one app: slots, restarts and rolling reloads.
-//!
-//! Each slot (one per instance) has at most one `active` worker and, during
-//! a reload, one `incoming` worker. The incoming worker replaces the active
-//! one only once it is online; the old one is then drained, and the rollout
-//! moves to the next slot only after the old worker is gone. So capacity
-//! never drops below the configured count, and a new worker that fails stops
-//! the rollout while the old workers keep serving.
+//! The manager task of one app: the loop that feeds the lifecycle its
+//! events and carries out its actions.
 
-mod publish;
-mod rollout;
-
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::AppCommand;
-use super::AppContext;
+use super::{AppCommand, AppContext};
 use crate::config::AppConfig;
+use crate::lifecycle::{App, Event, Params, WorkerId};
 use crate::logs::AppLogs;
-use crate::policy::{Decision, RestartPolicy, RestartTracker};
-use crate::worker::{SpawnRequest, WorkerEvent, WorkerHandle, WorkerId};
+use crate::worker::WorkerHandle;
 
-#[derive(Default)]
-struct Slot {
-    active: Option<WorkerId>,
-    incoming: Option<WorkerId>,
-    tracker: RestartTracker,
-    restart_at: Option<Instant>,
-    errored: bool,
+/// One config generation and what was built from it: new workers of that
+/// generation are started with these.
+pub(super) struct Applied {
+    pub config: Arc<AppConfig>,
+    pub listeners: Vec<Arc<OwnedFd>>,
+    pub logs: AppLogs,
 }
 
-struct Worker {
-    handle: WorkerHandle,
-    slot: usize,
-    online: bool,
-    stopping: bool,
-    /// The [`Applied::generation`] it was started with.
-    generation: u64,
-}
-
-/// The config in force and what was built from it. A reload swaps it as
-/// one piece; a reload that fails puts the previous one back, so workers
-/// restarted afterwards run the config that works.
-struct Applied {
-    config: Arc<AppConfig>,
-    policy: RestartPolicy,
-    listeners: Vec<OwnedFd>,
-    logs: AppLogs,
-    /// Bumped by every reload: a worker started under an older one is
-    /// replaced by the rollout, a worker started under this one is not.
-    generation: u64,
+/// A worker process the manager started and has not seen exit yet.
+pub(super) struct Running {
+    pub handle: WorkerHandle,
+    /// Its config's `kill_signal`: a reload must not change how an older
+    /// worker is asked to stop.
+    pub kill_signal: Signal,
+    pub generation: u64,
 }
 
 pub(super) struct Manager {
-    ctx: AppContext,
-    applied: Applied,
-    /// The last config known to work while a rollout is in progress.
-    previous: Option<Applied>,
-    /// Reloads so far: the source of [`Applied::generation`], never reused
-    /// even when a failed reload puts an older config back.
-    reloads: u64,
-    slots: Vec<Slot>,
-    workers: HashMap<WorkerId, Worker>,
-    rollout: Option<rollout::Rollout>,
-    shutting_down: bool,
-    next_id: WorkerId,
-    note: Option<String>,
-    events_tx: mpsc::UnboundedSender<(WorkerId, WorkerEvent)>,
-    events: mpsc::UnboundedReceiver<(WorkerId, WorkerEvent)>,
+    pub ctx: AppContext,
+    /// Which manager this is (see `MANAGERS`).
+    pub serial: u64,
+    pub name: String,
+    pub machine: App,
+    /// The configs that new workers may still be started with: the one in
+    /// force and, during a rollout, the one it would go back to.
+    pub configs: BTreeMap<u64, Applied>,
+    pub running: HashMap<WorkerId, Running>,
+    pub events_tx: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    /// Generations handed out so far; never reused, even after a rollback.
+    generations: u64,
 }
 
 impl Manager {
     pub(super) fn new(
         ctx: AppContext,
+        serial: u64,
         config: Arc<AppConfig>,
-        listeners: Vec<OwnedFd>,
+        listeners: Vec<Arc<OwnedFd>>,
         log_dir: PathBuf,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
@@ -88,217 +64,111 @@ impl Manager {
             &config.logs.error,
             &config.log_date_format,
         );
-        let now = Instant::now();
-        let slots = (0..config.instances.resolve(ctx.cpus))
-            .map(|_| Slot {
-                restart_at: Some(now),
-                ..Slot::default()
-            })
-            .collect();
+        let machine = App::new(Params::new(&config, ctx.cpus), Instant::now());
         let applied = Applied {
-            policy: RestartPolicy::from(&*config),
-            config,
+            config: config.clone(),
             listeners,
             logs,
-            generation: 0,
         };
         Self {
             ctx,
-            applied,
-            previous: None,
-            reloads: 0,
-            slots,
-            workers: HashMap::new(),
-            rollout: None,
-            shutting_down: false,
-            next_id: 0,
-            note: None,
+            serial,
+            name: config.name.clone(),
+            machine,
+            configs: BTreeMap::from([(0, applied)]),
+            running: HashMap::new(),
             events_tx,
             events,
+            generations: 0,
         }
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<AppCommand>) {
+        self.step(Event::Tick);
+        let mut stopping = false;
         loop {
-            self.start_due_slots();
             self.publish();
-            if self.shutting_down && self.workers.is_empty() {
-                tracing::info!(app = %self.applied.config.name, "app stopped");
-                self.ctx.fleet.send_modify(|fleet| {
-                    fleet.remove(&self.applied.config.name);
-                });
+            if self.machine.finished() {
+                tracing::info!(app = %self.name, "app stopped");
+                self.unpublish();
                 return;
             }
-            let next_restart = self.slots.iter().filter_map(|s| s.restart_at).min();
-            tokio::select! {
-                Some((id, event)) = self.events.recv() => self.on_event(id, event),
-                command = commands.recv(), if !self.shutting_down => match command {
-                    Some(AppCommand::Reload { config, listeners, log_dir }) => self.reload(config, listeners, log_dir),
+            let deadline = self.machine.deadline();
+            let event = tokio::select! {
+                Some(event) = self.events.recv() => event,
+                command = commands.recv(), if !stopping => match command {
+                    Some(AppCommand::Reload { config, listeners, log_dir }) => {
+                        self.reload(config, listeners, log_dir)
+                    }
                     Some(AppCommand::ReopenLogs) => {
-                        self.applied.logs.reopen();
-                        tracing::info!(app = %self.applied.config.name, "log files reopened");
+                        self.configs.values().for_each(|applied| applied.logs.reopen());
+                        tracing::info!(app = %self.name, "log files reopened");
+                        continue;
                     }
-                    Some(AppCommand::Shutdown) | None => self.shutdown(),
+                    Some(AppCommand::Shutdown) | None => {
+                        stopping = true;
+                        Event::Shutdown
+                    }
                 },
-                _ = sleep_until(next_restart.unwrap_or_else(Instant::now)), if next_restart.is_some() => {}
-            }
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Event::Tick,
+            };
+            self.step(event);
         }
     }
 
-    fn on_event(&mut self, id: WorkerId, event: WorkerEvent) {
-        match event {
-            WorkerEvent::Online => self.on_online(id),
-            WorkerEvent::Exited {
-                status,
-                uptime,
-                failed_start,
-            } => {
-                let Some(worker) = self.workers.remove(&id) else {
-                    return;
-                };
-                let (app, instance, pid) = (
-                    &self.applied.config.name,
-                    worker.handle.instance,
-                    worker.handle.pid.as_raw(),
-                );
-                let uptime_ms = uptime.as_millis() as u64;
-                if worker.stopping {
-                    tracing::info!(%app, instance, pid, %status, uptime_ms, "worker stopped");
-                } else {
-                    tracing::warn!(%app, instance, pid, %status, uptime_ms, failed_start, "worker exited");
-                }
-                self.on_drained(id);
-                let Some(slot) = self.slots.get_mut(worker.slot) else {
-                    return;
-                };
-                let unexpected = !worker.stopping && !self.shutting_down;
-                if slot.incoming == Some(id) {
-                    slot.incoming = None;
-                    let slot_empty = slot.active.is_none();
-                    if unexpected {
-                        let why = if failed_start {
-                            "was not ready within listen_timeout".to_owned()
-                        } else {
-                            format!("exited ({status}) before it was ready")
-                        };
-                        self.abort_rollout(format!("new worker for instance {instance} {why}"));
-                        if slot_empty {
-                            self.on_crash(worker.slot, uptime, true);
-                        }
-                    }
-                } else if slot.active == Some(id) {
-                    slot.active = None;
-                    // A replacement already on its way takes the slot over.
-                    if unexpected && slot.incoming.is_none() {
-                        self.on_crash(worker.slot, uptime, failed_start);
-                    }
-                }
+    /// Hands `event` to the lifecycle and carries out what it decides,
+    /// including what that feeds back at once (a spawn that failed).
+    fn step(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            for action in self.machine.handle(event, Instant::now()) {
+                queue.extend(self.execute(action));
             }
         }
+        let keep = [
+            Some(self.machine.generation()),
+            self.machine.previous_generation(),
+        ];
+        self.configs
+            .retain(|generation, _| keep.contains(&Some(*generation)));
     }
 
-    fn on_online(&mut self, id: WorkerId) {
-        let Some(worker) = self.workers.get_mut(&id) else {
-            return;
-        };
-        worker.online = true;
-        let slot_index = worker.slot;
-        tracing::info!(app = %self.applied.config.name, instance = worker.handle.instance, pid = worker.handle.pid.as_raw(), "worker online");
-        self.promote(slot_index, id);
-    }
-
-    fn on_crash(&mut self, slot_index: usize, uptime: std::time::Duration, failed_start: bool) {
-        let app = self.applied.config.name.clone();
-        let slot = &mut self.slots[slot_index];
-        match slot
-            .tracker
-            .on_exit(&self.applied.policy, uptime, failed_start)
-        {
-            Decision::Restart { delay } => {
-                let unstable = slot.tracker.unstable();
-                tracing::info!(%app, instance = slot_index, delay_ms = delay.as_millis() as u64, unstable, "restarting worker");
-                slot.restart_at = Some(Instant::now() + delay);
-            }
-            Decision::GiveUp => {
-                slot.errored = true;
-                let note = format!(
-                    "instance {slot_index} exited {} times in a row before min_uptime",
-                    slot.tracker.unstable()
-                );
-                tracing::error!(%app, instance = slot_index, reason = %note, "app errored");
-                self.note = Some(note);
-            }
-            Decision::Stay => {
-                tracing::info!(%app, instance = slot_index, "autorestart is off; worker stays stopped")
-            }
-        }
-    }
-
-    /// Spawns a worker for every slot whose restart time has come.
-    fn start_due_slots(&mut self) {
-        let now = Instant::now();
-        for index in 0..self.slots.len() {
-            let slot = &self.slots[index];
-            if self.shutting_down || slot.restart_at.is_none_or(|at| at > now) {
-                continue;
-            }
-            self.slots[index].restart_at = None;
-            match self.spawn(index) {
-                Ok(id) => self.slots[index].active = Some(id),
-                Err(err) => {
-                    tracing::error!(app = %self.applied.config.name, instance = index, %err, "cannot start worker");
-                    self.on_crash(index, std::time::Duration::ZERO, true);
-                }
-            }
-        }
-    }
-
-    fn spawn(&mut self, slot: usize) -> std::io::Result<WorkerId> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let handle = self.ctx.launcher.spawn(SpawnRequest {
-            app: &self.applied.config,
-            instance: slot,
-            id,
-            listeners: &self.applied.listeners,
-            logs: &self.applied.logs,
-            events: self.events_tx.clone(),
-        })?;
-        self.workers.insert(
-            id,
-            Worker {
-                handle,
-                slot,
-                online: false,
-                stopping: false,
-                generation: self.applied.generation,
+    /// A new config from the daemon becomes a new generation.
+    fn reload(
+        &mut self,
+        config: Arc<AppConfig>,
+        listeners: Vec<Arc<OwnedFd>>,
+        log_dir: PathBuf,
+    ) -> Event {
+        tracing::info!(app = %self.name, "reload started");
+        let logs = self.current().logs.reconfigure(
+            &log_dir,
+            &config.logs.out,
+            &config.logs.error,
+            &config.log_date_format,
+        );
+        self.generations += 1;
+        let generation = self.generations;
+        let params = Params::new(&config, self.ctx.cpus);
+        self.configs.insert(
+            generation,
+            Applied {
+                config,
+                listeners,
+                logs,
             },
         );
-        Ok(id)
-    }
-
-    /// Asks a worker to drain, once: a second `kill_signal` means "exit now"
-    /// to many servers and would cut its in-flight requests.
-    fn stop_worker(&mut self, id: WorkerId) {
-        if let Some(worker) = self.workers.get_mut(&id).filter(|w| !w.stopping) {
-            worker.stopping = true;
-            worker.handle.stop(
-                self.applied.config.kill_signal,
-                self.applied.config.kill_timeout,
-            );
+        Event::Reload {
+            params: Box::new(params),
+            generation,
         }
     }
 
-    /// Called once: the command queue is no longer read afterwards.
-    fn shutdown(&mut self) {
-        self.shutting_down = true;
-        self.rollout = None;
-        for slot in &mut self.slots {
-            slot.restart_at = None;
-        }
-        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
-        for id in ids {
-            self.stop_worker(id);
-        }
+    /// The config in force.
+    pub(super) fn current(&self) -> &Applied {
+        let generation = self.machine.generation();
+        self.configs
+            .get(&generation)
+            .expect("the config in force is kept")
     }
 }

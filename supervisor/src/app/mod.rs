@@ -1,18 +1,23 @@
-//! One app's manager: keeps its configured number of workers running.
+//! One app's manager: a task that carries out the lifecycle's decisions.
 //!
-//! A single task owns the app's worker slots. It starts workers, applies the
-//! restart policy when one exits, runs rolling reloads (new worker ready
-//! before the old one drains, one slot at a time) and stops everything on
-//! shutdown. Its state is published into the shared [`Fleet`] `watch`
-//! channel that the daemon and systemd notification subscribe to.
+//! The decisions are made by the pure state machine in [`crate::lifecycle`];
+//! a manager feeds it events (worker exits and notifications, probe results,
+//! samples, the clock, the daemon's commands), executes the actions it
+//! returns (spawn, signal, probe, sample) and publishes the app's state into
+//! the shared [`Fleet`] `watch` channel that the daemon (and systemd
+//! notification) subscribe to.
 
+mod execute;
 mod manager;
+mod publish;
+mod report;
 mod status;
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -29,7 +34,7 @@ pub enum AppCommand {
         /// The new config.
         config: Arc<AppConfig>,
         /// The app's listening sockets under the new config.
-        listeners: Vec<OwnedFd>,
+        listeners: Vec<Arc<OwnedFd>>,
         /// The folder of the app's log files under the new config.
         log_dir: PathBuf,
     },
@@ -59,16 +64,22 @@ pub struct AppContext {
     pub fleet: watch::Sender<Fleet>,
 }
 
+/// Managers started so far: each gets the next number, so that the manager
+/// of an app removed by a reload (still draining) never overwrites or
+/// deletes the fleet entry of the app added back under the same name.
+static MANAGERS: AtomicU64 = AtomicU64::new(0);
+
 impl AppHandle {
     /// Starts the app's manager, which spawns its workers at once.
     pub fn start(
         ctx: AppContext,
         config: Arc<AppConfig>,
-        listeners: Vec<OwnedFd>,
+        listeners: Vec<Arc<OwnedFd>>,
         log_dir: PathBuf,
     ) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
-        let manager = manager::Manager::new(ctx, config, listeners, log_dir);
+        let serial = MANAGERS.fetch_add(1, Ordering::Relaxed);
+        let manager = manager::Manager::new(ctx, serial, config, listeners, log_dir);
         let task = tokio::spawn(manager.run(rx));
         Self { commands, task }
     }

@@ -3,29 +3,8 @@
 
 use std::fmt;
 
-/// The state of an app as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppState {
-    /// Some workers are not online yet (or are being restarted).
-    Launching,
-    /// Every configured worker is online.
-    Online,
-    /// A slot gave up after `max_restarts` unstable restarts.
-    Errored,
-    /// Every worker stopped (shutdown, or `autorestart = false` exits).
-    Stopped,
-}
-
-impl fmt::Display for AppState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Launching => "launching",
-            Self::Online => "online",
-            Self::Errored => "errored",
-            Self::Stopped => "stopped",
-        })
-    }
-}
+pub use crate::lifecycle::AppState;
+use crate::lifecycle::Reason;
 
 /// The state of one worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +13,8 @@ pub enum WorkerState {
     Launching,
     /// Serving.
     Online,
+    /// Failed its health checks or heartbeats; being replaced.
+    Unresponsive,
     /// Told to stop; draining.
     Stopping,
 }
@@ -47,6 +28,10 @@ pub struct WorkerStatus {
     pub pid: i32,
     /// Its lifecycle phase.
     pub state: WorkerState,
+    /// Why it was started; `None` for its slot's first start.
+    pub reason: Option<Reason>,
+    /// PSS of its process tree as last sampled, in bytes.
+    pub pss: Option<u64>,
 }
 
 /// One app as operators see it.
@@ -54,6 +39,9 @@ pub struct WorkerStatus {
 pub struct AppStatus {
     /// The app's name.
     pub name: String,
+    /// Which manager published it: the manager of an app removed by a
+    /// reload never overwrites the entry of the app added back.
+    pub manager: u64,
     /// The overall state.
     pub state: AppState,
     /// How many workers the config asks for.

@@ -37,7 +37,9 @@ const APP_KEYS: &[&str] = &[
     "exp_backoff_restart_delay",
     "max_memory_restart",
     "memory_check_interval",
+    "memory_check_samples",
     "health_check",
+    "watchdog",
     "log_date_format",
     "logs",
     "env",
@@ -52,6 +54,9 @@ const LOGS_KEYS: &[&str] = &[
     "rotate_interval",
 ];
 const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f%:z";
+/// Unstable restarts back off from here unless told otherwise: restarting
+/// a failing start in a tight loop only hammers whatever it depends on.
+const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Parses one app. The flag says whether it has the `env_<env_name>` table,
 /// so the caller can tell a `--env` that selects nothing.
@@ -82,18 +87,24 @@ pub(super) fn parse(
             .unwrap_or(Signal::SIGTERM),
         kill_timeout: t.duration("kill_timeout")?.unwrap_or(secs(5)),
         wait_ready: t.boolean("wait_ready")?.unwrap_or(false),
-        listen_timeout: t.duration("listen_timeout")?.unwrap_or(secs(3)),
+        listen_timeout: t.positive_duration("listen_timeout")?.unwrap_or(secs(3)),
         autorestart: t.boolean("autorestart")?.unwrap_or(true),
         min_uptime: t.duration("min_uptime")?.unwrap_or(secs(1)),
         max_restarts: t.u32_from("max_restarts", 0)?.unwrap_or(16),
         restart_delay: t.duration("restart_delay")?.unwrap_or(Duration::ZERO),
-        exp_backoff_restart_delay: t.duration("exp_backoff_restart_delay")?,
+        exp_backoff_restart_delay: t
+            .duration("exp_backoff_restart_delay")?
+            .map_or(Some(DEFAULT_BACKOFF), |d| Some(d).filter(|d| !d.is_zero())),
         max_memory_restart: t.size("max_memory_restart")?,
-        memory_check_interval: t.duration("memory_check_interval")?.unwrap_or(secs(1)),
+        memory_check_interval: t
+            .positive_duration("memory_check_interval")?
+            .unwrap_or(secs(1)),
+        memory_check_samples: t.u32_from("memory_check_samples", 1)?.unwrap_or(3),
         health_check: t
             .table("health_check", "health_check")?
             .map(|h| health(&h))
             .transpose()?,
+        watchdog: t.positive_duration("watchdog")?,
         log_date_format: t
             .parsed("log_date_format", "strftime format", check_date_format)?
             .unwrap_or_else(|| DEFAULT_DATE_FORMAT.to_owned()),
@@ -138,8 +149,8 @@ fn health(t: &Table<'_, '_>) -> Result<HealthCheck, ConfigError> {
     })?;
     Ok(HealthCheck {
         path: path.unwrap_or_else(|| "/health".into()),
-        interval: t.duration("interval")?.unwrap_or(secs(5)),
-        timeout: t.duration("timeout")?.unwrap_or(secs(2)),
+        interval: t.positive_duration("interval")?.unwrap_or(secs(5)),
+        timeout: t.positive_duration("timeout")?.unwrap_or(secs(2)),
         grace_period: t.duration("grace_period")?.unwrap_or(secs(3)),
         failures: t.u32_from("failures", 1)?.unwrap_or(3),
     })

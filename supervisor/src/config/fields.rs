@@ -190,6 +190,18 @@ impl<'a, 'i> Table<'a, 'i> {
         self.parsed(key, "duration", parse_duration)
     }
 
+    /// A duration that must not be zero: a timer that fires at once, every
+    /// time, can only be a mistake.
+    pub fn positive_duration(&self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+        let duration = self.duration(key)?;
+        match (duration, self.get(key)) {
+            (Some(d), Some(value)) if d.is_zero() => {
+                Err(self.invalid(key, value, "must be longer than 0"))
+            }
+            _ => Ok(duration),
+        }
+    }
+
     /// A size string like `"512M"`, or a plain integer of bytes; at least
     /// 1 byte either way, since a zero limit can only be a mistake.
     pub fn size(&self, key: &str) -> Result<Option<u64>, ConfigError> {

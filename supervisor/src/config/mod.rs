@@ -89,14 +89,19 @@ pub struct AppConfig {
     pub max_restarts: u32,
     /// Fixed pause before each restart.
     pub restart_delay: Duration,
-    /// Starting delay that doubles per unstable restart; `None` for fixed delay.
+    /// Starting delay that doubles per unstable restart; `None` (written
+    /// `"0ms"`) for the fixed delay alone.
     pub exp_backoff_restart_delay: Option<Duration>,
     /// PSS limit in bytes over which a worker is replaced; `None` for no limit.
     pub max_memory_restart: Option<u64>,
-    /// How often memory is sampled against `max_memory_restart`.
+    /// How often memory (and CPU) is sampled.
     pub memory_check_interval: Duration,
+    /// Samples in a row over `max_memory_restart` that get a worker replaced.
+    pub memory_check_samples: u32,
     /// HTTP probe of each worker's health socket; `None` for no probe.
     pub health_check: Option<HealthCheck>,
+    /// Heartbeat period a worker must keep (`WATCHDOG_USEC`); `None` for none.
+    pub watchdog: Option<Duration>,
     /// chrono strftime format of the timestamp prefixed to each log line.
     pub log_date_format: String,
     /// Where and how the workers' output is kept.

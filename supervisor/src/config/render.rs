@@ -12,6 +12,9 @@ use std::time::Duration;
 use super::units::{format_duration, format_size};
 use super::{AppConfig, Ecosystem, Instances, RotateInterval};
 
+/// What `check` says of a key that is accepted but not acted on yet.
+pub const NOT_YET: &str = "not enforced yet";
+
 /// Words in an env key that suggest its value must not be printed.
 const SECRET_WORDS: [&str; 5] = ["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL"];
 
@@ -25,11 +28,11 @@ pub fn render(eco: &Ecosystem, cpus: usize) -> String {
     out.line("[supervisor]");
     let sup = &eco.supervisor;
     out.set("log_dir", path(&sup.log_dir));
-    out.set("control_socket", path(&sup.control_socket));
-    out.maybe(
-        "admin_listen",
-        sup.admin_listen.map(|a| quote(&a.to_string())),
-    );
+    out.later("control_socket", path(&sup.control_socket));
+    match sup.admin_listen {
+        Some(addr) => out.later("admin_listen", quote(&addr.to_string())),
+        None => out.maybe("admin_listen", None),
+    }
     for app in &eco.apps {
         render_app(&mut out, app, cpus);
     }
@@ -68,12 +71,14 @@ fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
     out.set("min_uptime", duration(app.min_uptime));
     out.set("max_restarts", app.max_restarts);
     out.set("restart_delay", duration(app.restart_delay));
-    out.maybe(
-        "exp_backoff_restart_delay",
-        app.exp_backoff_restart_delay.map(duration),
-    );
+    match app.exp_backoff_restart_delay {
+        Some(base) => out.set("exp_backoff_restart_delay", duration(base)),
+        None => out.set("exp_backoff_restart_delay", "\"0ms\" # off"),
+    }
     out.maybe("max_memory_restart", app.max_memory_restart.map(size));
     out.set("memory_check_interval", duration(app.memory_check_interval));
+    out.set("memory_check_samples", app.memory_check_samples);
+    out.maybe("watchdog", app.watchdog.map(duration));
     out.set("log_date_format", quote(&app.log_date_format));
     match &app.health_check {
         None => out.line("# health_check: off"),
@@ -90,14 +95,17 @@ fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
     out.line("\n[apps.logs]");
     out.set("out", quote(&logs.out));
     out.set("error", quote(&logs.error));
-    out.maybe("max_size", logs.max_size.map(size));
-    out.set("retain", logs.retain);
-    out.set("compress", logs.compress);
-    let interval = logs.rotate_interval.map(|i| match i {
-        RotateInterval::Hourly => quote("hourly"),
-        RotateInterval::Daily => quote("daily"),
-    });
-    out.maybe("rotate_interval", interval);
+    match logs.max_size {
+        Some(bytes) => out.later("max_size", size(bytes)),
+        None => out.maybe("max_size", None),
+    }
+    out.later("retain", logs.retain);
+    out.later("compress", logs.compress);
+    match logs.rotate_interval {
+        Some(RotateInterval::Hourly) => out.later("rotate_interval", quote("hourly")),
+        Some(RotateInterval::Daily) => out.later("rotate_interval", quote("daily")),
+        None => out.maybe("rotate_interval", None),
+    }
     out.line("\n[apps.env]");
     for (key, value) in &app.env {
         let shown = if is_secret(key) {
@@ -121,6 +129,12 @@ impl Out {
 
     fn set(&mut self, key: &str, value: impl Display) {
         self.line(&format!("{key} = {value}"));
+    }
+
+    /// A key that is parsed and checked but not acted on yet: said so on
+    /// its line, so nobody relies on it.
+    fn later(&mut self, key: &str, value: impl Display) {
+        self.line(&format!("{key} = {value} # {NOT_YET}"));
     }
 
     /// A key whose absence means "off"; written as a comment when absent.

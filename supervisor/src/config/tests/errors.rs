@@ -250,3 +250,31 @@ fn unreadable_file() {
         "cannot read nope.toml: No such file or directory"
     );
 }
+
+#[test]
+fn timers_that_would_fire_at_once_are_refused() {
+    for (line, message) in [
+        (
+            "watchdog = \"0s\"",
+            "4:12: apps[0].watchdog: must be longer than 0",
+        ),
+        (
+            "memory_check_interval = \"0ms\"",
+            "4:25: apps[0].memory_check_interval: must be longer than 0",
+        ),
+        (
+            "health_check = { interval = \"0s\" }",
+            "4:29: apps[0].health_check.interval: must be longer than 0",
+        ),
+        (
+            "listen_timeout = \"0s\"",
+            "4:18: apps[0].listen_timeout: must be longer than 0",
+        ),
+        (
+            "memory_check_samples = 0",
+            "4:24: apps[0].memory_check_samples: must be at least 1, got 0",
+        ),
+    ] {
+        assert_eq!(with(line), format!("ecosystem.toml:{message}"));
+    }
+}

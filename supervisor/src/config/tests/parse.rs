@@ -36,6 +36,7 @@ exp_backoff_restart_delay = "100ms" # doubles per unstable restart, capped at 15
 max_memory_restart = "512M"         # PSS of the worker's whole process tree; replaced gracefully
 memory_check_interval = "1s"        # over the limit on 3 samples in a row, not one
 health_check = { path = "/health", interval = "5s", timeout = "2s", grace_period = "3s", failures = 3 }
+watchdog = "10s"                    # [off] WATCHDOG_USEC for the worker; no WATCHDOG=1 in time -> replaced
 log_date_format = "%Y-%m-%dT%H:%M:%S%.3f%:z"
 logs = { out = "api-out.log", error = "api-error.log", max_size = "10M", retain = 30, compress = true, rotate_interval = "daily" }
 
@@ -77,6 +78,7 @@ fn the_documented_example_loads_as_shown() {
         Some(Duration::from_millis(100))
     );
     assert_eq!(app.max_memory_restart, Some(512 * 1024 * 1024));
+    assert_eq!(app.watchdog, Some(Duration::from_secs(10)));
     let health = app.health_check.as_ref().expect("health_check");
     assert_eq!((health.path.as_str(), health.failures), ("/health", 3));
     assert_eq!(health.timeout, Duration::from_secs(2));
@@ -106,10 +108,15 @@ fn defaults_fill_every_optional_key() {
     assert_eq!(app.min_uptime, Duration::from_secs(1));
     assert_eq!(app.max_restarts, 16);
     assert_eq!(app.restart_delay, Duration::ZERO);
-    assert_eq!(app.exp_backoff_restart_delay, None);
+    assert_eq!(
+        app.exp_backoff_restart_delay,
+        Some(Duration::from_millis(100))
+    );
     assert_eq!(app.max_memory_restart, None);
     assert_eq!(app.memory_check_interval, Duration::from_secs(1));
+    assert_eq!(app.memory_check_samples, 3);
     assert_eq!(app.health_check, None);
+    assert_eq!(app.watchdog, None);
     assert_eq!(app.log_date_format, "%Y-%m-%dT%H:%M:%S%.3f%:z");
     assert_eq!(
         (app.logs.out.as_str(), app.logs.error.as_str()),
@@ -257,4 +264,40 @@ fn rendered_config_loads_back_to_the_same_config() {
     let again = parse(&render(&eco, 8));
     assert_eq!(again.supervisor, eco.supervisor);
     assert_eq!(again.apps, eco.apps);
+}
+
+#[test]
+fn zero_backoff_turns_the_backoff_off_and_renders_back_the_same() {
+    let eco = parse(&format!("{MINIMAL}exp_backoff_restart_delay = \"0ms\"\n"));
+    assert_eq!(eco.apps[0].exp_backoff_restart_delay, None);
+    let rendered = render(&eco, 1);
+    assert!(
+        rendered.contains("exp_backoff_restart_delay = \"0ms\" # off\n"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn render_says_which_keys_are_not_enforced_yet() {
+    let text = format!(
+        "[supervisor]\nadmin_listen = \"127.0.0.1:9615\"\n{MINIMAL}\
+         logs = {{ max_size = \"10M\", rotate_interval = \"daily\" }}\n"
+    );
+    let rendered = render(&parse(&text), 1);
+    for line in [
+        "admin_listen = \"127.0.0.1:9615\" # not enforced yet\n",
+        "max_size = \"10M\" # not enforced yet\n",
+        "retain = 30 # not enforced yet\n",
+        "compress = false # not enforced yet\n",
+        "rotate_interval = \"daily\" # not enforced yet\n",
+    ] {
+        assert!(rendered.contains(line), "{line} in {rendered}");
+    }
+    for enforced in ["max_memory_restart", "memory_check_interval", "watchdog"] {
+        let line = rendered.lines().find(|l| l.contains(enforced));
+        assert!(
+            line.is_some_and(|l| !l.contains("not enforced")),
+            "{enforced} in {rendered}"
+        );
+    }
 }

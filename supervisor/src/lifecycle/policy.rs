@@ -1,10 +1,12 @@
-//! The restart policy: what to do when a worker exits.
+//! The restart policy: what to do when a worker exits or a replacement
+//! fails to start.
 //!
-//! A worker that dies before `min_uptime` (or never becomes ready) is an
-//! unstable restart. Unstable restarts in a row back off exponentially from
-//! `exp_backoff_restart_delay`, doubling up to [`MAX_BACKOFF`]; after
-//! `max_restarts` of them the slot gives up and the app is `errored`. A
-//! worker that stayed up for `min_uptime` resets the count.
+//! An exit is stable when the worker was online and lived at least
+//! `min_uptime`; anything else (a crash soon after start, a failed start
+//! whatever its uptime) is an unstable restart. Unstable restarts in a row
+//! back off exponentially from `exp_backoff_restart_delay`, doubling up to
+//! [`MAX_BACKOFF`]; after `max_restarts` of them the slot gives up and the
+//! app is `errored`. A stable exit resets the count.
 //!
 //! Pure logic over durations the caller measures with the monotonic clock, so
 //! it is tested exhaustively without processes or timers.
@@ -43,6 +45,14 @@ impl From<&AppConfig> for RestartPolicy {
     }
 }
 
+impl RestartPolicy {
+    /// Whether an exit after `uptime` counts as stable: only a worker that
+    /// was online, and lived at least `min_uptime`, proves the config works.
+    pub fn stable(&self, was_online: bool, uptime: Duration) -> bool {
+        was_online && uptime >= self.min_uptime
+    }
+}
+
 /// What to do after an exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -69,21 +79,27 @@ impl RestartTracker {
         self.unstable
     }
 
-    /// Decides after a worker that lived `uptime` exited; `failed_start`
-    /// marks one that never became ready, unstable whatever its uptime.
-    pub fn on_exit(
-        &mut self,
-        policy: &RestartPolicy,
-        uptime: Duration,
-        failed_start: bool,
-    ) -> Decision {
+    /// Decides after a worker exited; `stable` says it was online for at
+    /// least `min_uptime`.
+    pub fn on_exit(&mut self, policy: &RestartPolicy, stable: bool) -> Decision {
         if !policy.autorestart {
             return Decision::Stay;
         }
-        if failed_start || uptime < policy.min_uptime {
-            self.unstable = self.unstable.saturating_add(1);
-        } else {
+        self.on_failure(policy, stable)
+    }
+
+    /// Decides after a replacement failed to start (whatever
+    /// `autorestart` says, the worker it was to replace still runs, so
+    /// retrying is the only way to carry the replacement out).
+    pub fn on_failed_replacement(&mut self, policy: &RestartPolicy) -> Decision {
+        self.on_failure(policy, false)
+    }
+
+    fn on_failure(&mut self, policy: &RestartPolicy, stable: bool) -> Decision {
+        if stable {
             self.unstable = 0;
+        } else {
+            self.unstable = self.unstable.saturating_add(1);
         }
         if self.unstable > policy.max_restarts {
             return Decision::GiveUp;
@@ -123,9 +139,7 @@ mod tests {
     fn backoff_doubles_then_gives_up() {
         let p = policy(4, 100);
         let mut t = RestartTracker::default();
-        let delays: Vec<Decision> = (0..5)
-            .map(|_| t.on_exit(&p, Duration::ZERO, false))
-            .collect();
+        let delays: Vec<Decision> = (0..5).map(|_| t.on_exit(&p, false)).collect();
         let ms = |n| Decision::Restart {
             delay: Duration::from_millis(n),
         };
@@ -139,9 +153,9 @@ mod tests {
     fn a_stable_run_resets_the_backoff() {
         let p = policy(10, 100);
         let mut t = RestartTracker::default();
-        t.on_exit(&p, Duration::ZERO, false);
-        t.on_exit(&p, Duration::ZERO, false);
-        let after_stable = t.on_exit(&p, Duration::from_secs(5), false);
+        t.on_exit(&p, false);
+        t.on_exit(&p, false);
+        let after_stable = t.on_exit(&p, true);
         assert_eq!(
             after_stable,
             Decision::Restart {
@@ -152,10 +166,26 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_start_is_unstable_even_when_slow() {
+    fn only_an_online_worker_that_lived_min_uptime_is_stable() {
+        let p = policy(3, 100);
+        assert!(!p.stable(false, Duration::from_secs(60)), "a failed start");
+        assert!(!p.stable(true, Duration::from_millis(999)));
+        assert!(p.stable(true, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_failed_replacement_backs_off_even_with_autorestart_off() {
+        let p = RestartPolicy {
+            autorestart: false,
+            ..policy(3, 100)
+        };
         let mut t = RestartTracker::default();
-        t.on_exit(&policy(3, 100), Duration::from_secs(60), true);
-        assert_eq!(t.unstable(), 1);
+        assert_eq!(
+            t.on_failed_replacement(&p),
+            Decision::Restart {
+                delay: Duration::from_millis(100)
+            }
+        );
     }
 
     #[test]
@@ -164,10 +194,7 @@ mod tests {
             autorestart: false,
             ..policy(3, 100)
         };
-        assert_eq!(
-            RestartTracker::default().on_exit(&p, Duration::ZERO, false),
-            Decision::Stay
-        );
+        assert_eq!(RestartTracker::default().on_exit(&p, false), Decision::Stay);
     }
 
     proptest! {
@@ -192,7 +219,7 @@ mod tests {
                 let uptime = Duration::from_millis(up);
                 let unstable = uptime < p.min_uptime;
                 in_a_row = if unstable { in_a_row + 1 } else { 0 };
-                match t.on_exit(&p, uptime, false) {
+                match t.on_exit(&p, p.stable(true, uptime)) {
                     Decision::GiveUp => {
                         prop_assert_eq!(in_a_row, max_restarts + 1);
                         break;
