@@ -123,13 +123,17 @@ impl App {
                 .and_then(|id| self.workers.get(&id))
                 .is_some_and(Worker::serving)
         };
-        if self.slots.iter().any(|s| s.errored.is_some()) {
+        if self.shutting_down {
+            if self.workers.is_empty() {
+                AppState::Stopped
+            } else {
+                AppState::Stopping
+            }
+        } else if self.slots.iter().any(|s| s.errored.is_some()) {
             AppState::Errored
-        } else if self.workers.is_empty()
-            && (self.shutting_down || self.slots.iter().all(|s| s.start_at.is_none()))
-        {
+        } else if self.workers.is_empty() && self.slots.iter().all(|s| s.start_at.is_none()) {
             AppState::Stopped
-        } else if !self.shutting_down && self.slots.iter().all(serving) {
+        } else if self.slots.iter().all(serving) {
             AppState::Online
         } else {
             AppState::Launching
@@ -270,6 +274,17 @@ impl App {
             return;
         }
         for index in 0..self.slots.len() {
+            // An unresponsive worker is always being replaced, even after a
+            // rollout that wanted its slot for itself stopped.
+            let slot = &self.slots[index];
+            if let Some(Phase::Unresponsive(reason)) = slot
+                .current
+                .and_then(|id| self.workers.get(&id))
+                .map(|w| w.phase)
+                && slot.replace.is_none()
+            {
+                self.slots[index].replace = Some(reason);
+            }
             let slot = &self.slots[index];
             if !slot.due(now) {
                 continue;
@@ -622,7 +637,11 @@ impl App {
     fn shutdown(&mut self, now: Instant) {
         self.shutting_down = true;
         self.rollout = None;
+        // The slots are emptied: nothing fills them any more.
         for slot in &mut self.slots {
+            slot.current = None;
+            slot.incoming = None;
+            slot.replace = None;
             slot.start_at = None;
         }
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();

@@ -80,6 +80,8 @@ pub enum AppState {
     Online,
     /// A slot gave up after `max_restarts` unstable restarts.
     Errored,
+    /// Shutting down: its workers drain.
+    Stopping,
     /// Every worker stopped (shutdown, or `autorestart = false` exits).
     Stopped,
 }
@@ -90,6 +92,7 @@ impl fmt::Display for AppState {
             Self::Launching => "launching",
             Self::Online => "online",
             Self::Errored => "errored",
+            Self::Stopping => "stopping",
             Self::Stopped => "stopped",
         })
     }
