@@ -1,30 +1,40 @@
 //! Serving routers on sockets, and the graceful drain.
 //!
 //! Each socket has one accept task; each connection one task, served by
-//! hyper's HTTP/1.1 connection with keep-alive. Accept tasks and
-//! connection tasks each have a [`TaskTracker`] and a [`CancellationToken`],
-//! so the drain can close every socket before touching any connection.
+//! hyper's HTTP/1.1 connection with keep-alive (module `connection`). Accept
+//! tasks and connection tasks each have a [`TaskTracker`], so the drain
+//! can close every socket before touching any connection.
 //!
-//! Draining (on SIGTERM or SIGINT) goes in this order:
+//! Draining (on SIGTERM or SIGINT) must fail no request, and goes in this
+//! order:
 //! 1. the accept tasks return and drop their sockets at once, so this
 //!    worker takes nothing more from the kernel queue it shares with the
 //!    other workers, who serve what is waiting there;
-//! 2. every connection gets hyper's `graceful_shutdown`: an idle keep-alive
-//!    connection is closed at once, and a connection with a request in
-//!    flight has keep-alive disabled, so hyper answers that request with
-//!    `Connection: close` and then closes it;
-//! 3. the drain waits for the connection tasks, for at most its bound;
+//! 2. the drain flag is set: from then on every response carries
+//!    `Connection: close`, so hyper closes its connection after writing it
+//!    and the client's next request opens a new connection, which another
+//!    worker accepts;
+//! 3. every connection is closed once it has been idle (no request in
+//!    progress, no byte received) for [`IDLE_GRACE`], counted from the
+//!    drain's start at the earliest. Closing an idle connection at once
+//!    would race the client's next request on it (which then fails), and
+//!    would drop a connection accepted whose request is not read yet;
+//! 4. the drain waits for the connection tasks, for at most its bound;
 //!    whatever is left after it is cut when the runtime stops.
+
+mod connection;
+mod draining;
+mod watched;
 
 use std::time::Duration;
 
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+pub use connection::IDLE_GRACE;
+use draining::Draining;
 
 /// Accept errors such as running out of fds are retried after this pause,
 /// so a full fd table does not turn the accept loop into a busy loop.
@@ -33,9 +43,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The running server: its sockets accept until [`Server::drain`].
 pub struct Server {
     accepting: TaskTracker,
-    connections: TaskTracker,
     stop_accepting: CancellationToken,
-    close_connections: CancellationToken,
+    connections: Connections,
 }
 
 /// How a drain ended.
@@ -58,16 +67,18 @@ impl Server {
     pub fn start(endpoints: impl IntoIterator<Item = (TcpListener, Router)>) -> Self {
         let server = Self {
             accepting: TaskTracker::new(),
-            connections: TaskTracker::new(),
             stop_accepting: CancellationToken::new(),
-            close_connections: CancellationToken::new(),
+            connections: Connections {
+                tasks: TaskTracker::new(),
+                draining: Draining::leak(),
+                drain_began: CancellationToken::new(),
+            },
         };
         for (socket, router) in endpoints {
             server.accepting.spawn(accept(
                 socket,
                 router,
                 server.stop_accepting.clone(),
-                server.close_connections.clone(),
                 server.connections.clone(),
             ));
         }
@@ -75,22 +86,50 @@ impl Server {
         server
     }
 
-    /// Stops accepting, lets in-flight requests finish with
-    /// `Connection: close`, closes idle connections, and waits for that at
-    /// most `bound`. Every socket is closed before any connection is told
-    /// to finish, so a client that sees its idle connection closed can
-    /// count on its next connection reaching another worker.
+    /// Drains in the order the module doc gives, waiting at most `bound`:
+    /// every socket is closed before any connection learns of the drain,
+    /// so whatever a client opens from then on reaches another worker.
     pub async fn drain(self, bound: Duration) -> Drain {
         self.stop_accepting.cancel();
         self.accepting.wait().await;
-        self.connections.close();
-        self.close_connections.cancel();
-        match tokio::time::timeout(bound, self.connections.wait()).await {
+        let connections = self.connections.begin_drain();
+        match tokio::time::timeout(bound, connections.wait()).await {
             Ok(()) => Drain::Complete,
             Err(_) => Drain::TimedOut {
-                open: self.connections.len(),
+                open: connections.len(),
             },
         }
+    }
+}
+
+/// The connection tasks, and how they learn of the drain.
+#[derive(Clone)]
+struct Connections {
+    tasks: TaskTracker,
+    /// Read on the hot path; set before `drain_began` fires.
+    draining: &'static Draining,
+    /// Wakes every connection task when the drain begins.
+    drain_began: CancellationToken,
+}
+
+impl Connections {
+    /// Serves `stream` in a task of its own.
+    fn serve(&self, stream: TcpStream, router: Router) {
+        self.tasks.spawn(connection::serve(
+            stream,
+            router,
+            self.draining,
+            self.drain_began.clone(),
+        ));
+    }
+
+    /// Tells every connection the drain has begun, and returns the tasks
+    /// to wait for. Call it once no socket accepts any more.
+    fn begin_drain(self) -> TaskTracker {
+        self.tasks.close();
+        self.draining.begin();
+        self.drain_began.cancel();
+        self.tasks
     }
 }
 
@@ -99,8 +138,7 @@ async fn accept(
     socket: TcpListener,
     router: Router,
     stop: CancellationToken,
-    close: CancellationToken,
-    connections: TaskTracker,
+    connections: Connections,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -109,35 +147,12 @@ async fn accept(
             accepted = socket.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
-                connections.spawn(connection(stream, router.clone(), close.clone()));
-            }
+            Ok((stream, _peer)) => connections.serve(stream, router.clone()),
             Err(error) => {
                 tracing::warn!(%error, "accept failed; retrying");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
-    }
-}
-
-/// Serves one connection until the client closes it or the drain ends it.
-async fn connection(stream: TcpStream, router: Router, close: CancellationToken) {
-    let _ = stream.set_nodelay(true);
-    let service = TowerToHyperService::new(router);
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    let mut conn = std::pin::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = close.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%error, "connection ended with an error");
     }
 }
 

@@ -38,8 +38,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `APP_LOG` (else `RUST_LOG`, else `info`): a tracing filter directive.
     pub log_filter: String,
-    /// `APP_DRAIN_TIMEOUT`: how long in-flight requests may take to finish
-    /// after SIGTERM before their connections are cut.
+    /// `APP_DRAIN_TIMEOUT`: how long the drain may take after SIGTERM
+    /// (requests in flight, and the idle grace of open connections,
+    /// [`IDLE_GRACE`](crate::infrastructure::server::IDLE_GRACE)) before
+    /// the connections still open are cut.
     pub drain_timeout: Duration,
     /// `APP_TOKEN_TTL`: how long a login token works; `None` keeps the
     /// business layer's default (24 h).

@@ -6,5 +6,6 @@ mod commands;
 mod contract;
 mod drain;
 mod http;
+mod queue;
 mod sharing;
 mod worker;
