@@ -10,6 +10,8 @@
 
 mod run;
 
+use std::path::Path;
+
 use crate::helper::runtimes::{node, python_venv};
 use run::{Recipe, run};
 
@@ -65,14 +67,15 @@ fn gunicorn_serves_from_every_worker_reloads_without_a_failed_request_and_stops_
 #[test]
 fn uvicorn_serves_from_every_worker_reloads_and_stops_clean() {
     let Some(venv) = python_venv() else { return };
+    let (reloads, keep_alive_reloads) = (5, 1);
     let run = run(&Recipe {
         config: UVICORN,
         file: "asgi_app.py",
         path: Some(venv.join("bin")),
         forks: 0,
         serves_health: false,
-        reloads: 5,
-        keep_alive_reloads: 1,
+        reloads,
+        keep_alive_reloads,
     });
     // uvicorn's shutdown closes every connection with no request in
     // progress: accepted but not read yet, or idle between keep-alive
@@ -103,4 +106,17 @@ fn node_serves_from_every_worker_reloads_without_a_failed_request_and_stops_clea
     });
     run.assert_no_failed_request();
     run.assert_stopped_with("exit code 0");
+}
+
+#[test]
+fn docs_show_the_tested_configs_verbatim() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/workers.md");
+    let docs = std::fs::read_to_string(&path).expect("read docs/workers.md");
+    for config in [GUNICORN, UVICORN, NODE, crate::real_app::CONFIG] {
+        let block = format!("```toml\n{}```", config.trim_start());
+        assert!(
+            docs.contains(&block),
+            "docs/workers.md must show this tested config verbatim:{config}"
+        );
+    }
 }
