@@ -11,6 +11,7 @@ mod hygiene;
 mod logs;
 mod readiness;
 mod real_app;
+mod recipes;
 mod reload;
 mod reload_edges;
 mod restart;

@@ -8,7 +8,8 @@ use nix::sys::signal::Signal;
 
 use crate::helper::{Corral, Load, alive, get, post_json};
 
-const CONFIG: &str = r#"
+/// Shown verbatim in docs/workers.md as the app's recipe.
+pub const CONFIG: &str = r#"
 [[apps]]
 name = "api"
 command = "{app}"

@@ -8,23 +8,6 @@ use nix::sys::signal::Signal;
 
 use crate::helper::{Corral, get, get_json, wait_gone};
 
-/// Waits until the app's out log shows `n` slow requests in flight.
-fn wait_in_flight(corral: &Corral, n: usize) {
-    let log = corral.dir().join("logs/api-out.log");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.matches("slow request started").count() >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "requests never reached the workers:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn sigterm_lets_every_in_flight_request_finish_and_leaves_no_process() {
     let mut corral = Corral::start(
@@ -45,7 +28,7 @@ fn sigterm_lets_every_in_flight_request_finish_and_leaves_no_process() {
     let requests: Vec<_> = (0..6)
         .map(|_| std::thread::spawn(move || get(addr, "/slow?ms=1500")))
         .collect();
-    wait_in_flight(&corral, 6);
+    corral.wait_log("api-out.log", "slow request started", 6);
     let started = Instant::now();
     corral.signal(Signal::SIGTERM);
     for request in requests {

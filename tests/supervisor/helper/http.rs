@@ -1,7 +1,7 @@
 //! A minimal HTTP/1.1 client (one connection per request), and a load
-//! generator that counts failed requests.
+//! generator that counts failed requests, on new or keep-alive connections.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +58,24 @@ pub fn get_json(addr: SocketAddr, path: &str) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
-/// Clients sending `GET path` in a loop, each request on a new connection.
+impl LoadReport {
+    /// `failed/total` and the distinct failures with their counts, for
+    /// assertion messages and measurements.
+    pub fn summary(&self) -> String {
+        let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+        for failure in &self.failures {
+            *kinds.entry(failure).or_default() += 1;
+        }
+        let total = self.ok + self.failures.len() as u64;
+        format!(
+            "{} failed of {total} requests {kinds:?}",
+            self.failures.len()
+        )
+    }
+}
+
+/// Clients sending `GET` in a loop, on a new connection per request or on
+/// keep-alive connections.
 pub struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<LoadReport>>,
@@ -74,21 +91,47 @@ pub struct LoadReport {
 }
 
 impl Load {
-    /// Starts `clients` threads requesting `/`.
+    /// Starts `clients` threads requesting `/`, each on a new connection.
     pub fn start(addr: SocketAddr, clients: usize) -> Self {
         Self::start_on(addr, "/", clients)
     }
 
-    /// Starts `clients` threads requesting `path`.
+    /// Starts `clients` threads requesting `path`, each on a new connection.
     pub fn start_on(addr: SocketAddr, path: &'static str, clients: usize) -> Self {
+        Self::spawn(clients, move |_| get(addr, path))
+    }
+
+    /// Starts `clients` threads requesting `/` back to back on keep-alive
+    /// connections, as a browser or `wrk` would. A client opens a new
+    /// connection only after a response that said `Connection: close` (or
+    /// after a failure): a server that closes a connection it did not
+    /// announce as closing, racing the next request, shows up as failures.
+    pub fn start_keep_alive(addr: SocketAddr, clients: usize) -> Self {
+        Self::spawn(clients, move |conn| {
+            let stream = match conn.take() {
+                Some(stream) => stream,
+                None => BufReader::new(TcpStream::connect_timeout(&addr, Duration::from_secs(5))?),
+            };
+            let (status, body, keep) = keep_alive_get(stream, "/")?;
+            *conn = keep;
+            Ok((status, body))
+        })
+    }
+
+    fn spawn<F>(clients: usize, request: F) -> Self
+    where
+        F: Fn(&mut Option<BufReader<TcpStream>>) -> std::io::Result<(u16, String)>,
+        F: Clone + Send + 'static,
+    {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..clients)
             .map(|_| {
-                let stop = stop.clone();
+                let (stop, request) = (stop.clone(), request.clone());
                 std::thread::spawn(move || {
                     let mut report = LoadReport::default();
+                    let mut conn = None;
                     while !stop.load(Ordering::Relaxed) {
-                        match get(addr, path) {
+                        match request(&mut conn) {
                             Ok((200, _)) => report.ok += 1,
                             Ok((status, body)) => report.failures.push(format!("{status}: {body}")),
                             Err(err) => report.failures.push(err.to_string()),
@@ -112,4 +155,46 @@ impl Load {
         }
         total
     }
+}
+
+/// One `GET` on a keep-alive connection: the status, the body, and the
+/// connection back unless the response said `Connection: close`.
+fn keep_alive_get(
+    mut stream: BufReader<TcpStream>,
+    path: &str,
+) -> std::io::Result<(u16, String, Option<BufReader<TcpStream>>)> {
+    stream
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream.get_mut(),
+        "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n"
+    )?;
+    let mut line = String::new();
+    if stream.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::other("connection closed before a response"));
+    }
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {line:?}")))?;
+    let (mut length, mut close) = (0, false);
+    loop {
+        line.clear();
+        stream.read_line(&mut line)?;
+        let Some((name, value)) = line.trim_end().split_once(':') else {
+            break;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse().map_err(std::io::Error::other)?;
+        } else if name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body)?;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    Ok((status, body, (!close).then_some(stream)))
 }

@@ -4,9 +4,10 @@
 
 mod http;
 mod process;
+pub mod runtimes;
 
-pub use http::{Load, get, get_json, post_json};
-pub use process::{alive, wait_gone};
+pub use http::{Load, LoadReport, get, get_json, post_json};
+pub use process::{alive, descendants, wait_gone};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -219,6 +220,24 @@ impl Corral {
             assert!(
                 Instant::now() < deadline,
                 "corral did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until the app log `file` (under `logs/`) holds `needle` at
+    /// least `n` times: how a test knows requests reached the workers.
+    pub fn wait_log(&self, file: &str, needle: &str, n: usize) {
+        let log = self.dir().join("logs").join(file);
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.matches(needle).count() >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} never appeared {n} times in {file}:\n{text}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -27,3 +27,24 @@ pub fn wait_gone(pids: &[i32], within: Duration) -> Vec<i32> {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Every live descendant of `pid` (children of each of its threads, their
+/// children, ...), from `/proc/PID/task/TID/children`.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(parent) = queue.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{parent}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                queue.push(child);
+            }
+        }
+    }
+    found
+}
