@@ -137,11 +137,14 @@ impl Launcher {
         let mut names = vec!["http"; req.listeners.len()];
         names.push("health");
 
+        let containment = self.table.containment();
+        let placement = containment.prepare(&format!("{}-{}", app.name, req.instance))?;
         let step = ExecStep {
             fds: fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect(),
             parent: std::process::id() as i32,
             user: app.user.clone(),
             group: app.group.clone(),
+            cgroup: placement.cgroup().map(Into::into),
             command: std::iter::once(app.command.clone())
                 .chain(app.args.iter().cloned())
                 .collect(),
@@ -165,7 +168,7 @@ impl Launcher {
             mut child,
             exit,
             notify,
-        } = self.table.spawn(&mut cmd, &fds).map_err(|err| {
+        } = self.table.spawn(&mut cmd, &fds, placement).map_err(|err| {
             let what = format!(
                 "cannot start `{}` in {}: {err}",
                 app.command,
@@ -181,7 +184,7 @@ impl Launcher {
         let pipes = pipe::Receiver::from_owned_fd(out.into())
             .and_then(|stdout| Ok((stdout, pipe::Receiver::from_owned_fd(err.into())?)));
         // The process runs already: without a task it would be untracked.
-        let (stdout, stderr) = pipes.inspect_err(|_| unix::kill_group(pid))?;
+        let (stdout, stderr) = pipes.inspect_err(|_| containment.kill_tree(pid))?;
         req.logs
             .capture(&self.tracker, req.instance, stdout, stderr);
 
