@@ -3,7 +3,7 @@
 //!
 //! Two mechanisms, the second in every environment:
 //!
-//! - **A cgroup per worker**, when corral can have one (see [`layout`]):
+//! - **A cgroup per worker**, when corral can have one ([`layout`]):
 //!   the exec step joins it before the worker's command runs, so all the
 //!   worker forks is inside, even a process that calls `setsid`.
 //!   `cgroup.kill` kills the whole tree at once; `cgroup.procs` lists it.
@@ -26,6 +26,7 @@ pub mod guard;
 pub mod layout;
 mod link;
 pub mod protocol;
+pub mod setup;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,9 +39,10 @@ use nix::unistd::Pid;
 use tokio_util::task::TaskTracker;
 
 use crate::unix;
-use layout::{Layout, Setting};
+use layout::Setting;
 use link::Link;
 use protocol::Message;
+use setup::Layout;
 
 /// How long a killed worker's cgroup may take to empty before its removal
 /// is given up (it is retried when the supervisor stops).
@@ -93,8 +95,8 @@ impl Containment {
     /// starts the guard. Call it inside the runtime, before the first worker.
     pub fn start() -> anyhow::Result<Self> {
         let setting = Setting::from_env().map_err(anyhow::Error::msg)?;
-        let plan = layout::plan(setting, &layout::discover(), std::process::id());
-        let layout = layout::apply(plan);
+        let plan = layout::plan(setting, &setup::discover(), std::process::id());
+        let layout = setup::apply(plan);
         let mut link = match Link::start() {
             Ok(link) => link,
             Err(err) => {
