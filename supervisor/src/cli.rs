@@ -1,4 +1,5 @@
-//! The command line: `corral run`, `corral check`, and the hidden exec step.
+//! The command line: `corral run`, `corral check`, and the hidden exec
+//! step and guard.
 //!
 //! Verbs mirror the control requests they will map to; parsing stays here and
 //! [`run`] turns each verb into its action and an exit code (0 success,
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, ConfigError};
+use crate::contain;
 use crate::daemon::{self, Source};
 use crate::exec_step::ExecStep;
 
@@ -32,6 +34,9 @@ pub enum Command {
     /// Internal: prepare a worker process and exec its command.
     #[command(hide = true)]
     ExecStep(ExecStep),
+    /// Internal: kill every worker's tree when the supervisor dies.
+    #[command(hide = true)]
+    Guard,
 }
 
 /// Which ecosystem file, and which `[apps.env_<NAME>]` overlay.
@@ -50,7 +55,7 @@ const EXIT_CONFIG: u8 = 2;
 /// Exit code of a failed operation.
 const EXIT_FAILED: u8 = 1;
 
-/// Runs a parsed verb (other than the exec step) and returns the exit code.
+/// Runs a parsed verb and returns the exit code.
 pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Run(args) => run_daemon(args),
@@ -66,6 +71,7 @@ pub fn run(command: Command) -> ExitCode {
             eprintln!("corral: {}", step.exec());
             ExitCode::from(127)
         }
+        Command::Guard => contain::guard::run(),
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Start-up order matters: [`prepare`] takes the sockets systemd passed and
 //! makes every other inherited fd close-on-exec before the runtime opens any
-//! fd of its own; then the process becomes a child subreaper, and the reaper
-//! and notify listener run before the first worker is spawned. Then the main
+//! fd of its own; then the process becomes a child subreaper, sets up
+//! containment (cgroups and the guard), and the reaper and notify listener
+//! run before the first worker is spawned. Then the main
 //! loop turns signals into actions (SIGTERM/SIGINT shut down, SIGHUP reloads,
 //! SIGUSR1 reopens logs) and relays the fleet's state to systemd.
 
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use nix::sys::signal::Signal as Sig;
 use nix::unistd::Pid;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::{AppCommand, AppContext, AppHandle, AppState, Fleet};
 use crate::config::{self, AppConfig, Ecosystem};
+use crate::contain::Containment;
 use crate::notify::NotifyListener;
 use crate::reaper::{self, ChildTable};
 use crate::sockets::{ListenKey, Listeners};
@@ -66,7 +67,14 @@ pub fn prepare() -> anyhow::Result<Listeners> {
 /// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
 pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow::Result<()> {
     unix::become_subreaper().context("cannot become a child subreaper")?;
-    let table = ChildTable::default();
+    let containment = Containment::start()?;
+    tracing::info!(
+        cgroups = %containment.cgroup_base().map_or("off".into(), |b| b.display().to_string()),
+        guard = containment.guard_pid(),
+        how = %containment.describe(),
+        "worker containment"
+    );
+    let table = ChildTable::new(containment.clone());
     reaper::start(table.clone()).context("cannot watch SIGCHLD")?;
     let notify = NotifyListener::bind().context("cannot bind the notify socket")?;
     let notify_address = notify.address.clone();
@@ -122,6 +130,7 @@ pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow
         }
     }
     daemon.shutdown(tracker, [term, int]).await;
+    containment.close().await;
     Ok(())
 }
 
@@ -282,14 +291,12 @@ impl Daemon {
     }
 }
 
-/// SIGKILLs the process group of every live worker.
+/// SIGKILLs the whole tree of every live worker.
 fn kill_every_worker(ctx: &AppContext) {
     tracing::warn!("second stop signal: killing every worker now");
     let fleet = ctx.fleet.borrow();
     for worker in fleet.values().flat_map(|app| &app.workers) {
-        ctx.launcher
-            .table
-            .signal_group(Pid::from_raw(worker.pid), Sig::SIGKILL);
+        ctx.launcher.table.kill_tree(Pid::from_raw(worker.pid));
     }
 }
 

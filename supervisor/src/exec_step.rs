@@ -5,21 +5,23 @@
 //! allocate or call `setenv`. Yet the socket-activation protocol needs
 //! `LISTEN_PID` to be the worker's own pid, known only after the fork. So the
 //! child execs this small step of the supervisor's own binary, which (single
-//! threaded, with ordinary code) moves the sockets to fd 3.., closes every
-//! other fd, drops privileges, sets the parent-death signal, sets
-//! `LISTEN_PID` (and `WATCHDOG_PID`) and execs the real command in the same
-//! pid. If a step fails, it writes why to a status pipe whose other end the
-//! supervisor reads: the operator sees "cannot run `x`: No such file or
-//! directory" in the supervisor's log, not only an exit code 127.
+//! threaded, with ordinary code) joins the worker's cgroup, moves the
+//! sockets to fd 3.., closes every other fd, drops privileges, sets the
+//! parent-death signal, sets `LISTEN_PID` (and `WATCHDOG_PID`) and execs the
+//! real command in the same pid. If a step fails, it writes why to a status
+//! pipe whose other end the supervisor reads: the operator sees "cannot run
+//! `x`: No such file or directory" in the supervisor's log, not only an exit
+//! code 127.
 
 use std::io::{self, Write as _};
 use std::os::fd::{FromRawFd as _, RawFd};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::Command;
 
 use nix::unistd::{Pid, getpid};
 
-use crate::unix;
+use crate::{contain, unix};
 
 /// What the supervisor tells the exec step; mirrors the hidden CLI verb.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +42,9 @@ pub struct ExecStep {
     /// Group to drop to.
     #[arg(long)]
     pub group: Option<String>,
+    /// The worker's cgroup, joined first so that all it forks is inside.
+    #[arg(long)]
+    pub cgroup: Option<PathBuf>,
     /// The worker's command and its arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -67,6 +72,9 @@ impl ExecStep {
         if let Some(group) = &self.group {
             args.extend(["--group".to_owned(), group.clone()]);
         }
+        if let Some(cgroup) = &self.cgroup {
+            args.extend(["--cgroup".to_owned(), cgroup.display().to_string()]);
+        }
         args.push("--".to_owned());
         args.extend(self.command.iter().cloned());
         args
@@ -90,7 +98,14 @@ impl ExecStep {
     fn prepare_and_exec(&self, status: &mut Option<RawFd>) -> io::Error {
         let step =
             |during: &str, err: io::Error| io::Error::new(err.kind(), format!("{during}: {err}"));
-        // Privileges first: the user and group lookups may open files, and
+        // The cgroup first, while still privileged enough to move in, and
+        // before the command can fork anything.
+        if let Some(dir) = &self.cgroup
+            && let Err(err) = contain::cgroup::join(dir)
+        {
+            return step(&format!("cannot join the cgroup {}", dir.display()), err);
+        }
+        // Then privileges: the user and group lookups may open files, and
         // arranging the fds afterwards closes anything they left open.
         if let Err(err) = unix::drop_privileges(self.user.as_deref(), self.group.as_deref()) {
             return step("cannot drop privileges", err);

@@ -10,8 +10,10 @@
 //! happens. A worker is a process plus one task ([`worker`]), started
 //! through the exec step ([`exec_step`]), which hands it the shared sockets
 //! by the systemd socket-activation protocol, ties it to the supervisor's
-//! life and drops privileges. Exits are collected by one reaper
-//! ([`reaper`]), readiness and heartbeats arrive over sd_notify
+//! life and drops privileges; [`contain`] makes sure nothing a worker forks
+//! outlives the supervisor (a cgroup per worker, and a guard process that
+//! kills them all if the supervisor dies). Exits are collected by one
+//! reaper ([`reaper`]), readiness and heartbeats arrive over sd_notify
 //! ([`notify`]), health probes and the memory and CPU of each worker's
 //! process tree are measured in [`watch`]. Workers' output is captured into
 //! log files ([`logs`]). The daemon ([`daemon`]) turns signals into
@@ -21,6 +23,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod contain;
 pub mod daemon;
 pub mod exec_step;
 pub mod lifecycle;

@@ -3,8 +3,9 @@
 //!
 //! The supervisor is a child subreaper, so orphaned descendants of workers
 //! are reparented to it; `waitid(P_ALL)` collects them too. Workers are
-//! registered in the same critical section that spawns them, so an exit can
-//! never arrive for a pid the table does not know yet.
+//! registered (and protected by [`Containment`]) in the same critical
+//! section that spawns them, so an exit can never arrive for a pid the
+//! table does not know yet.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,6 +18,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::contain::{Containment, Placement};
 use crate::notify::Notification;
 use crate::unix;
 
@@ -46,9 +48,10 @@ struct Route {
 
 /// The table of live workers by pid, shared by the spawner, the reaper and
 /// the notify listener.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ChildTable {
     routes: Arc<Mutex<HashMap<Pid, Route>>>,
+    containment: Containment,
 }
 
 /// What a freshly spawned worker's task listens to.
@@ -62,17 +65,33 @@ pub struct Spawned {
 }
 
 impl ChildTable {
-    /// Spawns `cmd` and registers its pid before any exit can be reaped.
+    /// An empty table whose workers `containment` protects.
+    pub fn new(containment: Containment) -> Self {
+        Self {
+            routes: Arc::default(),
+            containment,
+        }
+    }
+
+    /// What keeps the workers' trees from outliving the supervisor.
+    pub fn containment(&self) -> &Containment {
+        &self.containment
+    }
+
+    /// Spawns `cmd` (whose exec step joins `placement`'s cgroup) and
+    /// registers and protects its pid before any exit can be reaped.
     pub fn spawn(
         &self,
         cmd: &mut Command,
         inherit: &[std::os::fd::BorrowedFd<'_>],
+        placement: Placement,
     ) -> io::Result<Spawned> {
         let mut routes = self.routes.lock().expect("child table poisoned");
         let child = unix::spawn_inheriting(cmd, inherit)?;
         let (exit_tx, exit) = oneshot::channel();
         let (notify_tx, notify) = mpsc::unbounded_channel();
         let pid = Pid::from_raw(child.id() as i32);
+        self.containment.adopt(pid, placement);
         routes.insert(
             pid,
             Route {
@@ -118,9 +137,18 @@ impl ChildTable {
         }
     }
 
+    /// As [`ChildTable::signal`], SIGKILL to the worker's whole tree.
+    pub fn kill_tree(&self, pid: Pid) {
+        let routes = self.routes.lock().expect("child table poisoned");
+        if routes.contains_key(&pid) {
+            self.containment.kill_tree(pid);
+        }
+    }
+
     /// Reaps every child that has exited. A worker's exit first kills what
-    /// remains of its process group (the zombie keeps the group id from
-    /// being reused until then), then is reported to its task.
+    /// remains of its tree and has the guard forget it (the zombie keeps
+    /// its pid and group id from being reused until it is reaped), then is
+    /// reported to its task.
     fn reap_all(&self) {
         loop {
             let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
@@ -139,7 +167,8 @@ impl ChildTable {
                 .expect("child table poisoned")
                 .remove(&pid);
             if route.is_some() {
-                unix::kill_group(pid);
+                self.containment.kill_tree(pid);
+                self.containment.release(pid);
             }
             let reaped = waitpid(pid, Some(WaitPidFlag::WNOHANG));
             let exit = match reaped {

@@ -10,7 +10,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
@@ -18,6 +18,8 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Gid, Group, Pid, Uid, User, getppid, setgid, setgroups, setuid};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 /// Makes this process adopt orphaned descendants of its workers, so that a
 /// worker's grandchildren are reaped by us instead of lingering as zombies
@@ -140,18 +142,38 @@ pub fn arrange_listen_fds(sources: &[RawFd], keep: Option<RawFd>) -> io::Result<
     if let Some(fd) = kept {
         set_cloexec(fd, true)?;
     }
-    let first_unused = 3 + all.len() as libc::c_uint;
-    // SAFETY: close_range only closes fds; nothing in this process holds
-    // one above those placed here (the exec step owns no other fds).
-    if unsafe { libc::syscall(libc::SYS_close_range, first_unused, libc::c_uint::MAX, 0) } < 0 {
+    // The exec step owns no fd above those placed here.
+    close_fds_from(3 + all.len() as RawFd)?;
+    Ok(kept)
+}
+
+/// Closes every fd from `first` up. Only for a fresh process that owns no
+/// fd in that range (the exec step, the guard): anything there was
+/// inherited by accident.
+pub fn close_fds_from(first: RawFd) -> io::Result<()> {
+    let first = libc::c_uint::try_from(first).map_err(io::Error::other)?;
+    // SAFETY: close_range only closes fds, and the caller owns none of
+    // them, so no live `OwnedFd` or `File` is invalidated.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) } < 0 {
         for fd in open_fds()? {
-            if fd >= first_unused as RawFd {
+            if fd >= first as RawFd {
                 // SAFETY: as above; closing an fd that is already closed is harmless.
                 unsafe { libc::close(fd) };
             }
         }
     }
-    Ok(kept)
+    Ok(())
+}
+
+/// Makes this process ignore `signals`, for the guard, which must outlive
+/// whatever signal stops the supervisor.
+pub fn ignore_signals(signals: &[Signal]) -> io::Result<()> {
+    for &signal in signals {
+        // SAFETY: SIG_IGN installs no handler, so no code runs in signal
+        // context; changing a disposition is always sound.
+        unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn) }?;
+    }
+    Ok(())
 }
 
 /// Drops to `user` and/or `group`: supplementary groups, then gid, then uid,
@@ -211,4 +233,18 @@ pub fn die_with_parent(expected_parent: Pid) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A pidfd for the child `pid`, registered with the runtime: it becomes
+/// readable when the child exits, whoever reaps it, and signals sent
+/// through it can never reach a process that reused the pid.
+///
+/// `pid` must be an unreaped child of ours (so it cannot have been reused).
+pub fn pidfd(pid: Pid) -> io::Result<AsyncFd<OwnedFd>> {
+    let raw = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| io::Error::other("a pid must be positive"))?;
+    let fd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())?;
+    // SAFETY: an `OwnedFd` is open for as long as it lives and always
+    // returns the same fd number, and the `AsyncFd` owns it from now on.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|err| err.into())
 }

@@ -9,6 +9,7 @@ mod cluster;
 mod helper;
 mod hygiene;
 mod logs;
+mod orphans;
 mod readiness;
 mod real_app;
 mod recipes;

@@ -136,10 +136,16 @@ impl Manager {
             .filter_map(|id| Some((*id, self.running.get(id)?.handle.pid)))
             .collect();
         let events = self.events_tx.clone();
+        let containment = self.ctx.launcher.table.containment().clone();
         tokio::task::spawn_blocking(move || {
+            // A worker with a cgroup is exactly its members; without one,
+            // its tree is found from /proc.
             let roots: Vec<usage::Root> = pids
                 .iter()
-                .map(|&(_, pid)| usage::Root { pid, members: None })
+                .map(|&(_, pid)| usage::Root {
+                    pid,
+                    members: containment.members(pid),
+                })
                 .collect();
             let mut found = usage::sample(&roots);
             let samples = pids

@@ -75,8 +75,8 @@ impl WorkerHandle {
         self.table.signal_group(self.pid, Signal::SIGCONT);
     }
 
-    /// SIGKILLs the worker's whole process group.
+    /// SIGKILLs the worker's whole tree (its cgroup, or its process group).
     pub fn kill(&self) {
-        self.table.signal_group(self.pid, Signal::SIGKILL);
+        self.table.kill_tree(self.pid);
     }
 }

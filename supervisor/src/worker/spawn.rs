@@ -53,12 +53,17 @@ impl Launcher {
         let mut names = vec!["http"; req.listeners.len()];
         names.push("health");
 
+        let placement = self
+            .table
+            .containment()
+            .prepare(&format!("{}-{}", app.name, req.instance))?;
         let step = ExecStep {
             fds: fds.iter().map(AsRawFd::as_raw_fd).collect(),
             status_fd: Some(status_write.as_raw_fd()),
             parent: std::process::id() as i32,
             user: app.user.clone(),
             group: app.group.clone(),
+            cgroup: placement.cgroup().map(Into::into),
             command: std::iter::once(app.command.clone())
                 .chain(app.args.iter().cloned())
                 .collect(),
@@ -87,14 +92,17 @@ impl Launcher {
             mut child,
             exit,
             notify,
-        } = self.table.spawn(&mut cmd, &inherit).map_err(|err| {
-            let what = format!(
-                "cannot start `{}` in {}: {err}",
-                app.command,
-                app.cwd.display()
-            );
-            std::io::Error::new(err.kind(), what)
-        })?;
+        } = self
+            .table
+            .spawn(&mut cmd, &inherit, placement)
+            .map_err(|err| {
+                let what = format!(
+                    "cannot start `{}` in {}: {err}",
+                    app.command,
+                    app.cwd.display()
+                );
+                std::io::Error::new(err.kind(), what)
+            })?;
         drop(status_write);
         let pid = Pid::from_raw(child.id() as i32);
         let (out, err) = (
@@ -107,8 +115,7 @@ impl Launcher {
                 Ok((stdout, stderr, pipe::Receiver::from_owned_fd(status_read)?))
             });
         // The process runs already: without its task it would be untracked.
-        let (stdout, stderr, status) =
-            pipes.inspect_err(|_| self.table.signal_group(pid, nix::sys::signal::SIGKILL))?;
+        let (stdout, stderr, status) = pipes.inspect_err(|_| self.table.kill_tree(pid))?;
         req.logs
             .capture(&self.tracker, req.instance, stdout, stderr);
         tokio::spawn(task::run(req.id, exit, notify, status, req.events));

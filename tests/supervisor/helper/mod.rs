@@ -1,13 +1,15 @@
 //! Helpers for driving the real `corral` binary: a supervisor in a temp dir
 //! whose JSON log events the test waits on, a tiny HTTP client, and process
-//! checks.
+//! and cgroup checks.
 
+mod cgroup;
 mod http;
 mod process;
 pub mod runtimes;
 
+pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writable_own_cgroup};
 pub use http::{Load, LoadReport, get, get_json, post_json};
-pub use process::{alive, descendants, wait_gone};
+pub use process::{alive, descendants, group_members, pgid_of, wait_gone};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -255,7 +257,8 @@ impl Corral {
 
 impl Drop for Corral {
     /// Leaves no process behind, whatever the test did: the supervisor is
-    /// killed, and any worker it spawned that is still alive too.
+    /// killed, and any worker it spawned that is still alive too, with
+    /// everything in its cgroup.
     fn drop(&mut self) {
         if self.exit.is_none() {
             let _ = self.child.kill();
@@ -264,6 +267,12 @@ impl Drop for Corral {
         while self.pull(Instant::now() + Duration::from_millis(50)) {}
         for pid in self.spawned_pids() {
             let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let cgroups = self.events("worker containment");
+        if let Some(base) = cgroups.first().and_then(|e| e["cgroups"].as_str())
+            && base != "off"
+        {
+            cgroup::kill_and_remove(Path::new(base));
         }
     }
 }

@@ -48,3 +48,26 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     }
     found
 }
+
+/// The fields of `/proc/PID/stat` after the command name, from the state on.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The process group of `pid`.
+pub fn pgid_of(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// Every live process whose process group is one of `pgids`.
+pub fn group_members(pgids: &[i32]) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&pid| alive(pid) && pgid_of(pid).is_some_and(|g| pgids.contains(&g)))
+        .collect()
+}
