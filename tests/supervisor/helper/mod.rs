@@ -6,7 +6,7 @@ mod http;
 mod process;
 
 pub use http::{Load, get, get_json, post_json};
-pub use process::{alive, wait_gone};
+pub use process::{alive, pss, wait_gone};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
-//! Whether processes still exist (zombies count as gone: they hold no
-//! resources and serve nothing).
+//! Processes as the kernel sees them: whether they still exist (zombies
+//! count as gone: they hold no resources and serve nothing) and how much
+//! memory they use.
 
 use std::time::{Duration, Instant};
 
@@ -26,4 +27,13 @@ pub fn wait_gone(pids: &[i32], within: Duration) -> Vec<i32> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The proportional set size of `pid` in bytes, from the file the
+/// supervisor's memory limit reads; 0 once the process is gone.
+pub fn pss(pid: i32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let line = rollup.lines().find_map(|l| l.strip_prefix("Pss:"));
+    let kib: Option<u64> = line.and_then(|l| l.trim().strip_suffix("kB")?.trim().parse().ok());
+    kib.unwrap_or_default() * 1024
 }
