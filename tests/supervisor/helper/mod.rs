@@ -1,12 +1,16 @@
 //! Helpers for driving the real `corral` binary: a supervisor in a temp dir
-//! whose JSON log events the test waits on, a tiny HTTP client, and process
-//! checks.
+//! whose JSON log events the test waits on, a tiny HTTP client, process
+//! checks, and a fake systemd notify socket.
 
+mod events;
 mod http;
 mod process;
+mod systemd;
 
+pub use events::pid_of;
 pub use http::{Load, get, get_json, post_json};
 pub use process::{alive, pss, wait_gone};
+pub use systemd::FakeSystemd;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
