@@ -6,9 +6,12 @@
 //! picks, and leaves no process behind (see `helper::Corral`'s `Drop`).
 
 mod cluster;
+mod failed_starts;
+mod health_checks;
 mod helper;
 mod hygiene;
 mod logs;
+mod memory_limit;
 mod orphans;
 mod readiness;
 mod real_app;
@@ -18,4 +21,5 @@ mod reload_edges;
 mod restart;
 mod shutdown;
 mod systemd;
+mod watchdog;
 mod worker_switches;

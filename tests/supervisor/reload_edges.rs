@@ -1,14 +1,15 @@
 //! Reloads in awkward moments: one reload superseding another while a
 //! worker crashes, scaling up, a refused file that needed new sockets,
-//! shutdown while an old worker or a removed app still drains.
+//! shutdown while an old worker or a removed app still drains, an app
+//! removed and added back while its old worker drains.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helper::{Corral, get, get_json};
+use crate::helper::{Corral, FakeSystemd, Load, alive, get, get_json, pid_of};
 
 const APP: &str = r#"
 [[apps]]
@@ -26,10 +27,6 @@ fn app(instances: usize, mark: &str, extra_env: &str) -> String {
     APP.replace("{instances}", &instances.to_string())
         .replace("{mark}", mark)
         + extra_env
-}
-
-fn pid_of(event: &serde_json::Value) -> i32 {
-    event["pid"].as_i64().expect("pid") as i32
 }
 
 #[test]
@@ -192,4 +189,96 @@ kill_timeout = "5s"
     assert!(corral.wait_exit(Duration::from_secs(10)).success());
     let out = std::fs::read_to_string(corral.dir().join("logs/sh-out.log")).expect("out log");
     assert_eq!(out.matches(&format!("got TERM {old}")).count(), 1, "{out}");
+}
+
+#[test]
+fn an_app_removed_and_added_back_while_it_drains_serves_again_on_the_same_port() {
+    // A port of the kernel's choosing, written into the config, so that
+    // "the same port" means the same number across the two apps.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let api = format!(
+        "[[apps]]\nname = \"api\"\ncommand = \"{{worker}}\"\nlisten = [\"{addr}\"]\n\
+         wait_ready = true\nkill_timeout = \"10s\"\n[apps.env]\nTW_SLOW_DRAIN_MS = \"2000\"\n"
+    );
+    let other = "[[apps]]\nname = \"other\"\ncommand = \"{worker}\"\nwait_ready = true\n\
+                 restart_delay = \"300ms\"\n";
+    let both = format!("{api}{other}");
+    let systemd = FakeSystemd::start();
+    let mut corral = Corral::start_with(&both, |cmd| {
+        cmd.env("NOTIFY_SOCKET", systemd.path());
+    });
+    corral.wait_online();
+    assert_eq!(corral.listen_addr(), addr);
+    let first = last_online(&corral, "api");
+    let load = Load::start(addr, 2);
+
+    corral.write_config(other);
+    corral.signal(Signal::SIGHUP);
+    corral.wait_message("app removed from the config; stopping it");
+    corral.wait_for("the removed app's worker told to stop", |e| {
+        e["message"] == "stopping worker" && pid_of(e) == first
+    });
+    corral.write_config(&both);
+    corral.signal(Signal::SIGHUP);
+    corral.wait_message("reusing the socket of an app that is still draining");
+    let second = corral.wait_for("the re-added app's worker online", |e| {
+        e["message"] == "worker online" && e["app"] == "api"
+    });
+    let second = pid_of(&second);
+    assert!(alive(first), "added back while the old worker drains");
+    corral.wait_for("the old worker stopped", |e| {
+        e["message"] == "worker stopped" && pid_of(e) == first
+    });
+    corral.wait_for("the removed app's manager ended", |e| {
+        e["message"] == "app stopped" && e["app"] == "api"
+    });
+    for _ in 0..20 {
+        assert_eq!(get_json(addr, "/")["pid"], second, "served on {addr}");
+    }
+    let report = load.stop();
+    assert!(report.ok > 0);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let refused = corral.events_matching(|m| m.starts_with("reload refused"));
+    assert!(refused.is_empty(), "{refused:?}");
+
+    // The old manager's end left the new one's state alone.
+    assert_systemd_still_sees("api online 1/1", &mut corral, &systemd);
+}
+
+/// The pid of the last worker of `app` that came online.
+fn last_online(corral: &Corral, app: &str) -> i32 {
+    let events = corral.events("worker online");
+    let event = events.iter().rev().find(|e| e["app"] == app);
+    pid_of(event.expect("a worker online"))
+}
+
+/// Restarts the app "other" (its worker is killed; it waits out its
+/// `restart_delay`) and checks that every status systemd is told meanwhile
+/// still shows `status`, an app that had no reason to change.
+fn assert_systemd_still_sees(status: &str, corral: &mut Corral, systemd: &FakeSystemd) {
+    // Each SIGHUP also rolled "other" over; its worker is the last one
+    // online once the rollout begun by the second SIGHUP completed.
+    corral.wait_until("the other app's second rollout done", |events| {
+        let of_other =
+            |e: &serde_json::Value, message: &str| e["message"] == message && e["app"] == "other";
+        let mut started = 0;
+        events.iter().any(|e| {
+            started += usize::from(of_other(e, "reload started"));
+            started == 2 && of_other(e, "reload complete")
+        })
+    });
+    let other = last_online(corral, "other");
+    systemd.forget();
+    kill(Pid::from_raw(other), Signal::SIGKILL).expect("kill the other app's worker");
+    let told = systemd.until("the other app launching", |line| {
+        line.starts_with("STATUS=") && line.contains("other launching")
+    });
+    let statuses = told.iter().flat_map(|m| m.lines());
+    for line in statuses.filter(|l| l.starts_with("STATUS=")) {
+        assert!(line.contains(status), "{status} is missing from {line:?}");
+    }
 }

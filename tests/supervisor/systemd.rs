@@ -3,51 +3,18 @@
 
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::helper::{Corral, corral_bin, get_json};
-
-/// Collects what corral sends to a fake systemd notify socket.
-fn fake_systemd(dir: &std::path::Path) -> (std::path::PathBuf, mpsc::Receiver<String>) {
-    let path = dir.join("systemd-notify.sock");
-    let socket = UnixDatagram::bind(&path).expect("bind notify socket");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = socket.recv(&mut buf) {
-            if tx
-                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
-    (path, rx)
-}
-
-fn expect_message(rx: &mpsc::Receiver<String>, key: &str) -> String {
-    loop {
-        let message = rx
-            .recv_timeout(Duration::from_secs(15))
-            .unwrap_or_else(|_| panic!("no {key} from corral"));
-        if message.lines().any(|l| l.starts_with(key)) {
-            return message;
-        }
-    }
-}
+use crate::helper::{Corral, FakeSystemd, corral_bin, get_json};
 
 #[test]
 fn the_supervisor_tells_systemd_ready_status_watchdog_and_stopping_and_hides_its_socket_from_workers()
  {
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let (notify_path, messages) = fake_systemd(scratch.path());
+    let systemd = FakeSystemd::start();
     let mut corral = Corral::start_with(
         r#"
         [[apps]]
@@ -58,14 +25,14 @@ fn the_supervisor_tells_systemd_ready_status_watchdog_and_stopping_and_hides_its
         wait_ready = true
         "#,
         |cmd| {
-            cmd.env("NOTIFY_SOCKET", &notify_path)
+            cmd.env("NOTIFY_SOCKET", systemd.path())
                 .env("WATCHDOG_USEC", "200000");
         },
     );
     corral.wait_online();
-    let ready = expect_message(&messages, "READY=1");
+    let ready = systemd.expect("READY=1");
     assert!(ready.contains("STATUS=api online 2/2"), "{ready}");
-    expect_message(&messages, "WATCHDOG=1");
+    systemd.expect("WATCHDOG=1");
     let info = get_json(corral.listen_addr(), "/info");
     assert!(
         info["notify_socket"]
@@ -75,7 +42,7 @@ fn the_supervisor_tells_systemd_ready_status_watchdog_and_stopping_and_hides_its
     );
     assert_eq!(info["watchdog_usec"], serde_json::Value::Null);
     corral.signal(Signal::SIGTERM);
-    expect_message(&messages, "STOPPING=1");
+    systemd.expect("STOPPING=1");
     assert!(corral.wait_exit(Duration::from_secs(10)).success());
 }
 

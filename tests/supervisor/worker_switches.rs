@@ -1,5 +1,6 @@
 //! The test worker's misbehaviours, checked before tests rely on them: its
-//! leak grows the PSS the supervisor measures, its health answer switches at
+//! leak grows the PSS the supervisor measures, a spike raises it for a
+//! moment and gives it back, its health answer switches at
 //! run time on its private socket, its heartbeats stop on request, it can
 //! die before it was ever ready, and it can keep serving through a slow
 //! drain. Under the real supervisor where that is what matters (the private
@@ -18,15 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helper::{Corral, get, get_json, test_worker};
-
-/// The worker's PSS in bytes, from the file the supervisor reads.
-fn pss(pid: i32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("rollup");
-    let line = rollup.lines().find_map(|l| l.strip_prefix("Pss:"));
-    let kib: Option<u64> = line.and_then(|l| l.trim().strip_suffix("kB")?.trim().parse().ok());
-    kib.expect("a Pss line") * 1024
-}
+use crate::helper::{Corral, get, get_json, pss, test_worker};
 
 #[test]
 fn leaked_memory_grows_the_workers_pss() {
@@ -46,6 +39,42 @@ fn leaked_memory_grows_the_workers_pss() {
     assert!(grown >= 60 << 20, "PSS grew by {grown} bytes only");
     assert_eq!(get_json(addr, "/leak?mb=16")["leaked_mb"], 80);
     assert_eq!(get(addr, "/leak?mb=lots").expect("answer").0, 400);
+}
+
+#[test]
+fn a_spike_raises_the_pss_for_a_moment_then_returns_the_memory() {
+    let mut corral = Corral::start(
+        r#"
+        [[apps]]
+        name = "spiky"
+        command = "{worker}"
+        listen = ["127.0.0.1:0"]
+        "#,
+    );
+    let pid = corral.wait_online()[0];
+    let addr = corral.listen_addr();
+    let before = pss(pid);
+    let spike = std::thread::spawn(move || get_json(addr, "/spike?mb=64&ms=300"));
+    let mut peak = 0;
+    while !spike.is_finished() {
+        peak = peak.max(pss(pid));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let answer = spike.join().expect("spike");
+    assert_eq!(
+        (&answer["spiked_mb"], &answer["held_ms"]),
+        (&64.into(), &300.into())
+    );
+    assert!(
+        peak >= before + (60 << 20),
+        "PSS peaked at {peak} bytes only"
+    );
+    let after = pss(pid);
+    assert!(
+        after < before + (4 << 20),
+        "{after} bytes kept after the spike"
+    );
+    assert_eq!(get(addr, "/spike?mb=64").expect("answer").0, 400);
 }
 
 /// Sends `GET path` and returns the status, or `None` if nothing came back

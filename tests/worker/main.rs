@@ -20,8 +20,10 @@
 //!   `pass`); `GET /health/set?mode=...` switches it later ([`health`]).
 //!
 //! Over HTTP, besides `/health`: `GET /leak?mb=N` leaks N MiB of touched
-//! memory for good ([`leak`]), `GET /watchdog/stop` stops the `WATCHDOG=1`
-//! heartbeats, `GET /crash` exits 3 (see [`routes`]).
+//! memory for good ([`leak`]), `GET /spike?mb=N&ms=M` holds N MiB of touched
+//! memory for M ms and then returns it to the kernel ([`spike`]),
+//! `GET /watchdog/stop` stops the `WATCHDOG=1` heartbeats, `GET /crash`
+//! exits 3 (see [`routes`]).
 
 mod health;
 mod http;
@@ -32,6 +34,7 @@ mod listen;
 mod notify;
 mod routes;
 mod server;
+mod spike;
 
 use std::io::Write;
 use std::os::fd::RawFd;

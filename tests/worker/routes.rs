@@ -1,7 +1,7 @@
 //! The HTTP routes the end-to-end tests call: who answered, slow requests for
 //! drain tests, `/info` for what the worker inherited, log output, a crash,
-//! and the misbehaviours the supervisor must notice: leaked memory, a failing
-//! or hanging health check, heartbeats that stop.
+//! and the misbehaviours the supervisor must notice: leaked memory, a short
+//! memory spike, a failing or hanging health check, heartbeats that stop.
 
 use std::io::Write;
 use std::os::fd::RawFd;
@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::http::{Request, query_param};
-use crate::{Worker, info, json};
+use crate::{Worker, info, json, spike};
 
 /// Routes one request; returns the status and the JSON body, or `None` when
 /// the request must never be answered (the `hang` health mode).
@@ -69,12 +69,28 @@ fn answer(worker: &Worker, request: &Request, request_fd: RawFd) -> (u16, String
             }
             Err(body) => (400, body),
         },
+        "/spike" => spike_route(pid, &request.query),
         "/watchdog/stop" => {
             worker.heartbeats.store(false, Ordering::SeqCst);
             eprintln!("test-worker watchdog heartbeats stopped pid={pid}");
             (200, format!("{{\"pid\":{pid},\"watchdog\":\"stopped\"}}"))
         }
         _ => (404, json::error("not found")),
+    }
+}
+
+/// `GET /spike?mb=N&ms=M`: answers once the memory is given back.
+fn spike_route(pid: u32, query: &str) -> (u16, String) {
+    let (mb, ms) = match (number(query, "mb"), number(query, "ms")) {
+        (Ok(mb), Ok(ms)) => (mb, ms),
+        (Err(body), _) | (_, Err(body)) => return (400, body),
+    };
+    match spike::spike(mb, ms) {
+        Ok(()) => (
+            200,
+            format!("{{\"pid\":{pid},\"spiked_mb\":{mb},\"held_ms\":{ms}}}"),
+        ),
+        Err(e) => (500, json::error(&format!("cannot map {mb} MiB: {e}"))),
     }
 }
 

@@ -1,15 +1,19 @@
 //! Helpers for driving the real `corral` binary: a supervisor in a temp dir
-//! whose JSON log events the test waits on, a tiny HTTP client, and process
-//! and cgroup checks.
+//! whose JSON log events the test waits on, a tiny HTTP client, process
+//! and cgroup checks, and a fake systemd notify socket.
 
 mod cgroup;
+mod events;
 mod http;
 mod process;
 pub mod runtimes;
+mod systemd;
 
 pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writable_own_cgroup};
+pub use events::pid_of;
 pub use http::{Load, LoadReport, get, get_json, post_json};
-pub use process::{alive, descendants, group_members, pgid_of, wait_gone};
+pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};
+pub use systemd::FakeSystemd;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
-//! Whether processes still exist (zombies count as gone: they hold no
-//! resources and serve nothing).
+//! Processes as the kernel sees them: whether they still exist (zombies
+//! count as gone: they hold no resources and serve nothing) and how much
+//! memory they use.
 
 use std::time::{Duration, Instant};
 
@@ -70,4 +71,13 @@ pub fn group_members(pgids: &[i32]) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .filter(|&pid| alive(pid) && pgid_of(pid).is_some_and(|g| pgids.contains(&g)))
         .collect()
+}
+
+/// The proportional set size of `pid` in bytes, from the file the
+/// supervisor's memory limit reads; 0 once the process is gone.
+pub fn pss(pid: i32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let line = rollup.lines().find_map(|l| l.strip_prefix("Pss:"));
+    let kib: Option<u64> = line.and_then(|l| l.trim().strip_suffix("kB")?.trim().parse().ok());
+    kib.unwrap_or_default() * 1024
 }
