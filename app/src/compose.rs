@@ -63,6 +63,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         }
     };
     let signal = stop.await;
+    server.stop_accepting().await;
     notify::stopping();
     tracing::info!(signal, drain_timeout = ?settings.drain_timeout, "draining");
     match server.drain(settings.drain_timeout).await {

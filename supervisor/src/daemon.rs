@@ -154,6 +154,9 @@ impl Daemon {
     /// file no longer has. Sockets are all bound before anything changes, so
     /// a bad address refuses the whole config.
     fn apply(&mut self, eco: Ecosystem) -> anyhow::Result<()> {
+        for key in config::not_enforced(&eco) {
+            tracing::warn!(%key, "this key is accepted but not enforced yet");
+        }
         let mut plan = Vec::with_capacity(eco.apps.len());
         for app in eco.apps {
             match self.listeners_for(&app) {

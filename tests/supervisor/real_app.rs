@@ -70,3 +70,37 @@ fn the_app_serves_in_cluster_mode_and_reloads_without_a_failed_request() {
         "workers drained and exited 0: {stopped:?}"
     );
 }
+
+#[test]
+fn thirty_reloads_under_load_fail_no_request_on_new_or_keep_alive_connections() {
+    let mut corral = Corral::start(CONFIG);
+    corral.wait_online();
+    let addr = corral.listen_addr();
+    // Neither client retries: a request that fails is counted, whatever
+    // the cause (reset, early close, an error status).
+    let fresh = Load::start_on(addr, "/api/tags", 4);
+    let kept = Load::start_keep_alive_on(addr, "/api/tags", 64);
+    for _ in 0..30 {
+        corral.signal(Signal::SIGHUP);
+        corral.wait_message("reload complete");
+    }
+    let (fresh, kept) = (fresh.stop(), kept.stop());
+    assert!(
+        fresh.failures.is_empty(),
+        "new connections: {}",
+        fresh.summary()
+    );
+    assert!(kept.failures.is_empty(), "keep-alive: {}", kept.summary());
+    assert!(fresh.ok > 0 && kept.ok > 0);
+    assert_eq!(
+        corral
+            .events("reload stopped; the old workers keep serving")
+            .len(),
+        0
+    );
+    assert_eq!(
+        corral.events("worker stopped").len(),
+        60,
+        "every old worker drained"
+    );
+}

@@ -86,12 +86,19 @@ impl Server {
         server
     }
 
+    /// Closes every socket and returns once none accepts any more: from
+    /// then on whatever a client opens reaches another worker. Telling the
+    /// supervisor `STOPPING=1` after this, not before, makes it true.
+    pub async fn stop_accepting(&self) {
+        self.stop_accepting.cancel();
+        self.accepting.wait().await;
+    }
+
     /// Drains in the order the module doc gives, waiting at most `bound`:
     /// every socket is closed before any connection learns of the drain,
     /// so whatever a client opens from then on reaches another worker.
     pub async fn drain(self, bound: Duration) -> Drain {
-        self.stop_accepting.cancel();
-        self.accepting.wait().await;
+        self.stop_accepting().await;
         let connections = self.connections.begin_drain();
         match tokio::time::timeout(bound, connections.wait()).await {
             Ok(()) => Drain::Complete,

@@ -202,6 +202,28 @@ pub fn load(path: &Path, env_name: Option<&str>) -> Result<Ecosystem, ConfigErro
     })
 }
 
+/// Keys set in `eco` that are parsed and checked but not acted on yet, as
+/// dotted paths (`api.logs.max_size`), so that `corral run` says so instead
+/// of leaving an operator to believe they work.
+pub fn not_enforced(eco: &Ecosystem) -> Vec<String> {
+    let mut keys = Vec::new();
+    if eco.supervisor.admin_listen.is_some() {
+        keys.push("supervisor.admin_listen".to_owned());
+    }
+    for app in &eco.apps {
+        let logs = &app.logs;
+        let set = [
+            (logs.max_size.is_some(), "max_size"),
+            (logs.compress, "compress"),
+            (logs.rotate_interval.is_some(), "rotate_interval"),
+        ];
+        for (_, key) in set.into_iter().filter(|(set, _)| *set) {
+            keys.push(format!("{}.logs.{key}", app.name));
+        }
+    }
+    keys
+}
+
 /// `path` made absolute against `base_dir` and tidied without touching the
 /// filesystem: `.` components, repeated and trailing slashes go, so
 /// `corral check` shows `/srv/api`, not `/srv/api/.`. `..` is kept and

@@ -72,7 +72,11 @@ impl App {
             // The exit follows and decides; the error explains it.
             Event::ExecFailed { worker, error } => self.start_failed(worker, error),
             Event::Ready(worker) => {
-                if self.params.readiness == Readiness::Notify {
+                if self
+                    .workers
+                    .get(&worker)
+                    .is_some_and(|w| w.readiness == Readiness::Notify)
+                {
                     self.go_online(worker, now);
                 }
             }
@@ -96,7 +100,7 @@ impl App {
     pub fn deadline(&self) -> Option<Instant> {
         let workers = self.workers.values().filter_map(|w| {
             let probe = w.next_probe.filter(|_| self.probe_wanted(w));
-            [w.deadline(self.ready_by(w)), probe, self.stable_at(w)]
+            [w.deadline(), probe, self.stable_at(w)]
                 .into_iter()
                 .flatten()
                 .min()
@@ -181,13 +185,6 @@ impl App {
         self.out.push(Action::Report(report));
     }
 
-    fn ready_by(&self, w: &Worker) -> Option<Instant> {
-        Some(match self.params.readiness {
-            Readiness::Uptime => w.started + self.params.restart.min_uptime,
-            Readiness::Notify | Readiness::Health => w.started + self.params.listen_timeout,
-        })
-    }
-
     /// When a serving worker will have proved its slot stable (resetting
     /// the backoff), if its slot has unstable restarts to forget.
     fn stable_at(&self, w: &Worker) -> Option<Instant> {
@@ -199,7 +196,7 @@ impl App {
     fn probe_wanted(&self, w: &Worker) -> bool {
         !w.probing
             && match w.phase {
-                Phase::Launching => self.params.readiness == Readiness::Health,
+                Phase::Launching => w.readiness == Readiness::Health,
                 Phase::Online => true,
                 _ => false,
             }
@@ -223,7 +220,7 @@ impl App {
         };
         let due = |at: Option<Instant>| at.is_some_and(|at| at <= now);
         match w.phase {
-            Phase::Launching if due(self.ready_by(w)) => match self.params.readiness {
+            Phase::Launching if w.ready_by <= now => match w.readiness {
                 Readiness::Uptime => self.go_online(id, now),
                 Readiness::Notify | Readiness::Health => self.kill(id, KillCause::NotReady),
             },
@@ -313,14 +310,7 @@ impl App {
     fn spawn(&mut self, slot: usize, reason: Option<Reason>, now: Instant) -> WorkerId {
         let id = self.next_id;
         self.next_id += 1;
-        let mut worker = Worker::new(
-            id,
-            slot,
-            self.generation,
-            reason,
-            now,
-            self.params.kill_timeout,
-        );
+        let mut worker = Worker::new(id, slot, self.generation, reason, now, &self.params);
         if self.params.readiness == Readiness::Health {
             let interval = self.params.health.map_or(LAUNCH_PROBE_INTERVAL, |h| {
                 h.interval.min(LAUNCH_PROBE_INTERVAL)
@@ -442,8 +432,10 @@ impl App {
         };
         w.last_probe = Some(outcome.clone());
         match (w.phase, outcome) {
-            (Phase::Launching, Ok(())) => self.go_online(id, now),
-            (Phase::Launching, Err(_)) => {
+            (Phase::Launching, Ok(())) if w.readiness == Readiness::Health => {
+                self.go_online(id, now)
+            }
+            (Phase::Launching, _) => {
                 w.next_probe = Some(now + health.interval.min(LAUNCH_PROBE_INTERVAL));
             }
             (Phase::Online, Ok(())) => {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Reason, Sample, StopCause, WorkerId};
+use super::{Readiness, Reason, Sample, StopCause, WorkerId};
 
 /// Where a worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,12 @@ pub struct Worker {
     pub usage: Option<Usage>,
     /// Why its command could not be run, if the exec step said so.
     pub start_error: Option<String>,
+    /// What makes it online: its own config's rule, even after a rollback
+    /// put another config in force.
+    pub(super) readiness: Readiness,
+    /// When it is online at the latest ([`Readiness::Uptime`]) or killed
+    /// for not being ready (the others).
+    pub(super) ready_by: Instant,
     pub(super) kill_timeout: Duration,
     pub(super) next_probe: Option<Instant>,
     pub(super) probing: bool,
@@ -92,8 +98,12 @@ impl Worker {
         generation: u64,
         reason: Option<Reason>,
         now: Instant,
-        kill_timeout: Duration,
+        params: &super::Params,
     ) -> Self {
+        let ready_in = match params.readiness {
+            Readiness::Uptime => params.restart.min_uptime,
+            Readiness::Notify | Readiness::Health => params.listen_timeout,
+        };
         Self {
             id,
             slot,
@@ -106,7 +116,9 @@ impl Worker {
             last_probe: None,
             usage: None,
             start_error: None,
-            kill_timeout,
+            readiness: params.readiness,
+            ready_by: now + ready_in,
+            kill_timeout: params.kill_timeout,
             next_probe: None,
             probing: false,
             memory_over: 0,
@@ -161,15 +173,13 @@ impl Worker {
         self.memory_over == samples
     }
 
-    /// The earliest instant at which one of its timers fires.
-    pub(super) fn deadline(&self, ready_by: Option<Instant>) -> Option<Instant> {
-        let phase_timer = match self.phase {
-            Phase::Launching => ready_by,
+    /// The earliest instant at which one of its phase's timers fires.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Launching => Some(self.ready_by),
             Phase::Online => self.watchdog_due,
             Phase::Draining { kill_at, .. } => Some(kill_at),
             Phase::Unresponsive(_) | Phase::Killed { .. } => None,
-        };
-        let probe = self.next_probe.filter(|_| !self.probing);
-        [phase_timer, probe].into_iter().flatten().min()
+        }
     }
 }

@@ -107,12 +107,17 @@ impl Load {
     /// after a failure): a server that closes a connection it did not
     /// announce as closing, racing the next request, shows up as failures.
     pub fn start_keep_alive(addr: SocketAddr, clients: usize) -> Self {
+        Self::start_keep_alive_on(addr, "/", clients)
+    }
+
+    /// As [`Load::start_keep_alive`], requesting `path`.
+    pub fn start_keep_alive_on(addr: SocketAddr, path: &'static str, clients: usize) -> Self {
         Self::spawn(clients, move |conn| {
             let stream = match conn.take() {
                 Some(stream) => stream,
                 None => BufReader::new(TcpStream::connect_timeout(&addr, Duration::from_secs(5))?),
             };
-            let (status, body, keep) = keep_alive_get(stream, "/")?;
+            let (status, body, keep) = keep_alive_get(stream, path)?;
             *conn = keep;
             Ok((status, body))
         })

@@ -293,6 +293,15 @@ fn render_says_which_keys_are_not_enforced_yet() {
     ] {
         assert!(rendered.contains(line), "{line} in {rendered}");
     }
+    assert_eq!(
+        crate::config::not_enforced(&parse(&text)),
+        [
+            "supervisor.admin_listen",
+            "web.logs.max_size",
+            "web.logs.rotate_interval"
+        ]
+    );
+    assert!(crate::config::not_enforced(&parse(MINIMAL)).is_empty());
     for enforced in ["max_memory_restart", "memory_check_interval", "watchdog"] {
         let line = rendered.lines().find(|l| l.contains(enforced));
         assert!(

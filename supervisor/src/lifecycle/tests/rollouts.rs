@@ -114,3 +114,33 @@ fn a_reload_restarts_errored_slots() {
     h.ready(again);
     assert_eq!(h.app.state(), AppState::Online);
 }
+
+#[test]
+fn a_worker_is_judged_ready_by_its_own_config_even_after_a_rollback() {
+    let mut h = online(2);
+    let uptime = Params {
+        readiness: Readiness::Uptime,
+        restart: crate::lifecycle::policy::RestartPolicy {
+            min_uptime: ms(3000),
+            ..params(2).restart
+        },
+        ..params(2)
+    };
+    h.reload(uptime);
+    let incoming = h.incoming(0).unwrap();
+    // Slot 1 crashes meanwhile and restarts under the new config.
+    let crashed = h.current(1).unwrap();
+    h.exit(crashed, ExitStatus::Code(1));
+    h.advance(ms(100));
+    let restarted = h.current(1).unwrap();
+    assert_eq!(h.generation(restarted), Some(1));
+    // The rollout stops and puts `wait_ready` back in force...
+    h.exit(incoming, ExitStatus::Code(1));
+    assert_eq!(h.app.generation(), 0);
+    // ... but the restarted worker was started to be online after its
+    // min_uptime, and is, without READY=1.
+    h.advance(ms(2900));
+    assert_eq!(h.phase(restarted), Some(crate::lifecycle::Phase::Launching));
+    h.advance(ms(100));
+    assert_eq!(h.phase(restarted), Some(crate::lifecycle::Phase::Online));
+}
