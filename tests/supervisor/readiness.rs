@@ -1,5 +1,6 @@
 //! Readiness: with `wait_ready`, a worker is online only after READY=1, and
-//! one that never says it within `listen_timeout` is a failed start.
+//! one that never says it within `listen_timeout` is a failed start; without
+//! it, only once it has stayed up for `min_uptime`.
 
 use crate::helper::{Corral, alive};
 
@@ -33,15 +34,26 @@ fn a_worker_not_ready_within_listen_timeout_is_killed_as_a_failed_start() {
 }
 
 #[test]
-fn without_wait_ready_a_worker_is_online_once_spawned() {
+fn without_wait_ready_or_health_check_a_worker_is_online_once_it_stayed_up_for_min_uptime() {
     let mut corral = Corral::start(
         r#"
         [[apps]]
         name = "api"
         command = "{worker}"
+        min_uptime = "500ms"
         [apps.env]
         TW_NO_READY = "1"
         "#,
     );
     assert_eq!(corral.wait_online().len(), 1);
+    let spawned = corral.events("worker spawned")[0]["timestamp"].clone();
+    let online = corral.events("worker online")[0]["timestamp"].clone();
+    let at = |t: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(t.as_str().expect("timestamp")).expect("rfc3339")
+    };
+    let waited = at(&online) - at(&spawned);
+    assert!(
+        waited >= chrono::TimeDelta::milliseconds(450),
+        "online after {waited}"
+    );
 }

@@ -282,3 +282,55 @@ fn assert_systemd_still_sees(status: &str, corral: &mut Corral, systemd: &FakeSy
         assert!(line.contains(status), "{status} is missing from {line:?}");
     }
 }
+
+/// The accept-queue length the kernel has for the listening socket on
+/// `addr`, as `ss` shows it (Send-Q of a listener); `None` without `ss`.
+fn backlog(addr: std::net::SocketAddr) -> Option<u32> {
+    let filter = format!("sport = :{}", addr.port());
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &filter])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[test]
+fn a_refused_config_changes_no_live_socket() {
+    let with_backlog = |n: u32| {
+        app(1, "one", "").replace(
+            "listen = [\"127.0.0.1:0\"]",
+            &format!("listen = [\"127.0.0.1:0\"]\nlisten_backlog = {n}"),
+        )
+    };
+    let mut corral = Corral::start(&with_backlog(100));
+    corral.wait_online();
+    let addr = corral.listen_addr();
+    let Some(before) = backlog(addr) else {
+        eprintln!("skipped: `ss` is not installed");
+        return;
+    };
+    assert_eq!(before, 100);
+    let busy = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let refused = format!(
+        "{}\n[[apps]]\nname = \"b\"\ncommand = \"{{worker}}\"\nlisten = [\"{}\"]\n",
+        with_backlog(200),
+        busy.local_addr().expect("addr")
+    );
+    corral.write_config(&refused);
+    corral.signal(Signal::SIGHUP);
+    corral.wait_for("reload refused", |e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("reload refused"))
+    });
+    assert_eq!(
+        backlog(addr),
+        Some(100),
+        "the refused config resized the queue"
+    );
+    corral.write_config(&with_backlog(200));
+    corral.signal(Signal::SIGHUP);
+    corral.wait_message("reload complete");
+    assert_eq!(backlog(addr), Some(200), "an accepted config resizes it");
+}
