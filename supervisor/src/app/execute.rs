@@ -81,7 +81,7 @@ impl Manager {
         let reason = reason.map_or("start", Reason::as_str);
         match spawned {
             Ok(handle) => {
-                tracing::info!(app = %self.name, instance = slot, pid = handle.pid.as_raw(), reason, generation, health_addr = %handle.health_addr, "worker spawned");
+                tracing::info!(app = %self.name, instance = slot, pid = handle.pid.as_raw(), %reason, generation, health_addr = %handle.health_addr, "worker spawned");
                 let kill_signal = applied.config.kill_signal;
                 self.running.insert(
                     worker,
