@@ -24,7 +24,7 @@ impl App {
     /// started is stopped (never adopted half-way), an old worker still
     /// draining is waited for, and the new rollout starts from slot 0.
     pub(super) fn reload(&mut self, params: Params, generation: u64, now: Instant) {
-        if self.is_shutting_down() {
+        if self.shutting_down {
             return;
         }
         for index in 0..self.slots.len() {
