@@ -68,7 +68,9 @@ fn a_sick_worker_is_replaced(sicken: impl FnOnce(&Corral, i32)) -> serde_json::V
     let stopped = corral.wait_for("the sick worker gone", |e| {
         e["message"] == "worker stopped" && pid_of(e) == sick
     });
-    let bound = (INTERVAL + TIMEOUT) * FAILURES + KILL_TIMEOUT + Duration::from_secs(1);
+    // Probes keep their cadence even when each hangs until its timeout,
+    // and the old worker drains at once once its replacement is online.
+    let bound = INTERVAL * FAILURES + KILL_TIMEOUT;
     assert!(
         start.elapsed() < bound,
         "replaced in {:?}, more than {bound:?}",

@@ -2,7 +2,6 @@
 
 use tokio::time::Instant;
 
-use super::machine::LAUNCH_PROBE_INTERVAL;
 use super::{App, Phase, Readiness, Reason, Report, Sample, WorkerId};
 
 impl App {
@@ -17,19 +16,14 @@ impl App {
             return;
         };
         w.last_probe = Some(outcome.clone());
+        // The next probe was scheduled when this one was sent.
         match (w.phase, outcome) {
             (Phase::Launching, Ok(())) if w.readiness == Readiness::Health => {
                 self.go_online(id, now)
             }
-            (Phase::Launching, _) => {
-                w.next_probe = Some(now + health.interval.min(LAUNCH_PROBE_INTERVAL));
-            }
-            (Phase::Online, Ok(())) => {
-                w.health_failures = 0;
-                w.next_probe = Some(now + health.interval);
-            }
+            (Phase::Launching, _) => {}
+            (Phase::Online, Ok(())) => w.health_failures = 0,
             (Phase::Online, Err(detail)) => {
-                w.next_probe = Some(now + health.interval);
                 if now < w.started + health.grace_period {
                     return;
                 }

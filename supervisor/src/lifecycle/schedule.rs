@@ -45,11 +45,20 @@ impl App {
             let slot = w.slot;
             self.slots[slot].tracker = Default::default();
         }
-        if let Some(w) = self.workers.get(&id)
-            && self.probe_wanted(w)
-            && due(w.next_probe)
-        {
-            self.workers.get_mut(&id).expect("listed").probing = true;
+        // Probes keep their cadence from when each was sent, not from its
+        // answer: a worker that hangs every probe until its timeout is
+        // still found out after `failures` intervals.
+        let (launching, online) = self.probe_cadence();
+        let wanted = |w: &&Worker| self.probe_wanted(w) && due(w.next_probe);
+        if self.workers.get(&id).filter(wanted).is_some() {
+            let w = self.workers.get_mut(&id).expect("listed");
+            let every = if w.phase == Phase::Launching {
+                launching
+            } else {
+                online
+            };
+            w.probing = true;
+            w.next_probe = Some(now + every);
             self.out.push(Action::Probe(id));
         }
     }
@@ -60,6 +69,15 @@ impl App {
         let slot = self.slots.get(w.slot)?;
         (w.serving() && slot.current == Some(w.id) && slot.unstable() > 0)
             .then(|| w.started + self.params.restart.min_uptime)
+    }
+
+    /// How often a launching and an online worker are probed.
+    pub(super) fn probe_cadence(&self) -> (std::time::Duration, std::time::Duration) {
+        let interval = self
+            .params
+            .health
+            .map_or(LAUNCH_PROBE_INTERVAL, |h| h.interval);
+        (interval.min(LAUNCH_PROBE_INTERVAL), interval)
     }
 
     pub(super) fn probe_wanted(&self, w: &Worker) -> bool {
@@ -134,10 +152,7 @@ impl App {
         self.next_id += 1;
         let mut worker = Worker::new(id, slot, self.generation, reason, now, &self.params);
         if self.params.readiness == Readiness::Health {
-            let interval = self.params.health.map_or(LAUNCH_PROBE_INTERVAL, |h| {
-                h.interval.min(LAUNCH_PROBE_INTERVAL)
-            });
-            worker.next_probe = Some(now + interval);
+            worker.next_probe = Some(now + self.probe_cadence().0);
         }
         self.workers.insert(id, worker);
         self.out.push(Action::Spawn {

@@ -189,3 +189,35 @@ fn the_replacement_of_a_crashed_worker_takes_its_slot_over() {
     assert_eq!(h.app.state(), AppState::Online);
     assert_eq!(h.spawns().len(), 2, "no extra restart");
 }
+
+#[test]
+fn probes_keep_their_cadence_when_each_answer_takes_the_whole_timeout() {
+    let mut h = Harness::start(Params {
+        health: Some(HealthParams {
+            interval: ms(1000),
+            grace_period: ms(0),
+            failures: 3,
+        }),
+        ..params(1)
+    });
+    let w = h.current(0).unwrap();
+    h.ready(w);
+    let hung_at = h.now;
+    // Each probe is sent on time and fails 800 ms later (its timeout).
+    let mut sent = Vec::new();
+    while h.phase(w) == Some(Phase::Online) {
+        let due = h.until_deadline().expect("a probe is due");
+        if due.contains(&Action::Probe(w)) {
+            sent.push(h.now - hung_at);
+        }
+        h.advance(ms(800));
+        h.probe(w, false);
+        assert!(sent.len() < 10, "never replaced");
+    }
+    assert_eq!(sent, vec![ms(1000), ms(2000), ms(3000)]);
+    assert!(
+        h.now - hung_at <= ms(3000 + 800),
+        "found out at {:?}",
+        h.now - hung_at
+    );
+}
