@@ -381,7 +381,6 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
     fn every_history_keeps_capacity_and_settles_with_one_worker_per_slot(
