@@ -59,7 +59,7 @@ impl App {
         match w.phase {
             Phase::Killed { not_ready: true } => format!(
                 "was not ready within listen_timeout ({})",
-                humantime::format_duration(self.params.listen_timeout)
+                humantime::format_duration(w.ready_by - w.started)
             ),
             Phase::Launching => format!("exited ({status}) before it was online"),
             _ => format!("exited ({status})"),
