@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{AppCommand, AppContext, AppHandle, AppState, Fleet};
 use crate::config::{self, AppConfig, Ecosystem};
 use crate::contain::Containment;
+use crate::logs::Compressor;
 use crate::notify::NotifyListener;
 use crate::reaper::{self, ChildTable};
 use crate::sockets::{ListenKey, Listeners};
@@ -98,6 +99,7 @@ pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow
         launcher,
         cpus,
         fleet,
+        compressor: Compressor::start(),
     };
     let mut daemon = Daemon {
         source,

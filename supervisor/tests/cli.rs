@@ -200,7 +200,7 @@ fn unknown_key_in_logs_table_suggests_the_close_one() {
 fn unknown_key_far_from_any_lists_the_valid_keys() {
     assert_eq!(
         refused_with("logs = { zzz = 1 }"),
-        "corral: ecosystem.toml:4:10: unknown key `zzz` in logs; valid keys are out, error, max_size, retain, compress, rotate_interval"
+        "corral: ecosystem.toml:4:10: unknown key `zzz` in logs; valid keys are out, error, format, max_size, retain, compress, rotate_interval"
     );
 }
 

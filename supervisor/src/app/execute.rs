@@ -75,7 +75,7 @@ impl Manager {
             instance: slot,
             id: worker,
             listeners: &applied.listeners,
-            logs: &applied.logs,
+            logs: &self.logs,
             events: self.events_tx.clone(),
         });
         let reason = reason.map_or("start", Reason::as_str);

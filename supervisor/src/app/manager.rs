@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep_until};
 use super::{AppCommand, AppContext};
 use crate::config::AppConfig;
 use crate::lifecycle::{App, Event, Params, WorkerId};
-use crate::logs::AppLogs;
+use crate::logs::{AppLogs, LogSetup};
 use crate::worker::WorkerHandle;
 
 /// One config generation and what was built from it: new workers of that
@@ -21,7 +21,8 @@ use crate::worker::WorkerHandle;
 pub(super) struct Applied {
     pub config: Arc<AppConfig>,
     pub listeners: Vec<Arc<OwnedFd>>,
-    pub logs: AppLogs,
+    /// The folder of the app's log files under this config.
+    pub log_dir: PathBuf,
 }
 
 /// A worker process the manager started and has not seen exit yet.
@@ -43,6 +44,11 @@ pub(super) struct Manager {
     /// force and, during a rollout, the one it would go back to.
     pub configs: BTreeMap<u64, Applied>,
     pub running: HashMap<WorkerId, Running>,
+    /// The app's log pipeline, shared by every generation: its files follow
+    /// the config in force.
+    pub logs: AppLogs,
+    /// The generation whose log setup `logs` has.
+    logs_generation: u64,
     pub events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     /// Generations handed out so far; never reused, even after a rollback.
@@ -58,17 +64,16 @@ impl Manager {
         log_dir: PathBuf,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let logs = AppLogs::open(
-            &log_dir,
-            &config.logs.out,
-            &config.logs.error,
-            &config.log_date_format,
+        let logs = AppLogs::start(
+            log_setup(&config, &log_dir),
+            ctx.compressor.clone(),
+            &ctx.launcher.tracker,
         );
         let machine = App::new(Params::new(&config, ctx.cpus), Instant::now());
         let applied = Applied {
             config: config.clone(),
             listeners,
-            logs,
+            log_dir,
         };
         Self {
             ctx,
@@ -77,6 +82,8 @@ impl Manager {
             machine,
             configs: BTreeMap::from([(0, applied)]),
             running: HashMap::new(),
+            logs,
+            logs_generation: 0,
             events_tx,
             events,
             generations: 0,
@@ -101,7 +108,7 @@ impl Manager {
                         self.reload(config, listeners, log_dir)
                     }
                     Some(AppCommand::ReopenLogs) => {
-                        self.configs.values().for_each(|applied| applied.logs.reopen());
+                        self.logs.reopen();
                         tracing::info!(app = %self.name, "log files reopened");
                         continue;
                     }
@@ -131,6 +138,14 @@ impl Manager {
         ];
         self.configs
             .retain(|generation, _| keep.contains(&Some(*generation)));
+        // The log files follow the config in force: a reload's, or the one
+        // a stopped rollout put back.
+        if self.logs_generation != self.machine.generation() {
+            self.logs_generation = self.machine.generation();
+            let current = self.current();
+            let setup = log_setup(&current.config, &current.log_dir);
+            self.logs.reconfigure(setup);
+        }
     }
 
     /// A new config from the daemon becomes a new generation.
@@ -141,12 +156,6 @@ impl Manager {
         log_dir: PathBuf,
     ) -> Event {
         tracing::info!(app = %self.name, "reload started");
-        let logs = self.current().logs.reconfigure(
-            &log_dir,
-            &config.logs.out,
-            &config.logs.error,
-            &config.log_date_format,
-        );
         self.generations += 1;
         let generation = self.generations;
         let params = Params::new(&config, self.ctx.cpus);
@@ -155,7 +164,7 @@ impl Manager {
             Applied {
                 config,
                 listeners,
-                logs,
+                log_dir,
             },
         );
         Event::Reload {
@@ -171,4 +180,9 @@ impl Manager {
             .get(&generation)
             .expect("the config in force is kept")
     }
+}
+
+/// Where and how `config`'s workers' output is written.
+fn log_setup(config: &AppConfig, log_dir: &std::path::Path) -> LogSetup {
+    LogSetup::new(&config.name, log_dir, &config.logs, &config.log_date_format)
 }

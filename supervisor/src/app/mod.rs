@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 pub use status::{AppState, AppStatus, WorkerState, WorkerStatus};
 
 use crate::config::AppConfig;
+use crate::logs::Compressor;
 use crate::worker::Launcher;
 
 /// What the daemon asks of an app.
@@ -62,6 +63,8 @@ pub struct AppContext {
     pub cpus: usize,
     /// Where managers publish their state.
     pub fleet: watch::Sender<Fleet>,
+    /// Gzips rotated log files in the background, for every app.
+    pub compressor: Compressor,
 }
 
 /// Managers started so far: each gets the next number, so that the manager

@@ -14,7 +14,10 @@ use toml::de::DeValue;
 
 use super::error::ConfigError;
 use super::fields::Table;
-use super::{AppConfig, HealthCheck, Instances, LogsConfig, RotateInterval, env, resolve_path};
+use super::{
+    AppConfig, HealthCheck, Instances, LogFormat, LogsConfig, RotateInterval, Rotation, env,
+    resolve_path,
+};
 
 const APP_KEYS: &[&str] = &[
     "name",
@@ -48,6 +51,15 @@ const HEALTH_KEYS: &[&str] = &["path", "interval", "timeout", "grace_period", "f
 const LOGS_KEYS: &[&str] = &[
     "out",
     "error",
+    "format",
+    "max_size",
+    "retain",
+    "compress",
+    "rotate_interval",
+];
+const OWN_LOG_KEYS: &[&str] = &[
+    "file",
+    "format",
     "max_size",
     "retain",
     "compress",
@@ -160,27 +172,65 @@ fn logs(table: Option<Table<'_, '_>>, app: &str) -> Result<LogsConfig, ConfigErr
     let mut logs = LogsConfig {
         out: format!("{app}-out.log"),
         error: format!("{app}-error.log"),
-        max_size: None,
-        retain: 30,
-        compress: false,
-        rotate_interval: None,
+        format: LogFormat::Text,
+        rotation: DEFAULT_ROTATION,
     };
     let Some(t) = table else { return Ok(logs) };
     t.reject_unknown(LOGS_KEYS, |_| false)?;
+    logs.out = t.parsed("out", "file name", non_empty)?.unwrap_or(logs.out);
+    logs.error = t
+        .parsed("error", "file name", non_empty)?
+        .unwrap_or(logs.error);
+    logs.format = log_format(&t)?;
+    logs.rotation = rotation(&t)?;
+    Ok(logs)
+}
+
+/// Rotation as apps and the supervisor's own log have it by default: by
+/// neither size nor time, 30 rotated files kept, not compressed.
+const DEFAULT_ROTATION: Rotation = Rotation {
+    max_size: None,
+    interval: None,
+    retain: 30,
+    compress: false,
+};
+
+/// `format = "text" | "json"`, text when absent.
+pub(super) fn log_format(t: &Table<'_, '_>) -> Result<LogFormat, ConfigError> {
+    let format = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("use \"text\" or \"json\""),
+    };
+    Ok(t.parsed("format", "log format", format)?
+        .unwrap_or(LogFormat::Text))
+}
+
+/// `max_size`, `rotate_interval`, `retain` and `compress` of a logs table.
+pub(super) fn rotation(t: &Table<'_, '_>) -> Result<Rotation, ConfigError> {
     let interval = |s: &str| match s.to_ascii_lowercase().as_str() {
         "hourly" => Ok(RotateInterval::Hourly),
         "daily" => Ok(RotateInterval::Daily),
         _ => Err("use \"hourly\" or \"daily\""),
     };
-    logs.out = t.parsed("out", "file name", non_empty)?.unwrap_or(logs.out);
-    logs.error = t
-        .parsed("error", "file name", non_empty)?
-        .unwrap_or(logs.error);
-    logs.max_size = t.size("max_size")?;
-    logs.retain = t.u32_from("retain", 0)?.unwrap_or(logs.retain);
-    logs.compress = t.boolean("compress")?.unwrap_or(logs.compress);
-    logs.rotate_interval = t.parsed("rotate_interval", "interval", interval)?;
-    Ok(logs)
+    Ok(Rotation {
+        max_size: t.size("max_size")?,
+        interval: t.parsed("rotate_interval", "interval", interval)?,
+        retain: t.u32_from("retain", 0)?.unwrap_or(DEFAULT_ROTATION.retain),
+        compress: t.boolean("compress")?.unwrap_or(DEFAULT_ROTATION.compress),
+    })
+}
+
+/// `[supervisor.logs]`: the supervisor's own log file.
+pub(super) fn own_log(t: &Table<'_, '_>) -> Result<super::OwnLog, ConfigError> {
+    t.reject_unknown(OWN_LOG_KEYS, |_| false)?;
+    Ok(super::OwnLog {
+        file: t
+            .parsed("file", "file name", non_empty)?
+            .unwrap_or_else(|| "corral.log".to_owned()),
+        format: log_format(t)?,
+        rotation: rotation(t)?,
+    })
 }
 
 fn check_name(name: &str) -> Result<String, &'static str> {

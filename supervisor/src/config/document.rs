@@ -10,7 +10,7 @@ use super::fields::Table;
 use super::{AppConfig, SupervisorConfig, app, resolve_path};
 
 const TOP_KEYS: &[&str] = &["supervisor", "apps"];
-const SUPERVISOR_KEYS: &[&str] = &["log_dir", "control_socket", "admin_listen"];
+const SUPERVISOR_KEYS: &[&str] = &["log_dir", "control_socket", "admin_listen", "logs"];
 
 /// Parses the text of `src`; relative paths resolve against `base_dir`.
 pub(super) fn parse(
@@ -93,6 +93,7 @@ fn supervisor(
             log_dir: resolve_path(base_dir, "logs"),
             control_socket: resolve_path(base_dir, "run/corral.sock"),
             admin_listen: None,
+            log_file: None,
         });
     };
     t.reject_unknown(SUPERVISOR_KEYS, |_| false)?;
@@ -106,6 +107,10 @@ fn supervisor(
         log_dir: path("log_dir", "logs")?,
         control_socket: path("control_socket", "run/corral.sock")?,
         admin_listen: t.parsed("admin_listen", "address", app::parse_socket_addr)?,
+        log_file: t
+            .table("logs", "[supervisor.logs]")?
+            .map(|t| app::own_log(&t))
+            .transpose()?,
     })
 }
 

@@ -50,6 +50,19 @@ pub struct SupervisorConfig {
     pub control_socket: PathBuf,
     /// Read-only monitoring endpoint; off unless asked for.
     pub admin_listen: Option<SocketAddr>,
+    /// The supervisor's own log file, besides stderr; `None` for stderr only.
+    pub log_file: Option<OwnLog>,
+}
+
+/// Where the supervisor's own log goes besides stderr, and how it rotates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnLog {
+    /// The file, relative to `log_dir` unless absolute.
+    pub file: String,
+    /// Text lines, or one JSON object per line.
+    pub format: LogFormat,
+    /// When the file is rotated and what is kept.
+    pub rotation: Rotation,
 }
 
 /// One app: a command run as one or more identical workers.
@@ -125,21 +138,40 @@ pub struct HealthCheck {
     pub failures: u32,
 }
 
-/// The app's two log files and their rotation.
+/// The app's two log files, their format and their rotation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogsConfig {
     /// File of the workers' stdout, relative to `log_dir` unless absolute.
     pub out: String,
     /// File of the workers' stderr, relative to `log_dir` unless absolute.
     pub error: String,
-    /// Rotate when a file reaches this many bytes; `None` for no size limit.
+    /// Stamped text lines, or one JSON object per line.
+    pub format: LogFormat,
+    /// When the files are rotated and what is kept.
+    pub rotation: Rotation,
+}
+
+/// When a log file is rotated and which rotated files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate before a file passes this many bytes; `None` for no size limit.
     pub max_size: Option<u64>,
+    /// Rotate on the clock as well; `None` for size only.
+    pub interval: Option<RotateInterval>,
     /// Rotated files to keep.
     pub retain: u32,
     /// Whether rotated files are gzipped.
     pub compress: bool,
-    /// Rotate on the clock as well; `None` for size only.
-    pub rotate_interval: Option<RotateInterval>,
+}
+
+/// How each line of a log file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `<timestamp> [<instance>] <line>`, for people.
+    Text,
+    /// One JSON object per line (`timestamp`, `app`, `instance`, `pid`,
+    /// `stream`, `message`), for log shippers.
+    Json,
 }
 
 /// Calendar rotation, for operators who archive logs per hour or day.
@@ -203,23 +235,12 @@ pub fn load(path: &Path, env_name: Option<&str>) -> Result<Ecosystem, ConfigErro
 }
 
 /// Keys set in `eco` that are parsed and checked but not acted on yet, as
-/// dotted paths (`api.logs.max_size`), so that `corral run` says so instead
+/// dotted paths (`supervisor.admin_listen`), so that `corral run` says so instead
 /// of leaving an operator to believe they work.
 pub fn not_enforced(eco: &Ecosystem) -> Vec<String> {
     let mut keys = Vec::new();
     if eco.supervisor.admin_listen.is_some() {
         keys.push("supervisor.admin_listen".to_owned());
-    }
-    for app in &eco.apps {
-        let logs = &app.logs;
-        let set = [
-            (logs.max_size.is_some(), "max_size"),
-            (logs.compress, "compress"),
-            (logs.rotate_interval.is_some(), "rotate_interval"),
-        ];
-        for (_, key) in set.into_iter().filter(|(set, _)| *set) {
-            keys.push(format!("{}.logs.{key}", app.name));
-        }
     }
     keys
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::units::{format_duration, format_size};
-use super::{AppConfig, Ecosystem, Instances, RotateInterval};
+use super::{AppConfig, Ecosystem, Instances, LogFormat, RotateInterval, Rotation};
 
 /// What `check` says of a key that is accepted but not acted on yet.
 pub const NOT_YET: &str = "not enforced yet";
@@ -32,6 +32,14 @@ pub fn render(eco: &Ecosystem, cpus: usize) -> String {
     match sup.admin_listen {
         Some(addr) => out.later("admin_listen", quote(&addr.to_string())),
         None => out.maybe("admin_listen", None),
+    }
+    match &sup.log_file {
+        None => out.maybe("logs", None),
+        Some(own) => {
+            out.line("\n[supervisor.logs]");
+            out.set("file", quote(&own.file));
+            format_and_rotation(&mut out, own.format, &own.rotation);
+        }
     }
     for app in &eco.apps {
         render_app(&mut out, app, cpus);
@@ -95,17 +103,7 @@ fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
     out.line("\n[apps.logs]");
     out.set("out", quote(&logs.out));
     out.set("error", quote(&logs.error));
-    match logs.max_size {
-        Some(bytes) => out.later("max_size", size(bytes)),
-        None => out.maybe("max_size", None),
-    }
-    out.later("retain", logs.retain);
-    out.later("compress", logs.compress);
-    match logs.rotate_interval {
-        Some(RotateInterval::Hourly) => out.later("rotate_interval", quote("hourly")),
-        Some(RotateInterval::Daily) => out.later("rotate_interval", quote("daily")),
-        None => out.maybe("rotate_interval", None),
-    }
+    format_and_rotation(out, logs.format, &logs.rotation);
     out.line("\n[apps.env]");
     for (key, value) in &app.env {
         let shown = if is_secret(key) {
@@ -115,6 +113,24 @@ fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
         };
         out.set(&bare_or_quoted(key), quote(&shown));
     }
+}
+
+fn format_and_rotation(out: &mut Out, format: LogFormat, rotation: &Rotation) {
+    out.set(
+        "format",
+        quote(match format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }),
+    );
+    out.maybe("max_size", rotation.max_size.map(size));
+    let interval = rotation.interval.map(|i| match i {
+        RotateInterval::Hourly => quote("hourly"),
+        RotateInterval::Daily => quote("daily"),
+    });
+    out.maybe("rotate_interval", interval);
+    out.set("retain", rotation.retain);
+    out.set("compress", rotation.compress);
 }
 
 /// Lines of TOML being built.

@@ -117,7 +117,7 @@ impl Launcher {
         // The process runs already: without its task it would be untracked.
         let (stdout, stderr, status) = pipes.inspect_err(|_| self.table.kill_tree(pid))?;
         req.logs
-            .capture(&self.tracker, req.instance, stdout, stderr);
+            .capture(&self.tracker, req.instance, pid, stdout, stderr);
         tokio::spawn(task::run(req.id, exit, notify, status, req.events));
         Ok(WorkerHandle {
             pid,

@@ -41,7 +41,7 @@ fn unknown_keys_at_every_level() {
     );
     assert_eq!(
         with("logs = { zzz = 1 }"),
-        "ecosystem.toml:4:10: unknown key `zzz` in logs; valid keys are out, error, max_size, retain, compress, rotate_interval"
+        "ecosystem.toml:4:10: unknown key `zzz` in logs; valid keys are out, error, format, max_size, retain, compress, rotate_interval"
     );
 }
 

@@ -1,0 +1,230 @@
+//! The writer thread of one app: it owns the app's two files, formats the
+//! batches capture tasks send it and writes each with one call, and says
+//! when lines had to be dropped.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Instant, SystemTime};
+
+use chrono::{DateTime, Local};
+use tokio_util::task::TaskTracker;
+
+use super::capture::Source;
+use super::{Budget, Compressor, DROP_REPORT_EVERY, Dropped, LogSetup, RotatingFile, Stream};
+
+/// The lines of one read of one pipe, back to back without their `\n`.
+pub(super) struct Batch {
+    pub source: Source,
+    /// When they were read: what their stamp says.
+    pub at: SystemTime,
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    pub fn new(source: Source) -> Self {
+        Self {
+            source,
+            at: SystemTime::now(),
+            text: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, line: &[u8]) {
+        self.text.extend_from_slice(line);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// What it weighs against the app's queue budget.
+    pub fn bytes(&self) -> usize {
+        self.text.len() + self.ends.len()
+    }
+
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+    }
+}
+
+/// What a writer thread is asked to do.
+pub(super) enum Message {
+    /// Write these lines.
+    Lines(Batch),
+    /// Use this setup from now on (a reload).
+    Setup(Box<LogSetup>),
+    /// Reopen both files by path (SIGUSR1).
+    Reopen,
+}
+
+/// The sending side of a writer thread.
+#[derive(Clone)]
+pub(super) struct Queue {
+    tx: Sender<Message>,
+    /// Bytes of lines waiting, bounded by [`super::QUEUE_BYTES`].
+    pub budget: Arc<Budget>,
+}
+
+impl Queue {
+    pub fn send(&self, message: Message) {
+        // The thread is gone only if it could not be started (said then).
+        let _ = self.tx.send(message);
+    }
+}
+
+/// Starts the app's writer thread; `tracker` is told when it has written
+/// everything and ended.
+pub(super) fn start(
+    setup: LogSetup,
+    compressor: Compressor,
+    dropped: Arc<Dropped>,
+    tracker: &TaskTracker,
+) -> Queue {
+    let (tx, rx) = mpsc::channel();
+    let budget = Arc::new(Budget::default());
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tracker.spawn(async move {
+        let _ = done_rx.await;
+    });
+    let name = format!("logs-{}", setup.app);
+    let writer = Writer::new(setup, compressor, dropped, budget.clone());
+    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        writer.run(rx);
+        let _ = done_tx.send(());
+    });
+    if let Err(err) = spawned {
+        tracing::error!(%err, "cannot start a log writer thread; this app's output is dropped");
+    }
+    Queue { tx, budget }
+}
+
+/// What is reported of one stream's dropped lines.
+#[derive(Default)]
+struct Reporting {
+    reported: u64,
+    last: Option<Instant>,
+    /// The last write error since the last report.
+    error: Option<String>,
+}
+
+struct Writer {
+    setup: LogSetup,
+    compressor: Compressor,
+    out: RotatingFile,
+    err: RotatingFile,
+    dropped: Arc<Dropped>,
+    budget: Arc<Budget>,
+    reporting: [Reporting; 2],
+    /// Formatted lines of the batch being written, reused.
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn new(
+        setup: LogSetup,
+        compressor: Compressor,
+        dropped: Arc<Dropped>,
+        budget: Arc<Budget>,
+    ) -> Self {
+        Self {
+            out: RotatingFile::new(setup.out.clone(), setup.rotation, compressor.clone()),
+            err: RotatingFile::new(setup.err.clone(), setup.rotation, compressor.clone()),
+            setup,
+            compressor,
+            dropped,
+            budget,
+            reporting: Default::default(),
+            buf: Vec::with_capacity(128 * 1024),
+        }
+    }
+
+    /// Serves messages until every sender is gone, then reports what was
+    /// dropped one last time.
+    fn run(mut self, rx: Receiver<Message>) {
+        loop {
+            match rx.recv_timeout(DROP_REPORT_EVERY) {
+                Ok(Message::Lines(batch)) => self.write(batch),
+                Ok(Message::Setup(setup)) => self.apply(*setup),
+                Ok(Message::Reopen) => {
+                    self.out.reopen();
+                    self.err.reopen();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.report(false);
+        }
+        self.report(true);
+    }
+
+    fn write(&mut self, batch: Batch) {
+        let stream = batch.source.stream;
+        let at = DateTime::<Local>::from(batch.at);
+        self.buf.clear();
+        super::format::append(&mut self.buf, &self.setup, &batch, at);
+        let file = match stream {
+            Stream::Out => &mut self.out,
+            Stream::Err => &mut self.err,
+        };
+        let written = file.write(&self.buf, batch.len(), at);
+        self.budget.release(batch.bytes());
+        if written.dropped > 0 {
+            self.dropped.add(stream, written.dropped as u64);
+        }
+        if let Some(error) = written.error {
+            self.reporting[stream as usize].error = Some(error.to_string());
+        }
+    }
+
+    /// A reload's setup: a file whose path or rotation changed is reopened
+    /// with it; format and stamp apply from the next line.
+    fn apply(&mut self, setup: LogSetup) {
+        if setup.out != self.setup.out || setup.rotation != self.setup.rotation {
+            self.out =
+                RotatingFile::new(setup.out.clone(), setup.rotation, self.compressor.clone());
+        }
+        if setup.err != self.setup.err || setup.rotation != self.setup.rotation {
+            self.err =
+                RotatingFile::new(setup.err.clone(), setup.rotation, self.compressor.clone());
+        }
+        self.setup = setup;
+    }
+
+    /// Logs lines dropped since the last report: at once the first time,
+    /// then at most every [`DROP_REPORT_EVERY`], and at the end.
+    fn report(&mut self, last: bool) {
+        for stream in [Stream::Out, Stream::Err] {
+            let total = self.dropped.get(stream);
+            let state = &mut self.reporting[stream as usize];
+            let due = state
+                .last
+                .is_none_or(|at| at.elapsed() >= DROP_REPORT_EVERY);
+            if total == state.reported || !(due || last) {
+                continue;
+            }
+            let reason = state.error.take().unwrap_or_else(|| {
+                "the disk could not keep up (too many lines waiting)".to_owned()
+            });
+            tracing::warn!(
+                app = %self.setup.app,
+                stream = stream.as_str(),
+                dropped = total - state.reported,
+                total,
+                %reason,
+                "log lines dropped"
+            );
+            state.reported = total;
+            state.last = Some(Instant::now());
+        }
+    }
+}
