@@ -29,7 +29,7 @@ use crate::notify::NotifyListener;
 use crate::reaper::{self, ChildTable};
 use crate::sockets::{ListenKey, Listeners};
 use crate::worker::{self, Launcher};
-use crate::{systemd, unix};
+use crate::{systemd, telemetry, unix};
 
 /// How long shutdown waits for the last log lines after every worker is gone.
 const LOG_FLUSH_BOUND: Duration = Duration::from_secs(2);
@@ -67,6 +67,8 @@ pub fn prepare() -> anyhow::Result<Listeners> {
 
 /// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
 pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow::Result<()> {
+    let compressor = Compressor::start();
+    telemetry::log_to_file(&eco.supervisor, &compressor);
     unix::become_subreaper().context("cannot become a child subreaper")?;
     let containment = Containment::start()?;
     tracing::info!(
@@ -99,7 +101,7 @@ pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow
         launcher,
         cpus,
         fleet,
-        compressor: Compressor::start(),
+        compressor,
     };
     let mut daemon = Daemon {
         source,
@@ -189,6 +191,7 @@ impl Daemon {
                 }
             }
         }
+        telemetry::log_to_file(&eco.supervisor, &self.ctx.compressor);
         let log_dir = eco.supervisor.log_dir;
         let names: Vec<String> = plan.iter().map(|(app, _)| app.name.clone()).collect();
         for removed in self
@@ -293,6 +296,7 @@ impl Daemon {
             );
         }
         tracing::info!("supervisor stopped");
+        telemetry::close_file(LOG_FLUSH_BOUND);
     }
 }
 

@@ -30,6 +30,7 @@ mod capture;
 mod compress;
 mod file;
 mod format;
+mod own;
 mod rotation;
 mod writer;
 
@@ -45,6 +46,7 @@ use tokio_util::task::TaskTracker;
 pub use capture::split_lines;
 pub use compress::Compressor;
 pub use file::{RotatingFile, Written};
+pub use own::OwnLogFile;
 
 use crate::config::{LogFormat, LogsConfig};
 
