@@ -9,10 +9,10 @@
 //! ```
 //!
 //! - **Capture** ([`capture`]) is async, on the supervisor's runtime: each
-//!   pipe is read in large chunks, cut into lines (long ones split at
-//!   [`MAX_LINE`]), and a chunk's lines go to the app's writer as one
-//!   batch, stamped with the instant they were read. It never waits on the
-//!   writer: the lines queued for an app are bounded ([`QUEUE_BYTES`]), and
+//!   pipe is read at most every [`capture::GATHER`], all it holds at once,
+//!   cut into lines (long ones split at [`MAX_LINE`]), and those lines go
+//!   to the app's writer as one batch, stamped with the instant they were
+//!   read. It never waits on the writer: the lines queued for an app are bounded ([`QUEUE_BYTES`]), and
 //!   a batch that does not fit is dropped and counted, so a worker never
 //!   blocks on its pipe because of the disk.
 //! - **The writer** ([`writer`]) is one thread per app that owns the app's
@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::unistd::Pid;
-use tokio::io::AsyncRead;
+use tokio::net::unix::pipe;
 use tokio_util::task::TaskTracker;
 
 pub use capture::split_lines;
@@ -173,13 +173,10 @@ impl AppLogs {
         tracker: &TaskTracker,
         instance: usize,
         pid: Pid,
-        stdout: impl AsyncRead + Unpin + Send + 'static,
-        stderr: impl AsyncRead + Unpin + Send + 'static,
+        stdout: pipe::Receiver,
+        stderr: pipe::Receiver,
     ) {
-        for (stream, pipe) in [
-            (Stream::Out, Box::new(stdout) as capture::Pipe),
-            (Stream::Err, Box::new(stderr) as capture::Pipe),
-        ] {
+        for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
             let source = capture::Source {
                 stream,
                 instance,

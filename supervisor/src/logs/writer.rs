@@ -117,6 +117,17 @@ struct Reporting {
     error: Option<String>,
 }
 
+/// Formatted lines of one stream waiting to be written together.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    lines: usize,
+    /// Their weight against the queue budget, given back once written.
+    bytes: usize,
+    /// When the newest of them was read.
+    at: Option<DateTime<Local>>,
+}
+
 struct Writer {
     setup: LogSetup,
     compressor: Compressor,
@@ -125,8 +136,8 @@ struct Writer {
     dropped: Arc<Dropped>,
     budget: Arc<Budget>,
     reporting: [Reporting; 2],
-    /// Formatted lines of the batch being written, reused.
-    buf: Vec<u8>,
+    /// What is formatted and not written yet, per stream.
+    pending: [Pending; 2],
 }
 
 impl Writer {
@@ -144,20 +155,22 @@ impl Writer {
             dropped,
             budget,
             reporting: Default::default(),
-            buf: Vec::with_capacity(128 * 1024),
+            pending: Default::default(),
         }
     }
 
     /// Serves messages until every sender is gone, then reports what was
-    /// dropped one last time.
+    /// dropped one last time. Whatever is waiting when the thread wakes up
+    /// is written together: one write per file, not one per batch.
     fn run(mut self, rx: Receiver<Message>) {
         loop {
             match rx.recv_timeout(DROP_REPORT_EVERY) {
-                Ok(Message::Lines(batch)) => self.write(batch),
-                Ok(Message::Setup(setup)) => self.apply(*setup),
-                Ok(Message::Reopen) => {
-                    self.out.reopen();
-                    self.err.reopen();
+                Ok(message) => {
+                    self.handle(message);
+                    while let Ok(message) = rx.try_recv() {
+                        self.handle(message);
+                    }
+                    self.flush();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -167,22 +180,52 @@ impl Writer {
         self.report(true);
     }
 
-    fn write(&mut self, batch: Batch) {
-        let stream = batch.source.stream;
-        let at = DateTime::<Local>::from(batch.at);
-        self.buf.clear();
-        super::format::append(&mut self.buf, &self.setup, &batch, at);
-        let file = match stream {
-            Stream::Out => &mut self.out,
-            Stream::Err => &mut self.err,
-        };
-        let written = file.write(&self.buf, batch.len(), at);
-        self.budget.release(batch.bytes());
-        if written.dropped > 0 {
-            self.dropped.add(stream, written.dropped as u64);
+    fn handle(&mut self, message: Message) {
+        match message {
+            Message::Lines(batch) => self.format(batch),
+            Message::Setup(setup) => {
+                self.flush();
+                self.apply(*setup);
+            }
+            Message::Reopen => {
+                self.flush();
+                self.out.reopen();
+                self.err.reopen();
+            }
         }
-        if let Some(error) = written.error {
-            self.reporting[stream as usize].error = Some(error.to_string());
+    }
+
+    fn format(&mut self, batch: Batch) {
+        let at = DateTime::<Local>::from(batch.at);
+        let pending = &mut self.pending[batch.source.stream as usize];
+        super::format::append(&mut pending.buf, &self.setup, &batch, at);
+        pending.lines += batch.len();
+        pending.bytes += batch.bytes();
+        pending.at = Some(at);
+    }
+
+    /// Writes what is pending, each stream with one call.
+    fn flush(&mut self) {
+        for stream in [Stream::Out, Stream::Err] {
+            let pending = &mut self.pending[stream as usize];
+            let Some(at) = pending.at.take() else {
+                continue;
+            };
+            let file = match stream {
+                Stream::Out => &mut self.out,
+                Stream::Err => &mut self.err,
+            };
+            let written = file.write(&pending.buf, pending.lines, at);
+            self.budget.release(pending.bytes);
+            pending.buf.clear();
+            pending.lines = 0;
+            pending.bytes = 0;
+            if written.dropped > 0 {
+                self.dropped.add(stream, written.dropped as u64);
+            }
+            if let Some(error) = written.error {
+                self.reporting[stream as usize].error = Some(error.to_string());
+            }
         }
     }
 
