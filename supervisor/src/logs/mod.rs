@@ -7,6 +7,11 @@
 //! write that fails (a full disk) is counted and never blocks the worker:
 //! its pipe keeps being drained.
 
+mod archive;
+pub mod compress;
+pub mod file;
+pub mod rotation;
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
