@@ -67,7 +67,7 @@ pub fn prepare() -> anyhow::Result<Listeners> {
 
 /// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
 pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow::Result<()> {
-    let compressor = Compressor::start();
+    let compressor = Compressor::start().context("cannot start the log compressor")?;
     telemetry::log_to_file(&eco.supervisor, &compressor);
     unix::become_subreaper().context("cannot become a child subreaper")?;
     let containment = Containment::start()?;
@@ -293,6 +293,11 @@ impl Daemon {
         {
             tracing::warn!(
                 "worker output still open after every worker exited; the last lines may be missing"
+            );
+        }
+        if !self.ctx.compressor.flush(LOG_FLUSH_BOUND) {
+            tracing::warn!(
+                "rotated log files still being compressed; the next start finishes them"
             );
         }
         tracing::info!("supervisor stopped");

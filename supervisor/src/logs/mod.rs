@@ -26,6 +26,7 @@
 //!   at most every [`DROP_REPORT_EVERY`] with why, and kept for status.
 //!   Writing resumes by itself when the disk has room again.
 
+mod archive;
 mod capture;
 mod compress;
 mod file;
