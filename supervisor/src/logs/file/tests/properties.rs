@@ -110,7 +110,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let compressor = Compressor::start().unwrap();
-        let mut file = RotatingFile::new(dir.path().join("api-out.log"), rotation.clone(), compressor.clone());
+        let mut file = RotatingFile::new(dir.path().join("api-out.log"), rotation, compressor.clone());
         let (mut model, mut all, mut now, mut number) = (Model::default(), Vec::new(), at(0), 0);
         for step in steps {
             match step {
