@@ -81,7 +81,7 @@ fn drain(pipe: &Pipe, chunk: &mut [u8], pending: &mut Vec<u8>, source: Source) -
             Err(err) if err.kind() == ErrorKind::WouldBlock => break,
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) => {
-                tracing::warn!(%err, stream = source.stream.as_str(), pid = source.pid, "cannot read worker output");
+                tracing::warn!(%err, stream = %source.stream.as_str(), pid = source.pid, "cannot read worker output");
                 return false;
             }
         }

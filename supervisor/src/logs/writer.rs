@@ -260,7 +260,7 @@ impl Writer {
             });
             tracing::warn!(
                 app = %self.setup.app,
-                stream = stream.as_str(),
+                stream = %stream.as_str(),
                 dropped = total - state.reported,
                 total,
                 %reason,
