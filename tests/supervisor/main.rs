@@ -10,6 +10,7 @@ mod failed_starts;
 mod health_checks;
 mod helper;
 mod hygiene;
+mod log_setup;
 mod logs;
 mod memory_limit;
 mod orphans;
