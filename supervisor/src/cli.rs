@@ -3,17 +3,20 @@
 //!
 //! Verbs mirror the control requests they will map to; parsing stays here and
 //! [`run`] turns each verb into its action and an exit code (0 success,
-//! 1 the operation failed, 2 usage or config error).
+//! 1 the operation failed, 2 usage or config error, which includes a log
+//! folder that cannot be written or is in use by another supervisor).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, ConfigError};
+use crate::config;
 use crate::contain;
 use crate::daemon::{self, Source};
 use crate::exec_step::ExecStep;
+use crate::lock::LogDirLock;
+use crate::log_setup;
 
 /// corral: a process supervisor and cluster runner for any language.
 #[derive(Debug, Parser)]
@@ -61,6 +64,9 @@ pub fn run(command: Command) -> ExitCode {
         Command::Run(args) => run_daemon(args),
         Command::Check(args) => match config::load(&args.file, args.env.as_deref()) {
             Ok(eco) => {
+                if let Err(err) = log_setup::check(&eco) {
+                    return config_error(&err);
+                }
                 let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
                 print!("{}", config::render(&eco, cpus));
                 ExitCode::SUCCESS
@@ -84,6 +90,15 @@ fn run_daemon(args: FileArgs) -> ExitCode {
         Ok(listeners) => listeners,
         Err(err) => return failed(&err),
     };
+    if let Err(err) = log_setup::prepare(&eco) {
+        return config_error(&err);
+    }
+    // After `daemon::prepare`, which must see the inherited fds before any
+    // is opened; before any socket is bound or anything started.
+    let log_lock = match LogDirLock::acquire(&eco.supervisor.log_dir) {
+        Ok(lock) => lock,
+        Err(err) => return config_error(&err),
+    };
     // One thread: the thread that forks a worker is its parent as far as
     // PR_SET_PDEATHSIG is concerned, so it must live as long as the process.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -97,13 +112,15 @@ fn run_daemon(args: FileArgs) -> ExitCode {
         file: args.file,
         env: args.env,
     };
-    match runtime.block_on(daemon::run(eco, source, listeners)) {
+    match runtime.block_on(daemon::run(eco, source, listeners, log_lock)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => failed(&err),
     }
 }
 
-fn config_error(err: &ConfigError) -> ExitCode {
+/// A config the supervisor cannot run: a broken file, or a log folder it
+/// cannot write or that another supervisor holds.
+fn config_error(err: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("corral: {err}");
     ExitCode::from(EXIT_CONFIG)
 }

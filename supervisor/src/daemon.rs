@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ use tokio_util::task::TaskTracker;
 use crate::app::{AppCommand, AppContext, AppHandle, AppState, Fleet};
 use crate::config::{self, AppConfig, Ecosystem};
 use crate::contain::Containment;
+use crate::lock::{LockError, LogDirLock};
+use crate::log_setup;
 use crate::logs::Compressor;
 use crate::notify::NotifyListener;
 use crate::reaper::{self, ChildTable};
@@ -54,6 +56,8 @@ struct Daemon {
     removed: TaskTracker,
     /// The longest `kill_timeout` of any app that may still be running.
     kill_timeout: Duration,
+    /// The lock on the `log_dir` in force, held for the supervisor's life.
+    log_lock: LogDirLock,
 }
 
 /// Takes over the fds this process inherited; must run before anything
@@ -66,7 +70,14 @@ pub fn prepare() -> anyhow::Result<Listeners> {
 }
 
 /// Runs the supervisor until SIGTERM or SIGINT, then drains every worker.
-pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow::Result<()> {
+/// `log_lock` is the lock on `eco`'s `log_dir`, taken by the caller before
+/// anything else could be started.
+pub async fn run(
+    eco: Ecosystem,
+    source: Source,
+    listeners: Listeners,
+    log_lock: LogDirLock,
+) -> anyhow::Result<()> {
     let compressor = Compressor::start().context("cannot start the log compressor")?;
     telemetry::log_to_file(&eco.supervisor, &compressor);
     unix::become_subreaper().context("cannot become a child subreaper")?;
@@ -111,6 +122,7 @@ pub async fn run(eco: Ecosystem, source: Source, listeners: Listeners) -> anyhow
         apps: BTreeMap::new(),
         removed: TaskTracker::new(),
         kill_timeout: Duration::ZERO,
+        log_lock,
     };
     daemon.apply(eco)?;
     if let Some(period) = systemd::watchdog_period() {
@@ -241,15 +253,39 @@ impl Daemon {
     }
 
     /// SIGHUP: a valid file is applied with rolling reloads; an invalid one
-    /// is refused and the running config stays.
+    /// is refused and the running config stays. A new `log_dir` is locked
+    /// before anything changes and the old one released only once the new
+    /// config is in force.
     fn reload(&mut self) {
         tracing::info!(file = %self.source.file.display(), "SIGHUP: reloading the config");
         let result = config::load(&self.source.file, self.source.env.as_deref())
             .map_err(anyhow::Error::from)
-            .and_then(|eco| self.apply(eco));
+            .and_then(|eco| {
+                log_setup::prepare(&eco)?;
+                let new_lock = self.lock_for(&eco.supervisor.log_dir)?;
+                self.apply(eco)?;
+                if let Some(lock) = new_lock {
+                    tracing::info!(
+                        from = %self.log_lock.dir().display(),
+                        to = %lock.dir().display(),
+                        "log_dir changed; the old one is released"
+                    );
+                    self.log_lock = lock;
+                }
+                Ok(())
+            });
         if let Err(err) = result {
             tracing::error!("reload refused, the running config stays: {err:#}");
         }
+    }
+
+    /// The lock a reloaded config needs: `None` if its `log_dir` is the
+    /// folder already held.
+    fn lock_for(&self, log_dir: &Path) -> Result<Option<LogDirLock>, LockError> {
+        if self.log_lock.covers(log_dir) {
+            return Ok(None);
+        }
+        LogDirLock::acquire(log_dir).map(Some)
     }
 
     /// SIGTERM/SIGINT: every app drains, apps removed earlier included. A

@@ -16,9 +16,10 @@
 //! reaper ([`reaper`]), readiness and heartbeats arrive over sd_notify
 //! ([`notify`]), health probes and the memory and CPU of each worker's
 //! process tree are measured in [`watch`]. Workers' output is captured into
-//! log files ([`logs`]). The daemon ([`daemon`]) turns signals into
-//! shutdown, reload and log reopening, and reports to systemd
-//! ([`systemd`]).
+//! log files ([`logs`]) in a folder that one supervisor at a time may hold
+//! ([`lock`]) and that is checked before anything starts ([`log_setup`]).
+//! The daemon ([`daemon`]) turns signals into shutdown, reload and log
+//! reopening, and reports to systemd ([`systemd`]).
 
 pub mod app;
 pub mod cli;
@@ -27,6 +28,8 @@ pub mod contain;
 pub mod daemon;
 pub mod exec_step;
 pub mod lifecycle;
+pub mod lock;
+pub mod log_setup;
 pub mod logs;
 pub mod notify;
 pub mod reaper;

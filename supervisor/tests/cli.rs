@@ -5,7 +5,11 @@
 //! named `ecosystem.toml` relative to that folder, so error lines read exactly
 //! as they would on a server. A broken file must be refused by both verbs
 //! with exit code 2 and the same single line on stderr; `run` must refuse it
-//! at once, before it binds, logs or starts anything.
+//! at once, before it binds, logs or starts anything. The same holds for a
+//! log folder or file that cannot be written ([`log_dir`]).
+
+#[path = "cli/log_dir.rs"]
+mod log_dir;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -114,7 +114,10 @@ fn on_a_full_disk_the_app_serves_reloads_work_lines_are_counted_and_writing_resu
     );
     corral.signal(Signal::SIGHUP);
     corral.wait_message("reload complete");
-    assert!(get_json(addr, "/")["pid"].is_i64(), "the app serves after the reload");
+    assert!(
+        get_json(addr, "/")["pid"].is_i64(),
+        "the app serves after the reload"
+    );
 
     std::fs::remove_file(&filler).expect("free the space");
     let out = fs.path().join("api-out.log");

@@ -13,6 +13,7 @@ mod hygiene;
 mod log_disk;
 mod log_pipeline;
 mod log_rotation;
+mod log_setup;
 mod logs;
 mod memory_limit;
 mod orphans;

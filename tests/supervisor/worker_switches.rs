@@ -2,8 +2,9 @@
 //! leak grows the PSS the supervisor measures, a spike raises it for a
 //! moment and gives it back, its health answer switches at
 //! run time on its private socket, its heartbeats stop on request, it can
-//! die before it was ever ready, and it can keep serving through a slow
-//! drain. Under the real supervisor where that is what matters (the private
+//! die before it was ever ready, it can keep serving through a slow
+//! drain, and it prints numbered lines in a burst or access-log lines at a
+//! steady rate. Under the real supervisor where that is what matters (the private
 //! health socket), and otherwise started directly with a socket and a notify
 //! socket of the test's own, so the check does not depend on what the
 //! supervisor does with heartbeats or readiness.
@@ -224,6 +225,15 @@ impl Direct {
             assert!(n > 0, "the worker exited before printing {prefix:?}");
         }
     }
+
+    /// The next line of standard output, without its newline.
+    fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).expect("stdout");
+        assert!(n > 0, "the worker's stdout closed");
+        line.truncate(line.trim_end_matches('\n').len());
+        line
+    }
 }
 
 impl Drop for Direct {
@@ -286,4 +296,48 @@ fn a_slow_drain_keeps_serving_then_closes_the_listener() {
     assert!(term.elapsed() >= Duration::from_millis(500));
     let refused = TcpStream::connect(worker.addr).expect_err("the listener is closed");
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn printed_lines_come_numbered_in_order_while_the_worker_serves() {
+    let mut worker = Direct::start(&[("TW_PRINT_LINES", "20000"), ("CORRAL_INSTANCE", "1")]);
+    let pid = worker.pid().as_raw();
+    worker.wait_line("test-worker started");
+    // Nobody reads stdout yet, so the printing thread is stuck on a full
+    // pipe: the worker answers anyway.
+    assert_eq!(get_json(worker.addr, "/")["pid"], pid);
+    for n in 0..20_000 {
+        assert_eq!(worker.next_line(), format!("worker=1 pid={pid} line={n}"));
+    }
+}
+
+#[test]
+fn the_log_rate_is_paced_and_each_line_looks_like_an_access_log() {
+    for each in ["0", "1"] {
+        let spawned = Instant::now();
+        let mut worker = Direct::start(&[
+            ("TW_LOG_RATE", "2000"),
+            ("TW_LOG_EACH", each),
+            ("CORRAL_INSTANCE", "0"),
+        ]);
+        let pid = worker.pid().as_raw();
+        worker.wait_line("test-worker started");
+        for seq in 0..=1000 {
+            let line = worker.next_line();
+            let prefix = format!("access worker=0 pid={pid} seq={seq} ");
+            assert!(line.starts_with(&prefix), "{line:?} after seq {seq}");
+            assert!(
+                (130..=170).contains(&line.len()),
+                "{} bytes: {line}",
+                line.len()
+            );
+        }
+        // Line 1000 is due 0.5 s after the worker started at 2000 lines/s:
+        // a burst would bring it at once.
+        let elapsed = spawned.elapsed();
+        assert!(
+            (Duration::from_millis(500)..Duration::from_secs(5)).contains(&elapsed),
+            "TW_LOG_EACH={each}: 1001 lines at 2000/s took {elapsed:?}"
+        );
+    }
 }

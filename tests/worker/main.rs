@@ -18,6 +18,18 @@
 //!   `TW_ORPHAN=1`: leave a short-lived orphan for the supervisor to reap.
 //! - `TW_HEALTH=pass|fail|hang`: how `GET /health` answers at start (default
 //!   `pass`); `GET /health/set?mode=...` switches it later ([`health`]).
+//! - `TW_PRINT_LINES=N`: right after start, print N numbered lines to stdout
+//!   as fast as the pipe takes them, `worker=<instance> pid=<pid> line=<n>`
+//!   for n = 0..N-1 in order, then `test-worker printed lines=N pid=<pid>`
+//!   to stderr; the worker serves meanwhile and afterwards ([`emit`]).
+//! - `TW_LOG_RATE=R`: print R lines a second to stdout until stopped, in a
+//!   batch every 10 ms, each an access-log line of about 150 bytes that
+//!   starts `access worker=<instance> pid=<pid> seq=<n> ` (n from 0).
+//!   With `TW_LOG_EACH=1`, each line is written on its own when it is due
+//!   (line n at n/R s), like a server logging each request as it ends.
+//!
+//! Otherwise both write whole lines in chunks of about 64 KiB (one
+//! `write_all` each, under stdout's lock), not one `write` per line.
 //!
 //! Over HTTP, besides `/health`: `GET /leak?mb=N` leaks N MiB of touched
 //! memory for good ([`leak`]), `GET /spike?mb=N&ms=M` holds N MiB of touched
@@ -25,6 +37,7 @@
 //! `GET /watchdog/stop` stops the `WATCHDOG=1` heartbeats, `GET /crash`
 //! exits 3 (see [`routes`]).
 
+mod emit;
 mod health;
 mod http;
 mod info;
@@ -130,6 +143,7 @@ fn main() {
     eprintln!("test-worker stderr line pid={pid}");
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
+    emit::start(&worker);
 
     let mut acceptors = Vec::new();
     for inherited in listeners {

@@ -67,6 +67,9 @@ pub struct Corral {
     dir: tempfile::TempDir,
     lines: mpsc::Receiver<String>,
     events: Vec<Value>,
+    /// Lines of stderr that are not JSON events: a refusal before the
+    /// logger is set up, or output corral does not format.
+    plain: Vec<String>,
     cursor: usize,
     exit: Option<ExitStatus>,
 }
@@ -122,6 +125,7 @@ impl Corral {
             dir,
             lines,
             events: Vec::new(),
+            plain: Vec::new(),
             cursor: 0,
             exit: None,
         }
@@ -151,8 +155,9 @@ impl Corral {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(left) {
             Ok(line) => {
-                if let Ok(event) = serde_json::from_str(&line) {
-                    self.events.push(event);
+                match serde_json::from_str(&line) {
+                    Ok(event) => self.events.push(event),
+                    Err(_) => self.plain.push(line),
                 }
                 true
             }
@@ -187,6 +192,16 @@ impl Corral {
             .filter(|e| e["message"] == message)
             .cloned()
             .collect()
+    }
+
+    /// Lines read so far from stderr that are not JSON events.
+    pub fn plain_lines(&self) -> &[String] {
+        &self.plain
+    }
+
+    /// Every event read so far, for a check that none was logged.
+    pub fn all_events(&self) -> &[Value] {
+        &self.events
     }
 
     /// The address the first `listen` socket is bound to.
