@@ -4,25 +4,65 @@
 //! A pipe is read at most once per [`GATHER`]: a worker that writes one
 //! line per `write` (an access log at 10,000 requests a second) then costs
 //! one wake-up and one batch per interval instead of one per line, which
-//! is most of what carrying a line costs. Lines are stamped when read, so
-//! at most that much later than written. A pipe holds 64 KiB, enough for
-//! a few MB/s within the interval; beyond that the worker's `write` waits
-//! for the next read, never longer than the interval.
+//! is most of what carrying a line costs. For that, a pipe is watched by
+//! the event loop (epoll) only while it is empty: a registered pipe would
+//! wake the loop at every `write` of the worker, even while its task
+//! sleeps. Lines are stamped when read, so at most that much later than
+//! written. A pipe holds [`PIPE_BYTES`] (256 KiB), 25 MB/s within the
+//! interval; beyond that the worker's `write` waits for the next read,
+//! never longer than the interval.
 
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::unix::pipe;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use super::writer::{Batch, Message, Queue};
 use super::{Dropped, MAX_LINE, Stream};
 
-/// A worker's stdout or stderr.
-pub(super) type Pipe = pipe::Receiver;
+/// The read end of a worker's stdout or stderr pipe.
+pub struct Pipe(OwnedFd);
+
+impl Pipe {
+    /// Takes the read end `fd`, made non-blocking, its buffer grown to
+    /// [`PIPE_BYTES`] where the system allows.
+    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+        let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
+        fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        // Best effort: an unprivileged user past its pipe quota keeps 64 KiB.
+        let _ = fcntl(&fd, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
+        Ok(Self(fd))
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        nix::unistd::read(self.0.as_fd(), buf).map_err(io::Error::from)
+    }
+
+    /// Waits until the pipe has something to read (or is closed), watched
+    /// by the event loop for that time only.
+    async fn readable(self) -> io::Result<Self> {
+        // SAFETY: the `OwnedFd` is open and owned here; it stays open, and
+        // `as_raw_fd` gives the same number, until `into_inner` hands it
+        // back below (or the `AsyncFd` is dropped with it).
+        let watched = unsafe { AsyncFd::register_with_interest(self.0, Interest::READABLE) }
+            .map_err(|err| err.into_parts().1)?;
+        let ready = watched.readable().await.map(drop);
+        let pipe = Self(watched.into_inner());
+        ready.map(|()| pipe)
+    }
+}
 
 /// How much one read takes.
 const CHUNK: usize = 64 * 1024;
+
+/// What a pipe may hold between two reads: at one read per [`GATHER`], a
+/// worker may write 25 MB/s before its `write` waits. Kernel memory, so
+/// not more.
+const PIPE_BYTES: i32 = 256 * 1024;
 
 /// How long lines gather in a pipe between two reads.
 pub const GATHER: Duration = Duration::from_millis(10);
@@ -47,14 +87,13 @@ pub(super) struct Sink {
 
 /// Copies the pipe's lines to the writer until the worker closes it; a
 /// last line without a newline is kept too.
-pub(super) async fn copy(pipe: Pipe, source: Source, sink: Sink) {
+pub(super) async fn copy(mut pipe: Pipe, source: Source, sink: Sink) {
     let mut pending = Vec::with_capacity(CHUNK);
     let mut chunk = vec![0u8; CHUNK];
     loop {
-        if pipe.readable().await.is_err() {
-            break;
-        }
+        let before = pending.len();
         let open = drain(&pipe, &mut chunk, &mut pending, source);
+        let read = pending.len() > before;
         let mut batch = Batch::new(source);
         let consumed = split_lines(&pending, MAX_LINE, |line| batch.push(line));
         pending.drain(..consumed);
@@ -62,7 +101,17 @@ pub(super) async fn copy(pipe: Pipe, source: Source, sink: Sink) {
         if !open {
             break;
         }
-        tokio::time::sleep(GATHER).await;
+        if read {
+            tokio::time::sleep(GATHER).await;
+        } else {
+            match pipe.readable().await {
+                Ok(readable) => pipe = readable,
+                Err(err) => {
+                    tracing::warn!(%err, stream = %source.stream.as_str(), pid = source.pid, "cannot watch worker output");
+                    break;
+                }
+            }
+        }
     }
     if !pending.is_empty() {
         let mut batch = Batch::new(source);

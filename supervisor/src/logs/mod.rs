@@ -41,10 +41,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::unistd::Pid;
-use tokio::net::unix::pipe;
 use tokio_util::task::TaskTracker;
 
-pub use capture::split_lines;
+pub use capture::{Pipe, split_lines};
 pub use compress::Compressor;
 pub use file::{RotatingFile, Written};
 pub use own::OwnLogFile;
@@ -174,8 +173,8 @@ impl AppLogs {
         tracker: &TaskTracker,
         instance: usize,
         pid: Pid,
-        stdout: pipe::Receiver,
-        stderr: pipe::Receiver,
+        stdout: Pipe,
+        stderr: Pipe,
     ) {
         for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
             let source = capture::Source {

@@ -15,7 +15,7 @@ use super::{Launcher, WorkerHandle, task};
 use crate::config::AppConfig;
 use crate::exec_step::ExecStep;
 use crate::lifecycle::{Event, WorkerId};
-use crate::logs::AppLogs;
+use crate::logs::{AppLogs, Pipe};
 use crate::reaper::Spawned;
 use crate::sockets;
 
@@ -109,8 +109,8 @@ impl Launcher {
             child.stdout.take().expect("piped"),
             child.stderr.take().expect("piped"),
         );
-        let pipes = pipe::Receiver::from_owned_fd(out.into())
-            .and_then(|stdout| Ok((stdout, pipe::Receiver::from_owned_fd(err.into())?)))
+        let pipes = Pipe::new(out.into())
+            .and_then(|stdout| Ok((stdout, Pipe::new(err.into())?)))
             .and_then(|(stdout, stderr)| {
                 Ok((stdout, stderr, pipe::Receiver::from_owned_fd(status_read)?))
             });
