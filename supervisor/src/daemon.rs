@@ -129,7 +129,7 @@ pub async fn run(
         systemd::spawn_watchdog(period);
     }
 
-    let mut ready_sent = false;
+    let mut reported = Reported::default();
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -141,7 +141,7 @@ pub async fn run(
             }
             Ok(()) = fleet_rx.changed() => {
                 let fleet = fleet_rx.borrow_and_update().clone();
-                ready_sent |= report(&fleet, ready_sent);
+                reported.report(&fleet);
             }
         }
     }
@@ -150,19 +150,31 @@ pub async fn run(
     Ok(())
 }
 
-/// Tells systemd (and the log) how the fleet is doing; returns whether
-/// READY=1 was sent now.
-fn report(fleet: &Fleet, ready_sent: bool) -> bool {
-    let summary: Vec<String> = fleet.values().map(ToString::to_string).collect();
-    let summary = summary.join("; ");
-    let all_online = !fleet.is_empty() && fleet.values().all(|app| app.state == AppState::Online);
-    if all_online && !ready_sent {
-        tracing::info!(status = %summary, "all apps online");
-        systemd::notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
-        return true;
+/// What systemd was last told.
+#[derive(Default)]
+struct Reported {
+    ready: bool,
+    status: String,
+}
+
+impl Reported {
+    /// Tells systemd (and the log) how the fleet is doing: `READY=1` once
+    /// every app is online, and `STATUS=` whenever its line changes (the
+    /// fleet also changes with every memory sample, which is no news).
+    fn report(&mut self, fleet: &Fleet) {
+        let summary: Vec<String> = fleet.values().map(ToString::to_string).collect();
+        let summary = summary.join("; ");
+        let all_online =
+            !fleet.is_empty() && fleet.values().all(|app| app.state == AppState::Online);
+        if all_online && !self.ready {
+            tracing::info!(status = %summary, "all apps online");
+            systemd::notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+            self.ready = true;
+        } else if summary != self.status {
+            systemd::notify(&[NotifyState::Status(&summary)]);
+        }
+        self.status = summary;
     }
-    systemd::notify(&[NotifyState::Status(&summary)]);
-    false
 }
 
 impl Daemon {

@@ -3,6 +3,7 @@
 use super::manager::Manager;
 use super::{AppStatus, WorkerState, WorkerStatus};
 use crate::lifecycle::Phase;
+use crate::logs::Stream;
 
 impl Manager {
     pub(super) fn publish(&self) {
@@ -33,6 +34,10 @@ impl Manager {
             state: self.machine.state(),
             desired: self.machine.slots().len(),
             workers,
+            dropped_lines: (
+                self.logs.dropped.get(Stream::Out),
+                self.logs.dropped.get(Stream::Err),
+            ),
             note: self.machine.note().map(str::to_owned),
         };
         self.ctx.fleet.send_if_modified(|fleet| {

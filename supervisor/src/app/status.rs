@@ -48,6 +48,8 @@ pub struct AppStatus {
     pub desired: usize,
     /// Every live worker process, replacements and draining ones included.
     pub workers: Vec<WorkerStatus>,
+    /// Log lines dropped so far, of stdout and of stderr.
+    pub dropped_lines: (u64, u64),
     /// Why the last reload stopped, or why the app is errored.
     pub note: Option<String>,
 }
