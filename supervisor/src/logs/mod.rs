@@ -27,6 +27,7 @@
 //!   Writing resumes by itself when the disk has room again.
 
 mod archive;
+mod batch;
 mod capture;
 mod compress;
 mod file;

@@ -4,58 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use chrono::{DateTime, Local};
 use tokio_util::task::TaskTracker;
 
-use super::capture::Source;
+pub(super) use super::batch::Batch;
 use super::{Budget, Compressor, DROP_REPORT_EVERY, Dropped, LogSetup, RotatingFile, Stream};
-
-/// The lines of one read of one pipe, back to back without their `\n`.
-pub(super) struct Batch {
-    pub source: Source,
-    /// When they were read: what their stamp says.
-    pub at: SystemTime,
-    text: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Batch {
-    pub fn new(source: Source) -> Self {
-        Self {
-            source,
-            at: SystemTime::now(),
-            text: Vec::new(),
-            ends: Vec::new(),
-        }
-    }
-
-    pub fn push(&mut self, line: &[u8]) {
-        self.text.extend_from_slice(line);
-        self.ends.push(self.text.len());
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// What it weighs against the app's queue budget.
-    pub fn bytes(&self) -> usize {
-        self.text.len() + self.ends.len()
-    }
-
-    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, &end)| &self.text[start..end])
-    }
-}
 
 /// What a writer thread is asked to do.
 pub(super) enum Message {
