@@ -137,6 +137,7 @@ pub async fn run(
             _ = hup.recv() => daemon.reload(),
             _ = usr1.recv() => {
                 tracing::info!("reopening log files");
+                telemetry::reopen_file();
                 daemon.apps.values().for_each(|app| app.send(AppCommand::ReopenLogs));
             }
             Ok(()) = fleet_rx.changed() => {

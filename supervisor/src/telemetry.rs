@@ -31,6 +31,7 @@ static FILE: OnceLock<(reload::Handle<FileLayer, Registry>, Mutex<Current>)> = O
 #[derive(Default)]
 struct Current {
     target: Option<Target>,
+    sink: Option<OwnLogFile>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -75,14 +76,18 @@ pub fn log_to_file(supervisor: &SupervisorConfig, compressor: &Compressor) {
     if current.target == wanted {
         return;
     }
-    let (layer, thread) = match &wanted {
-        None => (None, None),
+    let (layer, sink, thread) = match &wanted {
+        None => (None, None, None),
         Some((path, rotation, format)) => {
             match OwnLogFile::start(path.clone(), *rotation, compressor.clone()) {
-                Ok((sink, thread)) => (Some(file_layer(sink, *format)), Some(thread)),
+                Ok((sink, thread)) => (
+                    Some(file_layer(sink.clone(), *format)),
+                    Some(sink),
+                    Some(thread),
+                ),
                 Err(err) => {
                     tracing::error!(path = %path.display(), %err, "cannot start writing the supervisor's log file");
-                    (None, None)
+                    (None, None, None)
                 }
             }
         }
@@ -92,9 +97,19 @@ pub fn log_to_file(supervisor: &SupervisorConfig, compressor: &Compressor) {
     match handle.reload(layer) {
         Ok(()) => {
             current.target = wanted;
+            current.sink = sink;
             current.thread = thread;
         }
         Err(err) => tracing::error!(%err, "cannot change the supervisor's log file"),
+    }
+}
+
+/// Reopens the log file by path (SIGUSR1), for an external logrotate.
+pub fn reopen_file() {
+    if let Some((_, current)) = FILE.get()
+        && let Some(sink) = &current.lock().expect("log file state poisoned").sink
+    {
+        sink.reopen();
     }
 }
 
@@ -107,6 +122,7 @@ pub fn close_file(bound: Duration) {
     let mut current = current.lock().expect("log file state poisoned");
     let _ = handle.reload(None);
     current.target = None;
+    current.sink = None;
     if let Some(thread) = current.thread.take() {
         let deadline = Instant::now() + bound;
         while !thread.is_finished() && Instant::now() < deadline {

@@ -102,27 +102,50 @@ format = "json"
     assert_eq!(object["app"], "api");
 }
 
-#[test]
-fn the_supervisor_writes_its_own_log_file_when_asked() {
-    let config = format!("[supervisor.logs]\nfile = \"corral.log\"\nformat = \"json\"\n{APP}");
-    let mut corral = Corral::start(&config);
-    corral.wait_online();
-    corral.signal(Signal::SIGTERM);
-    assert!(corral.wait_exit(Duration::from_secs(10)).success());
-    let own = std::fs::read_to_string(corral.dir().join("logs/corral.log")).expect("own log");
-    let messages: Vec<String> = own
-        .lines()
+/// The `message` of every JSON line of `path`.
+fn messages(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
             v["message"].as_str().unwrap_or_default().to_owned()
         })
-        .collect();
-    for expected in ["worker spawned", "all apps online", "supervisor stopped"] {
+        .collect()
+}
+
+#[test]
+fn the_supervisor_writes_its_own_log_file_and_reopens_it_on_sigusr1() {
+    let config = format!("[supervisor.logs]\nfile = \"corral.log\"\nformat = \"json\"\n{APP}");
+    let mut corral = Corral::start(&config);
+    corral.wait_online();
+    let logs = corral.dir().join("logs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !messages(&logs.join("corral.log")).contains(&"all apps online".to_owned()) {
         assert!(
-            messages.iter().any(|m| m == expected),
-            "{expected} missing from {own}"
+            Instant::now() < deadline,
+            "the own log file never got the start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // An external logrotate moves it away, then signals.
+    std::fs::rename(logs.join("corral.log"), logs.join("corral.log.1")).expect("mv");
+    corral.signal(Signal::SIGUSR1);
+    corral.wait_message("log files reopened");
+    corral.signal(Signal::SIGTERM);
+    assert!(corral.wait_exit(Duration::from_secs(10)).success());
+    let before = messages(&logs.join("corral.log.1"));
+    let after = messages(&logs.join("corral.log"));
+    for expected in ["worker spawned", "all apps online", "reopening log files"] {
+        assert!(
+            before.iter().any(|m| m == expected),
+            "{expected} in {before:?}"
         );
     }
+    assert!(
+        after.iter().any(|m| m == "supervisor stopped"),
+        "the reopened file has the rest: {after:?}"
+    );
+    assert!(!after.iter().any(|m| m == "all apps online"));
 }
 
 #[test]

@@ -18,7 +18,15 @@ use crate::config::Rotation;
 /// `tracing` layer. Each event is sent to the file's thread as one piece.
 #[derive(Clone)]
 pub struct OwnLogFile {
-    tx: Sender<Vec<u8>>,
+    tx: Sender<Piece>,
+}
+
+/// What the file's thread is sent.
+enum Piece {
+    /// One formatted event.
+    Event(Vec<u8>),
+    /// Reopen the file by path (SIGUSR1).
+    Reopen,
 }
 
 impl OwnLogFile {
@@ -37,14 +45,26 @@ impl OwnLogFile {
             .spawn(move || write_all(file, rx))?;
         Ok((Self { tx }, thread))
     }
+
+    /// Reopens the file by path, after the events sent before (SIGUSR1).
+    pub fn reopen(&self) {
+        let _ = self.tx.send(Piece::Reopen);
+    }
 }
 
 /// Writes every event sent until the senders are gone. A failure is said
 /// on stderr, not through `tracing`, whose events would come back here.
-fn write_all(mut file: RotatingFile, rx: Receiver<Vec<u8>>) {
+fn write_all(mut file: RotatingFile, rx: Receiver<Piece>) {
     let mut last_report: Option<Instant> = None;
     let mut dropped = 0usize;
-    for event in rx {
+    for piece in rx {
+        let event = match piece {
+            Piece::Event(event) => event,
+            Piece::Reopen => {
+                file.reopen();
+                continue;
+            }
+        };
         let lines = event.iter().filter(|&&b| b == b'\n').count();
         let written = file.write(&event, lines, Local::now());
         dropped += written.dropped;
@@ -60,7 +80,7 @@ fn write_all(mut file: RotatingFile, rx: Receiver<Vec<u8>>) {
 /// One event being formatted; sent to the file's thread when dropped.
 pub struct EventBuf {
     buf: Vec<u8>,
-    tx: Sender<Vec<u8>>,
+    tx: Sender<Piece>,
 }
 
 impl io::Write for EventBuf {
@@ -77,7 +97,7 @@ impl io::Write for EventBuf {
 impl Drop for EventBuf {
     fn drop(&mut self) {
         if !self.buf.is_empty() {
-            let _ = self.tx.send(std::mem::take(&mut self.buf));
+            let _ = self.tx.send(Piece::Event(std::mem::take(&mut self.buf)));
         }
     }
 }
