@@ -25,6 +25,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod contain;
+pub mod control;
 pub mod daemon;
 pub mod exec_step;
 pub mod lifecycle;

@@ -89,6 +89,7 @@ impl Manager {
                         handle,
                         kill_signal,
                         generation,
+                        started_at: chrono::Utc::now(),
                     },
                 );
                 None

@@ -32,6 +32,8 @@ pub(super) struct Running {
     /// worker is asked to stop.
     pub kill_signal: Signal,
     pub generation: u64,
+    /// When it was spawned, on the wall clock (for status).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub(super) struct Manager {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use status::{AppState, AppStatus, WorkerState, WorkerStatus};
+pub use status::{AppState, AppStatus, DroppedLines, Health, WorkerState, WorkerStatus};
 
 use crate::config::AppConfig;
 use crate::logs::Compressor;

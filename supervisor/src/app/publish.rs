@@ -1,7 +1,7 @@
 //! Publishing the app's state into the shared fleet channel.
 
 use super::manager::Manager;
-use super::{AppStatus, WorkerState, WorkerStatus};
+use super::{AppStatus, DroppedLines, Health, WorkerState, WorkerStatus};
 use crate::lifecycle::Phase;
 use crate::logs::Stream;
 
@@ -13,6 +13,8 @@ impl Manager {
             .values()
             .filter_map(|w| {
                 let running = self.running.get(&w.id)?;
+                let slot = self.machine.slots().get(w.slot);
+                let checked = self.current().config.health_check.is_some();
                 Some(WorkerStatus {
                     instance: w.slot,
                     pid: running.handle.pid.as_raw(),
@@ -22,23 +24,39 @@ impl Manager {
                         Phase::Unresponsive(_) => WorkerState::Unresponsive,
                         Phase::Draining { .. } | Phase::Killed { .. } => WorkerState::Stopping,
                     },
+                    started_at: running.started_at,
                     reason: w.reason,
-                    pss: w.usage.map(|u| u.pss),
+                    restarts: slot.map_or(0, |s| s.restarts),
+                    last_reason: slot.and_then(|s| s.last_reason),
+                    memory_bytes: w.usage.map(|u| u.pss),
+                    cpu_percent: w.usage.map(|u| u.cpu_percent),
+                    health: checked.then(|| match &w.last_probe {
+                        None => Health::Pending,
+                        Some(Ok(())) => Health::Pass,
+                        Some(Err(_)) => Health::Fail,
+                    }),
+                    health_detail: w.last_probe.clone().and_then(Result::err),
                 })
             })
             .collect();
         workers.sort_by_key(|w| (w.instance, w.pid));
+        let online = workers
+            .iter()
+            .filter(|w| w.state == WorkerState::Online)
+            .count();
         let status = AppStatus {
             name: self.name.clone(),
             manager: self.serial,
             state: self.machine.state(),
             desired: self.machine.slots().len(),
-            workers,
-            dropped_lines: (
-                self.logs.dropped.get(Stream::Out),
-                self.logs.dropped.get(Stream::Err),
-            ),
+            online,
+            restarts: self.machine.restarts().clone(),
+            dropped_lines: DroppedLines {
+                out: self.logs.dropped.get(Stream::Out),
+                err: self.logs.dropped.get(Stream::Err),
+            },
             note: self.machine.note().map(str::to_owned),
+            workers,
         };
         self.ctx.fleet.send_if_modified(|fleet| {
             let newer = fleet

@@ -61,6 +61,16 @@ pub enum Event {
         /// Its generation: greater than every one before, never reused.
         generation: u64,
     },
+    /// Stop every worker and keep the app stopped (`corral stop`).
+    Stop,
+    /// Start a stopped app, or the slots of a running one that gave up or
+    /// stay empty (`corral start`).
+    Start,
+    /// Stop every worker and start a new one in each slot at once
+    /// (`corral restart`).
+    Restart,
+    /// Run this many workers until the next reload (`corral scale`).
+    Scale(usize),
     /// Stop every worker and end.
     Shutdown,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::rollout::Rollout;
-use super::{Action, AppState, Event, Params, Readiness, Report, Slot, Worker, WorkerId};
+use super::{Action, AppState, Event, Params, Readiness, Reason, Report, Slot, Worker, WorkerId};
 
 /// While a worker launches, its health is probed this often (or at the
 /// configured interval, if shorter), so it is online soon after it can serve.
@@ -25,10 +25,14 @@ pub struct App {
     pub(super) workers: BTreeMap<WorkerId, Worker>,
     pub(super) rollout: Option<Rollout>,
     pub(super) shutting_down: bool,
+    /// Stopped by an operator (`corral stop`) until `corral start`.
+    pub(super) halted: bool,
     pub(super) next_id: WorkerId,
     pub(super) next_sample: Instant,
     pub(super) sampling: bool,
     pub(super) note: Option<String>,
+    /// Workers started in place of others since the app started, by reason.
+    pub(super) restarts: BTreeMap<Reason, u32>,
     pub(super) out: Vec<Action>,
 }
 
@@ -47,9 +51,11 @@ impl App {
             workers: BTreeMap::new(),
             rollout: None,
             shutting_down: false,
+            halted: false,
             next_id: 0,
             sampling: false,
             note: None,
+            restarts: BTreeMap::new(),
             out: Vec::new(),
         }
     }
@@ -85,6 +91,10 @@ impl App {
             Event::Probed { worker, outcome } => self.on_probed(worker, outcome, now),
             Event::Sampled(samples) => self.on_sampled(samples, now),
             Event::Reload { params, generation } => self.reload(*params, generation, now),
+            Event::Stop => self.halt(now),
+            Event::Start => self.resume(now),
+            Event::Restart => self.restart(now),
+            Event::Scale(instances) => self.scale(instances, now),
             Event::Shutdown => self.shutdown(now),
         }
         self.settle(now);
@@ -122,7 +132,7 @@ impl App {
                 .and_then(|id| self.workers.get(&id))
                 .is_some_and(Worker::serving)
         };
-        if self.shutting_down {
+        if self.shutting_down || self.halted {
             if self.workers.is_empty() {
                 AppState::Stopped
             } else {
@@ -162,6 +172,20 @@ impl App {
     /// Why the last reload stopped, or why the app is errored.
     pub fn note(&self) -> Option<&str> {
         self.note.as_deref()
+    }
+
+    /// Workers started in place of others so far, by reason.
+    pub fn restarts(&self) -> &BTreeMap<Reason, u32> {
+        &self.restarts
+    }
+
+    /// Counts a worker started in slot `index` in place of another.
+    pub(super) fn count_restart(&mut self, index: usize, reason: Reason) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.restarts += 1;
+            slot.last_reason = Some(reason);
+        }
+        *self.restarts.entry(reason).or_default() += 1;
     }
 
     fn start_failed(&mut self, worker: WorkerId, error: String) {

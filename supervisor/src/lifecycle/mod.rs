@@ -64,6 +64,7 @@ mod slot;
 #[cfg(test)]
 mod tests;
 mod transitions;
+mod verbs;
 mod worker;
 
 use std::fmt;
@@ -75,7 +76,8 @@ pub use slot::Slot;
 pub use worker::{Phase, Usage, Worker};
 
 /// The state of an app as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AppState {
     /// Some workers are not online yet (or are being restarted).
     Launching,
@@ -105,7 +107,10 @@ impl fmt::Display for AppState {
 pub type WorkerId = u64;
 
 /// Why a slot's worker was started in place of another one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Reason {
     /// The previous worker exited on its own or never started.
     Crash,
@@ -119,6 +124,8 @@ pub enum Reason {
     Health,
     /// It sent no `WATCHDOG=1` within `watchdog`.
     Watchdog,
+    /// An operator asked (`corral restart`).
+    Manual,
 }
 
 impl Reason {
@@ -131,6 +138,7 @@ impl Reason {
             Self::Memory => "memory",
             Self::Health => "health",
             Self::Watchdog => "watchdog",
+            Self::Manual => "manual",
         }
     }
 }
@@ -150,6 +158,10 @@ pub enum StopCause {
     Superseded,
     /// Its slot went away with a smaller instance count.
     ScaledDown,
+    /// An operator restarts the app (`corral restart`).
+    Restarted,
+    /// An operator stops the app (`corral stop`).
+    Stopped,
     /// The app is stopping.
     Shutdown,
 }
@@ -160,6 +172,8 @@ impl fmt::Display for StopCause {
             Self::Replaced(reason) => write!(f, "replaced ({reason})"),
             Self::Superseded => f.write_str("superseded by a newer reload"),
             Self::ScaledDown => f.write_str("scaled down"),
+            Self::Restarted => f.write_str("restarted"),
+            Self::Stopped => f.write_str("stopped"),
             Self::Shutdown => f.write_str("shutdown"),
         }
     }

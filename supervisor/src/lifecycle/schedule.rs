@@ -107,7 +107,7 @@ impl App {
     }
 
     pub(super) fn start_due_slots(&mut self, now: Instant) {
-        if self.shutting_down {
+        if self.shutting_down || self.halted {
             return;
         }
         for index in 0..self.slots.len() {
@@ -139,9 +139,8 @@ impl App {
                 slot.incoming = Some(id);
             } else {
                 slot.current = Some(id);
-                if reason.is_some_and(|r| r != Reason::Scale) {
-                    slot.restarts += 1;
-                    slot.last_reason = reason;
+                if let Some(reason) = reason.filter(|&r| r != Reason::Scale) {
+                    self.count_restart(index, reason);
                 }
             }
         }

@@ -35,9 +35,8 @@ impl App {
         };
         let reason = slot.replace.take().unwrap_or(Reason::Reload);
         let old = slot.current.replace(new);
-        slot.restarts += 1;
-        slot.last_reason = Some(reason);
         slot.start_at = None;
+        self.count_restart(index, reason);
         if let Some(old) = old {
             self.stop(old, StopCause::Replaced(reason), now);
             if let Some(rollout) = self.rollout.as_mut().filter(|r| r.slot == Some(index)) {

@@ -7,3 +7,4 @@ mod properties;
 mod replacement;
 mod rollouts;
 mod starts;
+mod verbs;

@@ -35,6 +35,8 @@ enum Op {
     Break(bool),
     /// A reload to this many instances.
     Reload(usize),
+    /// An operator's `stop`, `start`, `restart` or `scale`.
+    Verb(u8, usize),
     /// The app is stopped.
     Shutdown,
 }
@@ -49,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..4).prop_map(Op::Heartbeat),
         1 => any::<bool>().prop_map(Op::Break),
         1 => (1usize..4).prop_map(Op::Reload),
+        1 => (0u8..4, 1usize..4).prop_map(|(verb, n)| Op::Verb(verb, n)),
         1 => Just(Op::Shutdown),
     ]
 }
@@ -192,7 +195,12 @@ impl World {
                 continue;
             }
             match cause {
-                Some(StopCause::ScaledDown | StopCause::Shutdown) => {}
+                Some(
+                    StopCause::ScaledDown
+                    | StopCause::Shutdown
+                    | StopCause::Stopped
+                    | StopCause::Restarted,
+                ) => {}
                 Some(StopCause::Replaced(_)) => {
                     let slot = self.h.app.workers()[&worker].slot;
                     let successor = self.h.app.slots()[slot].current;
@@ -338,6 +346,19 @@ impl World {
                 let actions = self.h.reload(params);
                 self.absorb(&actions);
             }
+            Op::Verb(verb, instances) => {
+                let event = match verb {
+                    0 => Event::Stop,
+                    1 => Event::Start,
+                    2 => Event::Restart,
+                    _ => {
+                        self.params.instances = instances;
+                        Event::Scale(instances)
+                    }
+                };
+                self.delays.clear();
+                self.apply(event)?;
+            }
             Op::Shutdown => self.apply(Event::Shutdown)?,
         }
         Ok(())
@@ -347,6 +368,8 @@ impl World {
     /// when told; time passes in small steps.
     fn settle(&mut self) -> Result<(), TestCaseError> {
         self.broken = false;
+        // An operator who stopped the app starts it again.
+        self.apply(Event::Start)?;
         for _ in 0..600 {
             for id in self.launching() {
                 self.apply(Event::Ready(id))?;
