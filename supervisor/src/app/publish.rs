@@ -30,7 +30,7 @@ impl Manager {
                     last_reason: slot.and_then(|s| s.last_reason),
                     memory_bytes: w.usage.map(|u| u.pss),
                     cpu_percent: w.usage.map(|u| u.cpu_percent),
-                    health: checked.then(|| match &w.last_probe {
+                    health: checked.then_some(match &w.last_probe {
                         None => Health::Pending,
                         Some(Ok(())) => Health::Pass,
                         Some(Err(_)) => Health::Fail,
