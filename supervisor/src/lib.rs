@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod contain;
 pub mod control;
+pub mod cpus;
 pub mod daemon;
 pub mod exec_step;
 pub mod lifecycle;

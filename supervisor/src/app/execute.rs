@@ -25,6 +25,9 @@ impl Manager {
                     let h = &running.handle;
                     tracing::info!(app = %self.name, instance = h.instance, pid = h.pid.as_raw(), %cause, signal = %running.kill_signal, "stopping worker");
                     h.stop(running.kill_signal);
+                    let (instance, pid) = (h.instance, h.pid.as_raw());
+                    self.history
+                        .record(instance, Some(pid), format!("told to stop: {cause}"));
                 }
                 None
             }
@@ -82,6 +85,11 @@ impl Manager {
         match spawned {
             Ok(handle) => {
                 tracing::info!(app = %self.name, instance = slot, pid = handle.pid.as_raw(), %reason, generation, health_addr = %handle.health_addr, "worker spawned");
+                self.history.record(
+                    slot,
+                    Some(handle.pid.as_raw()),
+                    format!("spawned ({reason})"),
+                );
                 let kill_signal = applied.config.kill_signal;
                 self.running.insert(
                     worker,

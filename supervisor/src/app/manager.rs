@@ -10,7 +10,9 @@ use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::{AppCommand, AppContext};
+use super::history::History;
+use super::waiters::{Goal, Waiter};
+use super::{AppCommand, AppContext, Done};
 use crate::config::AppConfig;
 use crate::lifecycle::{App, Event, Params, WorkerId};
 use crate::logs::{AppLogs, LogSetup};
@@ -55,6 +57,12 @@ pub(super) struct Manager {
     events: mpsc::UnboundedReceiver<Event>,
     /// Generations handed out so far; never reused, even after a rollback.
     generations: u64,
+    /// Operators waiting for a command to be carried out.
+    pub(super) waiters: Vec<Waiter>,
+    /// What happened to the workers lately.
+    pub(super) history: History,
+    /// The instance count `corral scale` set, until the next reload.
+    pub(super) scaled: Option<usize>,
 }
 
 impl Manager {
@@ -64,6 +72,7 @@ impl Manager {
         config: Arc<AppConfig>,
         listeners: Vec<Arc<OwnedFd>>,
         log_dir: PathBuf,
+        done: Option<Done>,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         let logs = AppLogs::start(
@@ -89,6 +98,16 @@ impl Manager {
             events_tx,
             events,
             generations: 0,
+            waiters: done
+                .into_iter()
+                .map(|done| Waiter {
+                    goal: Goal::Online,
+                    done,
+                    success: format!("{} started", config.name),
+                })
+                .collect(),
+            history: History::default(),
+            scaled: None,
         }
     }
 
@@ -106,21 +125,15 @@ impl Manager {
             let event = tokio::select! {
                 Some(event) = self.events.recv() => event,
                 command = commands.recv(), if !stopping => match command {
-                    Some(AppCommand::Reload { config, listeners, log_dir }) => {
-                        self.reload(config, listeners, log_dir)
-                    }
-                    Some(AppCommand::ReopenLogs) => {
-                        self.logs.reopen();
-                        tracing::info!(app = %self.name, "log files reopened");
-                        continue;
-                    }
-                    Some(AppCommand::Shutdown) | None => {
-                        stopping = true;
-                        Event::Shutdown
-                    }
+                    Some(command) => match self.command(command) {
+                        Some(event) => event,
+                        None => continue,
+                    },
+                    None => Event::Shutdown,
                 },
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Event::Tick,
             };
+            stopping |= event == Event::Shutdown;
             self.step(event);
         }
     }
@@ -148,16 +161,18 @@ impl Manager {
             let setup = log_setup(&current.config, &current.log_dir);
             self.logs.reconfigure(setup);
         }
+        self.check_waiters();
     }
 
     /// A new config from the daemon becomes a new generation.
-    fn reload(
+    pub(super) fn reload(
         &mut self,
         config: Arc<AppConfig>,
         listeners: Vec<Arc<OwnedFd>>,
         log_dir: PathBuf,
     ) -> Event {
         tracing::info!(app = %self.name, "reload started");
+        self.scaled = None;
         self.generations += 1;
         let generation = self.generations;
         let params = Params::new(&config, self.ctx.cpus);

@@ -6,7 +6,23 @@ use crate::lifecycle::Phase;
 use crate::logs::Stream;
 
 impl Manager {
+    /// Publishes the app's status into the fleet.
     pub(super) fn publish(&self) {
+        let status = self.status();
+        self.ctx.fleet.send_if_modified(|fleet| {
+            let newer = fleet
+                .get(&status.name)
+                .is_some_and(|s| s.manager > self.serial);
+            if newer || fleet.get(&status.name) == Some(&status) {
+                return false;
+            }
+            fleet.insert(status.name.clone(), status);
+            true
+        });
+    }
+
+    /// The app as operators see it now.
+    pub(super) fn status(&self) -> AppStatus {
         let mut workers: Vec<WorkerStatus> = self
             .machine
             .workers()
@@ -44,7 +60,7 @@ impl Manager {
             .iter()
             .filter(|w| w.state == WorkerState::Online)
             .count();
-        let status = AppStatus {
+        AppStatus {
             name: self.name.clone(),
             manager: self.serial,
             state: self.machine.state(),
@@ -57,17 +73,7 @@ impl Manager {
             },
             note: self.machine.note().map(str::to_owned),
             workers,
-        };
-        self.ctx.fleet.send_if_modified(|fleet| {
-            let newer = fleet
-                .get(&status.name)
-                .is_some_and(|s| s.manager > self.serial);
-            if newer || fleet.get(&status.name) == Some(&status) {
-                return false;
-            }
-            fleet.insert(status.name.clone(), status);
-            true
-        });
+        }
     }
 
     /// Removes the app's entry, unless it belongs to a newer manager of an

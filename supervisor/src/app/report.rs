@@ -13,6 +13,7 @@ impl Manager {
             Report::Online(worker) => {
                 let (instance, pid) = self.who(worker);
                 tracing::info!(%app, instance, pid, "worker online");
+                self.history.record(instance, Some(pid), "online".into());
             }
             Report::Exited {
                 worker,
@@ -25,8 +26,17 @@ impl Manager {
                 let uptime_ms = ms(uptime);
                 if expected {
                     tracing::info!(%app, instance, pid, %status, uptime_ms, "worker stopped");
+                    self.history
+                        .record(instance, Some(pid), format!("stopped: {status}"));
                 } else {
                     tracing::warn!(%app, instance, pid, %status, uptime_ms, failed_start, "worker exited");
+                    let what = if failed_start {
+                        "failed to start"
+                    } else {
+                        "exited"
+                    };
+                    self.history
+                        .record(instance, Some(pid), format!("{what}: {status}"));
                 }
                 self.running.remove(&worker);
             }
@@ -37,6 +47,8 @@ impl Manager {
             } => {
                 let pid = self.running.get(&worker).map(|r| r.handle.pid.as_raw());
                 tracing::error!(%app, instance = slot, pid, %error, "worker cannot start");
+                self.history
+                    .record(slot, pid, format!("cannot start: {error}"));
             }
             Report::Restarting {
                 slot,
@@ -55,6 +67,8 @@ impl Manager {
             }
             Report::Errored { slot, message } => {
                 tracing::error!(%app, instance = slot, reason = %message, "app errored");
+                self.history
+                    .record(slot, None, format!("gave up: {message}"));
             }
             Report::StaysStopped { slot } => {
                 tracing::info!(%app, instance = slot, "autorestart is off; worker stays stopped");
@@ -74,10 +88,19 @@ impl Manager {
             } => {
                 let (instance, pid) = self.who(worker);
                 tracing::warn!(%app, instance, pid, %reason, %detail, "replacing worker");
+                self.history.record(
+                    instance,
+                    Some(pid),
+                    format!("replacing ({reason}): {detail}"),
+                );
             }
-            Report::RolloutComplete => tracing::info!(%app, "reload complete"),
+            Report::RolloutComplete => {
+                tracing::info!(%app, "reload complete");
+                self.rollout_completed();
+            }
             Report::RolloutStopped { reason } => {
                 tracing::error!(%app, %reason, "reload stopped; the old workers keep serving");
+                self.rollout_failed(&format!("reload stopped: {reason}"));
             }
         }
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 pub use error::{ConfigError, Location, Problem, Suggestion};
-pub use render::render;
+pub use render::{render, render_app};
 pub use units::UnitError;
 
 /// A parsed ecosystem file: the supervisor's settings and its apps.

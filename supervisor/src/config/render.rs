@@ -42,12 +42,19 @@ pub fn render(eco: &Ecosystem, cpus: usize) -> String {
         }
     }
     for app in &eco.apps {
-        render_app(&mut out, app, cpus);
+        write_app(&mut out, app, cpus);
     }
     out.0
 }
 
-fn render_app(out: &mut Out, app: &AppConfig, cpus: usize) {
+/// One app's table as [`render`] prints it, for `corral describe`.
+pub fn render_app(app: &AppConfig, cpus: usize) -> String {
+    let mut out = Out::default();
+    write_app(&mut out, app, cpus);
+    out.0.trim_start().to_owned()
+}
+
+fn write_app(out: &mut Out, app: &AppConfig, cpus: usize) {
     out.line("\n[[apps]]");
     out.set("name", quote(&app.name));
     out.set("command", quote(&app.command));

@@ -8,6 +8,7 @@
 //! side finds the socket and maps answers to exit codes ([`client`]).
 
 pub mod client;
+pub mod describe;
 pub mod handlers;
 pub mod reply;
 pub mod request;

@@ -53,8 +53,10 @@ pub enum BindError {
 }
 
 /// The bound control socket; the file is removed when it is dropped.
+/// Bound before the runtime starts (so a second supervisor is refused
+/// before anything else), served inside it.
 pub struct ControlSocket {
-    listener: UnixListener,
+    listener: std::os::unix::net::UnixListener,
     path: PathBuf,
 }
 
@@ -89,7 +91,8 @@ impl ControlSocket {
             // Nobody listens: a supervisor that died left it behind.
             Err(_) => std::fs::remove_file(path).map_err(io)?,
         }
-        let listener = UnixListener::bind(path).map_err(io)?;
+        let listener = std::os::unix::net::UnixListener::bind(path).map_err(io)?;
+        listener.set_nonblocking(true).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         Ok(Self {
             listener,
@@ -99,8 +102,15 @@ impl ControlSocket {
 
     /// Serves connections until the runtime stops.
     pub async fn serve(self, handler: Arc<Handler>) {
+        let listener = match self.listener.try_clone().and_then(UnixListener::from_std) {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::error!(%err, path = %self.path.display(), "cannot serve the control socket");
+                return;
+            }
+        };
         loop {
-            let stream = match self.listener.accept().await {
+            let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(err) => {
                     tracing::warn!(%err, "control socket: accept failed");

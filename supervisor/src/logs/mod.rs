@@ -34,6 +34,7 @@ mod file;
 mod format;
 mod own;
 mod rotation;
+mod tail;
 mod writer;
 
 use std::path::Path;
@@ -42,12 +43,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::unistd::Pid;
+use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 pub use capture::{Pipe, split_lines};
 pub use compress::Compressor;
 pub use file::{RotatingFile, Written};
 pub use own::OwnLogFile;
+pub use writer::{Chunk, Tail};
 
 use crate::config::{LogFormat, LogsConfig};
 
@@ -165,6 +168,24 @@ impl AppLogs {
     /// Reopens both files by path (SIGUSR1), for an external logrotate.
     pub fn reopen(&self) {
         self.queue.send(writer::Message::Reopen);
+    }
+
+    /// Sends `reply` the last `lines` of the chosen files and, with
+    /// `follow`, what is written from then on (`corral logs`).
+    pub fn tail(
+        &self,
+        lines: usize,
+        (out, err): (bool, bool),
+        follow: bool,
+        reply: oneshot::Sender<Tail>,
+    ) {
+        self.queue.send(writer::Message::Tail(writer::TailRequest {
+            lines,
+            out,
+            err,
+            follow,
+            reply,
+        }));
     }
 
     /// Starts copying a worker's stdout and stderr into the files, tracked

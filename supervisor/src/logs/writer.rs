@@ -7,6 +7,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Instant;
 
 use chrono::{DateTime, Local};
+use tokio::sync::{broadcast, oneshot};
 use tokio_util::task::TaskTracker;
 
 pub(super) use super::batch::Batch;
@@ -20,7 +21,39 @@ pub(super) enum Message {
     Setup(Box<LogSetup>),
     /// Reopen both files by path (SIGUSR1).
     Reopen,
+    /// The last lines of the files, and the lines written from then on.
+    Tail(TailRequest),
 }
+
+/// What `corral logs` asks of an app's writer.
+pub(super) struct TailRequest {
+    pub lines: usize,
+    pub out: bool,
+    pub err: bool,
+    pub follow: bool,
+    pub reply: oneshot::Sender<Tail>,
+}
+
+/// Lines an app's writer wrote, as `corral logs --follow` receives them.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Which file they went to.
+    pub stream: Stream,
+    /// The lines, formatted as in the file.
+    pub bytes: Arc<[u8]>,
+}
+
+/// The end of an app's files and, when following, what comes next: taken
+/// between two writes, so no line is missed or seen twice.
+pub struct Tail {
+    /// The last lines of each file asked for.
+    pub history: Vec<(Stream, Vec<u8>)>,
+    /// The lines written from then on.
+    pub live: Option<broadcast::Receiver<Chunk>>,
+}
+
+/// Written chunks a `--follow` may fall behind by before it skips some.
+const FOLLOW_BACKLOG: usize = 1024;
 
 /// The sending side of a writer thread.
 #[derive(Clone)]
@@ -93,6 +126,8 @@ struct Writer {
     reporting: [Reporting; 2],
     /// What is formatted and not written yet, per stream.
     pending: [Pending; 2],
+    /// Where written lines go for `corral logs --follow`.
+    live: broadcast::Sender<Chunk>,
 }
 
 impl Writer {
@@ -111,6 +146,7 @@ impl Writer {
             budget,
             reporting: Default::default(),
             pending: Default::default(),
+            live: broadcast::channel(FOLLOW_BACKLOG).0,
         }
     }
 
@@ -147,6 +183,20 @@ impl Writer {
                 self.out.reopen();
                 self.err.reopen();
             }
+            Message::Tail(request) => {
+                self.flush();
+                let mut history = Vec::new();
+                for (stream, wanted, path) in [
+                    (Stream::Out, request.out, &self.setup.out),
+                    (Stream::Err, request.err, &self.setup.err),
+                ] {
+                    if wanted {
+                        history.push((stream, super::tail::last_lines(path, request.lines)));
+                    }
+                }
+                let live = request.follow.then(|| self.live.subscribe());
+                let _ = request.reply.send(Tail { history, live });
+            }
         }
     }
 
@@ -172,6 +222,12 @@ impl Writer {
             };
             let written = file.write(&pending.buf, pending.lines, at);
             self.budget.release(pending.bytes);
+            if self.live.receiver_count() > 0 {
+                let _ = self.live.send(Chunk {
+                    stream,
+                    bytes: Arc::from(&pending.buf[..]),
+                });
+            }
             pending.buf.clear();
             pending.lines = 0;
             pending.bytes = 0;
