@@ -6,6 +6,7 @@
 //! picks, and leaves no process behind (see `helper::Corral`'s `Drop`).
 
 mod cluster;
+mod control;
 mod failed_starts;
 mod health_checks;
 mod helper;

@@ -3,6 +3,7 @@
 //! and cgroup checks, and a fake systemd notify socket.
 
 mod cgroup;
+mod cli;
 mod events;
 mod http;
 mod process;
@@ -10,6 +11,7 @@ pub mod runtimes;
 mod systemd;
 
 pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writable_own_cgroup};
+pub use cli::corral_cli;
 pub use events::pid_of;
 pub use http::{Load, LoadReport, get, get_json, post_json};
 pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};

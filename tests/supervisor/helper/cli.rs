@@ -1,0 +1,55 @@
+//! Running `corral <verb>` the way an operator does, against a supervisor
+//! a test started.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::{Corral, corral_bin};
+
+/// What one `corral` run printed and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    /// The exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// What it printed on stdout.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `corral args...` in `dir` and waits for it.
+pub fn corral_cli(dir: &Path, args: &[&str]) -> Ran {
+    let output = Command::new(corral_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CORRAL_SOCKET")
+        .output()
+        .expect("run corral");
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+impl Corral {
+    /// The supervisor's control socket (the default `run/corral.sock`).
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.dir().join("run/corral.sock")
+    }
+
+    /// Runs `corral args... --socket <its socket>` in its folder.
+    pub fn cli(&self, args: &[&str]) -> Ran {
+        let socket = self.socket();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--socket", socket.to_str().expect("utf-8 path")]);
+        corral_cli(self.dir(), &all)
+    }
+
+    /// As [`Corral::cli`], expecting exit 0; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let ran = self.cli(args);
+        assert_eq!(ran.code, 0, "corral {args:?}: {ran:?}");
+        ran.stdout
+    }
+}
