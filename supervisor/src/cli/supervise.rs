@@ -88,7 +88,9 @@ pub(super) fn start(args: StartArgs) -> ExitCode {
         Ok(eco) => eco,
         Err(err) => return config_error(&err),
     };
-    if let Err(err) = log_setup::check(&eco) {
+    // The folders `run` would make: the background supervisor's own
+    // output goes in log_dir before it runs.
+    if let Err(err) = log_setup::prepare(&eco) {
         return config_error(&err);
     }
     let at = Located {

@@ -233,12 +233,18 @@ pub(super) fn own_log(t: &Table<'_, '_>) -> Result<super::OwnLog, ConfigError> {
     })
 }
 
+/// A name the CLI can tell apart: `all` means every app, and a word that
+/// ends in `.toml` names an ecosystem file (`corral start FILE|APP`).
 fn check_name(name: &str) -> Result<String, &'static str> {
     let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    if (1..=64).contains(&name.len()) && name.chars().all(valid) {
-        Ok(name.to_owned())
-    } else {
+    if !(1..=64).contains(&name.len()) || !name.chars().all(valid) {
         Err("use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'")
+    } else if name == "all" {
+        Err("`all` is reserved: `corral reload all` means every app")
+    } else if name.ends_with(".toml") {
+        Err("a name ending in .toml would be taken for an ecosystem file by `corral start`")
+    } else {
+        Ok(name.to_owned())
     }
 }
 

@@ -19,12 +19,18 @@ pub struct Ran {
 
 /// Runs `corral args...` in `dir` and waits for it.
 pub fn corral_cli(dir: &Path, args: &[&str]) -> Ran {
-    let output = Command::new(corral_bin())
+    corral_cli_with(dir, args, |_| {})
+}
+
+/// As [`corral_cli`], letting the test adjust the command first.
+pub fn corral_cli_with(dir: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Ran {
+    let mut command = Command::new(corral_bin());
+    command
         .args(args)
         .current_dir(dir)
-        .env_remove("CORRAL_SOCKET")
-        .output()
-        .expect("run corral");
+        .env_remove("CORRAL_SOCKET");
+    adjust(&mut command);
+    let output = command.output().expect("run corral");
     Ran {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

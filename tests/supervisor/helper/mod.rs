@@ -10,8 +10,9 @@ mod process;
 pub mod runtimes;
 mod systemd;
 
+pub use cgroup::kill_and_remove as cgroup_kill_and_remove;
 pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writable_own_cgroup};
-pub use cli::corral_cli;
+pub use cli::{Ran, corral_cli, corral_cli_with};
 pub use events::pid_of;
 pub use http::{Load, LoadReport, get, get_json, post_json};
 pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};
@@ -298,7 +299,9 @@ impl Drop for Corral {
     }
 }
 
-fn expand(config: &str) -> String {
+/// `config` with `{worker}`, `{app}` and `{py_worker}` replaced by their
+/// paths, as every test writes its ecosystem file.
+pub fn expand(config: &str) -> String {
     config
         .replace("{worker}", test_worker())
         .replace("{app}", &app_bin().display().to_string())

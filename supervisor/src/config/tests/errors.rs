@@ -123,6 +123,14 @@ fn bad_values_point_at_the_value() {
         error("[[apps]]\nname = \"a b\"\ncommand = \"x\"\n"),
         "ecosystem.toml:2:8: apps[0].name: invalid app name \"a b\": use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'"
     );
+    assert_eq!(
+        error("[[apps]]\nname = \"all\"\ncommand = \"x\"\n"),
+        "ecosystem.toml:2:8: apps[0].name: invalid app name \"all\": `all` is reserved: `corral reload all` means every app"
+    );
+    assert_eq!(
+        error("[[apps]]\nname = \"api.toml\"\ncommand = \"x\"\n"),
+        "ecosystem.toml:2:8: apps[0].name: invalid app name \"api.toml\": a name ending in .toml would be taken for an ecosystem file by `corral start`"
+    );
 }
 
 #[test]
