@@ -7,6 +7,7 @@
 
 mod background;
 mod cluster;
+mod example;
 mod control;
 mod failed_starts;
 mod health_checks;
