@@ -10,7 +10,10 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::helper::{Load, Ran, alive, cgroup_kill_and_remove, corral_cli_with, expand, wait_gone};
+use crate::helper::{
+    Load, Ran, alive, cgroup_kill_and_remove, check_status_schema, corral_cli_with, expand,
+    wait_gone,
+};
 
 const APP: &str = r#"
 [[apps]]
@@ -213,7 +216,9 @@ fn start_exits_1_naming_the_app_that_errored() {
         alive(pid),
         "the supervisor stays up for the operator to look"
     );
-    assert_eq!(corral.status()["apps"][0]["state"], "errored");
+    let doc = corral.status();
+    assert_eq!(doc["apps"][0]["state"], "errored");
+    check_status_schema(&doc);
 }
 
 #[test]

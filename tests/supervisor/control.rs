@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::helper::{Corral, Load, alive, corral_cli, get_json, runtimes};
+use crate::helper::{Corral, Load, alive, check_status_schema, corral_cli, get_json};
 
 const APP: &str = r#"
 [[apps]]
@@ -57,29 +57,9 @@ fn status_prints_a_table_and_a_json_document_that_matches_its_schema() {
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["supervisor"]["pid"], corral.pid().as_raw());
     assert_eq!(doc["apps"][0]["online"], 2);
-    let Some(venv) = runtimes::python_venv() else {
-        return;
-    };
-    let schema =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/status.schema.json");
-    let document = corral.dir().join("status.json");
-    std::fs::write(&document, doc.to_string()).expect("write the document");
-    let checked = std::process::Command::new(venv.join("bin/python"))
-        .args([
-            "-c",
-            "import json, sys, jsonschema\n\
-             schema = json.load(open(sys.argv[1]))\n\
-             jsonschema.validate(json.load(open(sys.argv[2])), schema, format_checker=jsonschema.FormatChecker())",
-        ])
-        .arg(&schema)
-        .arg(&document)
-        .output()
-        .expect("run the validator");
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    check_status_schema(&doc);
+    corral.cli_ok(&["stop", "api"]);
+    check_status_schema(&status(&corral));
 }
 
 #[test]
@@ -113,6 +93,7 @@ fn a_reload_to_a_command_that_exits_at_once_exits_1_with_the_reason_and_the_old_
     corral.write_config(&format!("{}TW_EXIT_AT_START = \"1\"\n", app("two")));
     let ran = corral.cli(&["reload", "all"]);
     assert_eq!(ran.code, 1, "{ran:?}");
+    check_status_schema(&status(&corral));
     assert!(ran.stderr.contains("reload stopped"), "{ran:?}");
     assert_eq!(pids(&corral), before, "the old workers keep serving");
     assert_eq!(
@@ -295,6 +276,7 @@ fn logs_prints_history_and_follows_new_lines_across_a_rotation() {
 #[test]
 fn reopen_logs_and_shutdown_act_as_their_signals() {
     let mut corral = online("one");
+    corral.wait_log("api-out.log", "test-worker started", 2);
     let logs = corral.dir().join("logs");
     std::fs::rename(logs.join("api-out.log"), logs.join("api-out.log.1")).expect("mv");
     assert_eq!(corral.cli_ok(&["reopen-logs"]).trim(), "log files reopened");

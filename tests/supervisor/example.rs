@@ -29,7 +29,10 @@ fn the_example_ecosystem_runs_the_app_healthy_on_every_cpu() {
     loop {
         let doc: serde_json::Value =
             serde_json::from_str(&corral.cli_ok(&["status", "--json"])).expect("status JSON");
-        let workers = doc["apps"][0]["workers"].as_array().cloned().unwrap_or_default();
+        let workers = doc["apps"][0]["workers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if workers.len() == cpus && workers.iter().all(|w| w["health"] == "pass") {
             break;
         }
@@ -38,5 +41,11 @@ fn the_example_ecosystem_runs_the_app_healthy_on_every_cpu() {
     }
     let table = corral.cli_ok(&["status"]);
     assert_eq!(table.lines().count(), 1 + cpus, "{table}");
-    assert!(table.lines().skip(1).all(|l| l.contains("online") && l.contains("pass")), "{table}");
+    assert!(
+        table
+            .lines()
+            .skip(1)
+            .all(|l| l.contains("online") && l.contains("pass")),
+        "{table}"
+    );
 }

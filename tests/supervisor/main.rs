@@ -7,8 +7,8 @@
 
 mod background;
 mod cluster;
-mod example;
 mod control;
+mod example;
 mod failed_starts;
 mod health_checks;
 mod helper;

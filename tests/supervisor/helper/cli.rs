@@ -59,3 +59,34 @@ impl Corral {
         ran.stdout
     }
 }
+
+/// Fails the test unless `doc` is valid under `docs/status.schema.json`
+/// (checked by Python's `jsonschema`, formats included, from the test
+/// venv; skipped, saying so, on a machine that cannot make one).
+pub fn check_status_schema(doc: &serde_json::Value) {
+    let Some(venv) = super::runtimes::python_venv() else {
+        return;
+    };
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/status.schema.json");
+    let mut document = tempfile::NamedTempFile::new().expect("a temp file");
+    std::io::Write::write_all(&mut document, doc.to_string().as_bytes()).expect("write it");
+    let checked = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             checker = jsonschema.Draft202012Validator.FORMAT_CHECKER\n\
+             assert 'date-time' in checker.checkers, 'no date-time checker'\n\
+             jsonschema.validate(json.load(open(sys.argv[2])), schema, format_checker=checker)",
+        ])
+        .arg(&schema)
+        .arg(document.path())
+        .output()
+        .expect("run the validator");
+    assert!(
+        checked.status.success(),
+        "{doc:#}\n{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
