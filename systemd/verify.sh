@@ -1,8 +1,8 @@
 #!/bin/sh
 # Runs `systemd-analyze verify` (and the offline `security` score) on the
 # unit files without installing anything: it builds a throw-away root with
-# systemd's own units, a stand-in /usr/local/bin/corral (verify checks that
-# ExecStart= is executable) and /bin/kill, and points --root at it.
+# systemd's own units and a stand-in /usr/local/bin/corral (verify checks that
+# ExecStart= and ExecReload= are executable), and points --root at it.
 # Needs systemd-analyze (Debian/Ubuntu: `apt-get install systemd`); it does
 # not need systemd to be running. Exit status: that of `verify`, and non-zero
 # also if verify printed any warning.
@@ -10,10 +10,9 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root/usr/local/bin" "$root/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd"
+mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 cp /bin/true "$root/usr/local/bin/corral"
-cp /bin/kill "$root/bin/kill"
 cp "$here/corral.service" "$here/corral.socket" "$root/etc/systemd/system/"
 out=$(systemd-analyze verify --root="$root" \
     "$root/etc/systemd/system/corral.service" "$root/etc/systemd/system/corral.socket" 2>&1) || {

@@ -1,6 +1,7 @@
 //! The supervisor's own conversation with systemd when it runs as a
-//! `Type=notify` service: `READY=1` once every app is online, `STATUS=`,
-//! `STOPPING=1`, and the watchdog heartbeat.
+//! `Type=notify` service: the channel and the watchdog heartbeat. What is
+//! said when (`READY=1`, `STATUS=`, `RELOADING=1`, `STOPPING=1`) is the
+//! daemon's (`daemon::reported`).
 //!
 //! `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` are the supervisor's
 //! own: they never reach workers (see `worker::base_env`).

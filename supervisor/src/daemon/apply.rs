@@ -138,11 +138,24 @@ impl Daemon {
     }
 
     /// Re-reads the file and reloads `target`; what to wait for, or why
-    /// the file is refused. A new `log_dir` is locked before anything
-    /// changes and the old one released only once the new config is in
-    /// force. A single app's reload takes that app's table from the file
-    /// and leaves every other app, and the supervisor's settings, alone.
+    /// the file is refused. systemd is told `RELOADING=1` now and
+    /// `READY=1` once the rollouts are over, or at once if refused.
     pub(super) fn reload_target(&mut self, target: &Target) -> Result<Pending, Problem> {
+        let reload = self.reported.reloading(self.ctx.fleet.subscribe());
+        match self.reload_file(target) {
+            Ok(pending) => Ok(reload.until_done(pending)),
+            Err(problem) => {
+                reload.refused();
+                Err(problem)
+            }
+        }
+    }
+
+    /// [`Daemon::reload_target`] itself. A new `log_dir` is locked before
+    /// anything changes and the old one released only once the new config
+    /// is in force. A single app's reload takes that app's table from the
+    /// file and leaves every other app, and the supervisor's settings, alone.
+    fn reload_file(&mut self, target: &Target) -> Result<Pending, Problem> {
         let eco = config::load(&self.source.file, self.source.env.as_deref())
             .map_err(|err| Problem::config(format!("reload refused: {err}")))?;
         let (eco, scope) = match target {

@@ -12,6 +12,7 @@
 
 mod apply;
 mod calls;
+mod reported;
 mod shutdown;
 
 use std::collections::BTreeMap;
@@ -20,12 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AppContext, AppHandle, AppState, Fleet};
+use crate::app::{AppContext, AppHandle, Fleet};
 use crate::config::Ecosystem;
 use crate::contain::Containment;
 use crate::control::{ControlSocket, Handler, Observed, SupervisorInfo, SupervisorState};
@@ -65,6 +65,8 @@ struct Daemon {
     /// The config in force, once applied: a single app's reload changes
     /// only its table.
     current: Option<Ecosystem>,
+    /// What systemd was told, and the reloads it waits for.
+    reported: reported::Reported,
 }
 
 /// Takes over the fds this process inherited; must run before anything
@@ -144,13 +146,13 @@ pub async fn run(
         kill_timeout: Duration::ZERO,
         log_lock,
         current: None,
+        reported: reported::Reported::default(),
     };
     daemon.apply(eco, apply::Scope::All)?;
     if let Some(period) = systemd::watchdog_period() {
         systemd::spawn_watchdog(period);
     }
 
-    let mut reported = Reported::default();
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -164,7 +166,7 @@ pub async fn run(
             }
             Ok(()) = fleet_rx.changed() => {
                 let fleet = fleet_rx.borrow_and_update().clone();
-                reported.report(&fleet);
+                daemon.reported.report(&fleet);
             }
         }
     }
@@ -174,31 +176,4 @@ pub async fn run(
     daemon.shutdown(tracker, [term, int]).await;
     containment.close().await;
     Ok(())
-}
-
-/// What systemd was last told.
-#[derive(Default)]
-struct Reported {
-    ready: bool,
-    status: String,
-}
-
-impl Reported {
-    /// Tells systemd (and the log) how the fleet is doing: `READY=1` once
-    /// every app is online, and `STATUS=` whenever its line changes (the
-    /// fleet also changes with every memory sample, which is no news).
-    fn report(&mut self, fleet: &Fleet) {
-        let summary: Vec<String> = fleet.values().map(ToString::to_string).collect();
-        let summary = summary.join("; ");
-        let all_online =
-            !fleet.is_empty() && fleet.values().all(|app| app.state == AppState::Online);
-        if all_online && !self.ready {
-            tracing::info!(status = %summary, "all apps online");
-            systemd::notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
-            self.ready = true;
-        } else if summary != self.status {
-            systemd::notify(&[NotifyState::Status(&summary)]);
-        }
-        self.status = summary;
-    }
 }

@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use nix::unistd::Pid;
-use sd_notify::NotifyState;
 use tokio::signal::unix::Signal;
 use tokio_util::task::TaskTracker;
 
 use super::{Daemon, LOG_FLUSH_BOUND};
 use crate::app::AppContext;
-use crate::{systemd, telemetry};
+use crate::telemetry;
 
 impl Daemon {
     /// SIGTERM/SIGINT: every app drains, apps removed earlier included. A
@@ -18,7 +17,7 @@ impl Daemon {
     /// who cannot wait for `kill_timeout`.
     pub(super) async fn shutdown(self, tracker: TaskTracker, mut signals: [Signal; 2]) {
         tracing::info!("shutting down: stopping every worker");
-        systemd::notify(&[NotifyState::Stopping]);
+        self.reported.stopping();
         let stops: Vec<_> = self
             .apps
             .into_values()

@@ -50,6 +50,22 @@ impl Corral {
             .expect("a socket address")
     }
 
+    /// Waits for a line on stderr that is not a JSON event and contains
+    /// `needle` (what a wrapper such as `systemd-socket-activate` prints
+    /// before corral runs), and returns it.
+    pub fn wait_plain(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            if let Some(line) = self.plain.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                self.pull(deadline),
+                "timed out waiting for {needle:?} on stderr"
+            );
+        }
+    }
+
     /// Events so far whose message satisfies `pred`.
     pub fn events_matching(&self, pred: impl Fn(&str) -> bool) -> Vec<Value> {
         let mut events = self.events.clone();

@@ -16,7 +16,7 @@ pub use cli::{Ran, check_status_schema, corral_cli, corral_cli_with};
 pub use events::pid_of;
 pub use http::{Load, LoadReport, get, get_json, post_json};
 pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};
-pub use systemd::FakeSystemd;
+pub use systemd::{FakeSystemd, monotonic_usec, notify_value};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

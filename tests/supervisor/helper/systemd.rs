@@ -1,6 +1,7 @@
 //! A stand-in for systemd's notify socket: what the supervisor tells
-//! systemd (`READY=1`, `STATUS=...`, `WATCHDOG=1`, `STOPPING=1`), as the
-//! test reads it.
+//! systemd (`READY=1`, `STATUS=...`, `RELOADING=1`, `WATCHDOG=1`,
+//! `STOPPING=1`), as the test reads it; and the clock systemd compares
+//! `MONOTONIC_USEC=` with.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -71,4 +72,25 @@ impl FakeSystemd {
             }
         }
     }
+}
+
+/// The value of `key` in a notify message (`MONOTONIC_USEC` of
+/// `RELOADING=1\nMONOTONIC_USEC=123`), if the message has that line.
+pub fn notify_value<'a>(message: &'a str, key: &str) -> Option<&'a str> {
+    message
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// CLOCK_MONOTONIC now, in microseconds: what `MONOTONIC_USEC=` means.
+pub fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill in, and
+    // CLOCK_MONOTONIC exists on every Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC)");
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000
 }
