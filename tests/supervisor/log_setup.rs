@@ -185,8 +185,12 @@ fn a_reload_to_a_log_dir_in_use_or_unwritable_is_refused_and_a_good_one_moves_th
     corral.signal(Signal::SIGHUP);
     corral.wait_message("log_dir changed; the old one is released");
     corral.wait_message("reload complete");
-    // The old folder is free: a supervisor on it starts.
-    corral.write_config(&config("logs"));
+    // The old folder is free: a supervisor on it starts (with a control
+    // socket of its own: the first one's is still taken).
+    corral.write_config(&config("logs").replace(
+        "[supervisor]\n",
+        "[supervisor]\ncontrol_socket = \"run/next.sock\"\n",
+    ));
     let mut next = run_beside(&corral);
     next.wait_online();
     // And the new one is held.

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::Daemon;
 use crate::app::{AppCommand, AppHandle, Outcome};
 use crate::config::{self, AppConfig, Ecosystem};
-use crate::control::{Problem, Target};
+use crate::control::{Failure, Problem, Target};
 use crate::lock::{LockError, LogDirLock};
 use crate::log_setup;
 use crate::sockets::ListenKey;
@@ -132,20 +132,27 @@ impl Daemon {
     /// is refused and the running config stays.
     pub(super) fn reload(&mut self) {
         tracing::info!(file = %self.source.file.display(), "SIGHUP: reloading the config");
-        if let Err(problem) = self.reload_target(&Target::All) {
-            tracing::error!("reload refused, the running config stays: {problem}");
-        }
+        // A refusal is logged by `reload_target`.
+        let _ = self.reload_target(&Target::All);
     }
 
     /// Re-reads the file and reloads `target`; what to wait for, or why
-    /// the file is refused. systemd is told `RELOADING=1` now and
-    /// `READY=1` once the rollouts are over, or at once if refused.
+    /// the file is refused (logged, whoever asked). systemd is told
+    /// `RELOADING=1` now and `READY=1` once the rollouts are over, or at
+    /// once if refused.
     pub(super) fn reload_target(&mut self, target: &Target) -> Result<Pending, Problem> {
         let reload = self.reported.reloading(self.ctx.fleet.subscribe());
         match self.reload_file(target) {
             Ok(pending) => Ok(reload.until_done(pending)),
-            Err(problem) => {
+            Err(mut problem) => {
                 reload.refused();
+                if problem.kind == Failure::Config {
+                    problem.error = format!(
+                        "reload refused, the running config stays: {}",
+                        problem.error
+                    );
+                    tracing::error!("{}", problem.error);
+                }
                 Err(problem)
             }
         }
@@ -157,7 +164,7 @@ impl Daemon {
     /// file and leaves every other app, and the supervisor's settings, alone.
     fn reload_file(&mut self, target: &Target) -> Result<Pending, Problem> {
         let eco = config::load(&self.source.file, self.source.env.as_deref())
-            .map_err(|err| Problem::config(format!("reload refused: {err}")))?;
+            .map_err(|err| Problem::config(err.to_string()))?;
         let (eco, scope) = match target {
             Target::All => (eco, Scope::All),
             Target::App(name) => {
@@ -181,8 +188,7 @@ impl Daemon {
                 (merged, Scope::App(name))
             }
         };
-        let refused =
-            |err: &dyn std::fmt::Display| Problem::config(format!("reload refused: {err}"));
+        let refused = |err: &dyn std::fmt::Display| Problem::config(err.to_string());
         log_setup::prepare(&eco).map_err(|e| refused(&e))?;
         let new_lock = self
             .lock_for(&eco.supervisor.log_dir)
