@@ -177,9 +177,25 @@ fn lines_written_around_an_external_move_and_sigusr1_are_all_kept() {
     corral.signal(Signal::SIGUSR1);
     corral.wait_message("log files reopened");
     let after = batch(500);
-    wait_for_text(&out, &format!("log line 499 pid={after}"));
-    let text = std::fs::read_to_string(&moved).unwrap_or_default()
-        + &std::fs::read_to_string(&out).expect("new file");
+    // Each batch's last line is on disk (in one file or the other): the
+    // batches may come from different workers, through different pipes.
+    let both = || {
+        std::fs::read_to_string(&moved).unwrap_or_default()
+            + &std::fs::read_to_string(&out).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = both();
+        let landed = |pid: &i64| {
+            let last = format!("log line 499 pid={pid}");
+            text.lines().filter(|l| l.ends_with(&last)).count()
+                >= pids.iter().filter(|&p| p == pid).count()
+        };
+        if pids.iter().all(landed) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     for pid in [before, between, after] {
         for i in 0..500 {
             let line = format!("log line {i} pid={pid}");
