@@ -23,7 +23,8 @@ use nix::unistd::{Pid, getpid};
 
 use crate::{contain, unix};
 
-/// What the supervisor tells the exec step; mirrors the hidden CLI verb.
+/// What the supervisor tells the exec step: its command line after
+/// `corral exec-step` (parsed by `cli::internal`, never by the operator's CLI).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExecStep {
     /// Inherited fds, in the order they must appear from fd 3 up.
@@ -55,7 +56,7 @@ impl ExecStep {
     /// parsing, kept next to the definition so the two cannot drift.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = vec![
-            "exec-step".to_owned(),
+            crate::cli::internal::EXEC_STEP.to_owned(),
             "--parent".to_owned(),
             self.parent.to_string(),
         ];

@@ -8,6 +8,8 @@
 //! at once, before it binds, logs or starts anything. The same holds for a
 //! log folder or file that cannot be written ([`log_dir`]).
 
+#[path = "cli/extras.rs"]
+mod extras;
 #[path = "cli/log_dir.rs"]
 mod log_dir;
 

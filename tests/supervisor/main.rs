@@ -19,6 +19,7 @@ mod log_rotation;
 mod log_setup;
 mod logs;
 mod memory_limit;
+mod monit;
 mod orphans;
 mod readiness;
 mod real_app;

@@ -6,17 +6,21 @@
 //! `Request::Reload`). Exit codes everywhere: 0 success, 1 the operation
 //! failed, 2 usage or config error, 3 no supervisor is running.
 
+mod generate;
+pub mod habits;
+pub mod internal;
+mod monit;
 mod remote;
+mod screen;
+mod startup;
 mod supervise;
 mod table;
+mod unit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::contain;
-use crate::exec_step::ExecStep;
 
 /// corral: a process supervisor and cluster runner for any language.
 #[derive(Debug, Parser)]
@@ -61,12 +65,15 @@ pub enum Command {
     Shutdown(SocketArgs),
     /// Validate an ecosystem file and print the resolved config.
     Check(FileArgs),
-    /// Internal: prepare a worker process and exec its command.
-    #[command(hide = true)]
-    ExecStep(ExecStep),
-    /// Internal: kill every worker's tree when the supervisor dies.
-    #[command(hide = true)]
-    Guard,
+    /// Watch every worker's state, memory and cpu live, refreshed every
+    /// second, until `q`.
+    Monit(SocketArgs),
+    /// Print a systemd unit that runs this ecosystem file as this user.
+    Startup(startup::StartupArgs),
+    /// Print a shell completion script.
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff), or a verb's.
+    Man(generate::ManArgs),
 }
 
 /// Which ecosystem file, and which `[apps.env_<NAME>]` overlay.
@@ -175,11 +182,10 @@ pub fn run(command: Command) -> ExitCode {
         Command::Run(args) => supervise::run(args),
         Command::Start(args) => supervise::start(args),
         Command::Check(args) => supervise::check(&args),
-        Command::ExecStep(step) => {
-            eprintln!("corral: {}", step.exec());
-            ExitCode::from(127)
-        }
-        Command::Guard => contain::guard::run(),
+        Command::Monit(args) => monit::run(&args),
+        Command::Startup(args) => startup::run(&args),
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
         remote => remote::run(remote),
     }
 }

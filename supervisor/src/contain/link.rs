@@ -39,7 +39,7 @@ impl Guard {
     fn spawn(replay: &[Message]) -> io::Result<Self> {
         let mut child = Command::new("/proc/self/exe")
             .arg0("corral")
-            .arg("guard")
+            .arg(crate::cli::internal::GUARD)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .process_group(0)
