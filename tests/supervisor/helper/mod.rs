@@ -11,7 +11,7 @@ mod systemd;
 
 pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writable_own_cgroup};
 pub use events::pid_of;
-pub use http::{Load, LoadReport, get, get_json, post_json};
+pub use http::{Load, LoadReport, get, get_json, post_json, send};
 pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};
 pub use systemd::FakeSystemd;
 

@@ -161,12 +161,13 @@ struct Check<'a> {
     output: Option<&'a str>,
 }
 
-/// `assessment` of `doc` as the health+json document, as of `now`.
+/// `assessment` of `doc` as the health+json document, as of `now`, with
+/// `status` first for whoever reads it by eye.
 pub(super) fn document(
     assessment: &Assessment,
     doc: &StatusDoc,
     now: DateTime<Utc>,
-) -> serde_json::Value {
+) -> Result<Vec<u8>, serde_json::Error> {
     let time = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let checks = assessment
         .apps
@@ -196,5 +197,5 @@ pub(super) fn document(
         ),
         checks,
     };
-    serde_json::to_value(&document).unwrap_or_default()
+    serde_json::to_vec(&document)
 }

@@ -63,8 +63,7 @@ pub(super) fn respond(method: &Method, path: &str, observed: &Observed) -> Respo
                 health::Verdict::Fail => StatusCode::SERVICE_UNAVAILABLE,
                 health::Verdict::Pass | health::Verdict::Warn => StatusCode::OK,
             };
-            let body = health::document(&assessment, &doc, now);
-            (code, HEALTH_JSON, serde_json::to_vec(&body))
+            (code, HEALTH_JSON, health::document(&assessment, &doc, now))
         }
         Endpoint::Status => (StatusCode::OK, "application/json", serde_json::to_vec(&doc)),
         Endpoint::Metrics => match metrics::render(&doc, &Host::read(), now) {

@@ -137,7 +137,10 @@ fn the_document_follows_the_health_json_draft() {
     launching.state = AppState::Launching;
     let status = doc(vec![online("api", 100), launching]);
     let now = Utc.with_ymd_and_hms(2025, 6, 7, 8, 9, 10).unwrap();
-    let body = document(&assess(&status), &status, now);
+    let text = document(&assess(&status), &status, now).expect("encoded");
+    let text = String::from_utf8(text).expect("UTF-8");
+    assert!(text.starts_with(r#"{"status":"warn","#), "{text}");
+    let body: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(body["status"], "warn");
     assert_eq!(body["output"], "jobs: launching, 2/2 workers online");
     assert_eq!(body["releaseId"], "9.8.7");
@@ -157,6 +160,8 @@ fn the_document_follows_the_health_json_draft() {
     assert_eq!(body["checks"]["jobs:workers"][0]["status"], "warn");
     let mut passing = status.clone();
     passing.apps.truncate(1);
-    let body = document(&assess(&passing), &passing, now);
+    let text = document(&assess(&passing), &passing, now).expect("encoded");
+    let body: serde_json::Value = serde_json::from_slice(&text).expect("JSON");
+    assert_eq!(body["status"], "pass");
     assert!(body.get("output").is_none(), "{body}");
 }
