@@ -176,7 +176,11 @@ fn metrics_parse_as_prometheus_text_and_agree_with_status() {
     assert_eq!(workers.len(), 2, "{status}");
     for w in workers {
         let (instance, pid) = (w["instance"].to_string(), w["pid"].to_string());
-        let labels = [("app", "api"), ("instance", &*instance), ("pid", &*pid)];
+        let labels = [
+            ("app", "api"),
+            ("corral_instance", &*instance),
+            ("pid", &*pid),
+        ];
         assert_eq!(value(&scrape, "corral_worker_up", &labels), 1.0);
         assert_eq!(
             value(&scrape, "corral_worker_memory_bytes", &labels),
@@ -190,7 +194,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_status() {
         let age = (scraped_at - started).as_seconds_f64();
         let uptime = value(&scrape, "corral_worker_uptime_seconds", &labels);
         assert!(uptime > 0.0 && uptime <= age, "uptime {uptime} of {age}");
-        let slot = [("app", "api"), ("instance", &*instance)];
+        let slot = [("app", "api"), ("corral_instance", &*instance)];
         assert_eq!(
             value(&scrape, "corral_worker_restarts_total", &slot),
             w["restarts"].as_f64().expect("restarts")

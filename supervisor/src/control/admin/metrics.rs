@@ -4,8 +4,12 @@
 //! agrees with `/status` read at the same instant and nothing is kept
 //! between scrapes (a worker that is gone is simply no longer listed).
 //!
-//! docs/monitoring.md lists every metric with its labels. Label values are
-//! the status document's: `app`, `instance` (`CORRAL_INSTANCE`), `pid`.
+//! docs/monitoring.md lists every metric with its labels: `app`, `pid`, and
+//! `corral_instance` for the worker's slot (`CORRAL_INSTANCE`; the status
+//! document's `instance`). Not `instance`: Prometheus gives every scraped
+//! series an `instance` label of its own (the target's host:port), and a
+//! scraped `instance` would be renamed `exported_instance`, or with
+//! `honor_labels` overwrite the target's and mix up hosts.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -39,14 +43,14 @@ const APP_STATES: [AppState; 5] = [
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WorkerLabels {
     app: String,
-    instance: usize,
+    corral_instance: usize,
     pid: i32,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SlotLabels {
     app: String,
-    instance: usize,
+    corral_instance: usize,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,7 +143,7 @@ fn workers(r: &mut Registry, doc: &StatusDoc, now: DateTime<Utc>) {
         for w in &app.workers {
             let labels = WorkerLabels {
                 app: app.name.clone(),
-                instance: w.instance,
+                corral_instance: w.instance,
                 pid: w.pid,
             };
             up.get_or_create(&labels)
@@ -157,7 +161,7 @@ fn workers(r: &mut Registry, doc: &StatusDoc, now: DateTime<Utc>) {
             }
             let slot = SlotLabels {
                 app: app.name.clone(),
-                instance: w.instance,
+                corral_instance: w.instance,
             };
             // The workers of a slot (a replacement and the one it replaces)
             // share its count: set it once.

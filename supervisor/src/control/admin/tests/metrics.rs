@@ -37,17 +37,17 @@ fn each_worker_is_described_by_its_labels() {
     let now = spawned() + Duration::milliseconds(90_500);
     let text = render(&doc(vec![api]), &HOST, now).expect("encoded");
     for line in [
-        r#"corral_worker_up{app="api",instance="0",pid="100"} 1"#,
-        r#"corral_worker_up{app="api",instance="1",pid="101"} 0"#,
-        r#"corral_worker_uptime_seconds{app="api",instance="0",pid="100"} 90.5"#,
-        r#"corral_worker_memory_bytes{app="api",instance="0",pid="100"} 1048576"#,
-        r#"corral_worker_cpu_ratio{app="api",instance="0",pid="100"} 1.5"#,
-        r#"corral_worker_healthy{app="api",instance="0",pid="100"} 1"#,
-        r#"corral_worker_healthy{app="api",instance="1",pid="101"} 0"#,
+        r#"corral_worker_up{app="api",corral_instance="0",pid="100"} 1"#,
+        r#"corral_worker_up{app="api",corral_instance="1",pid="101"} 0"#,
+        r#"corral_worker_uptime_seconds{app="api",corral_instance="0",pid="100"} 90.5"#,
+        r#"corral_worker_memory_bytes{app="api",corral_instance="0",pid="100"} 1048576"#,
+        r#"corral_worker_cpu_ratio{app="api",corral_instance="0",pid="100"} 1.5"#,
+        r#"corral_worker_healthy{app="api",corral_instance="0",pid="100"} 1"#,
+        r#"corral_worker_healthy{app="api",corral_instance="1",pid="101"} 0"#,
     ] {
         has(&text, line);
     }
-    let unsampled = r#"{app="api",instance="1",pid="101"}"#;
+    let unsampled = r#"{app="api",corral_instance="1",pid="101"}"#;
     for name in ["corral_worker_memory_bytes", "corral_worker_cpu_ratio"] {
         assert!(
             !text.contains(&format!("{name}{unsampled}")),
@@ -84,8 +84,8 @@ fn restarts_are_counted_per_slot_and_per_reason() {
         .collect();
     assert_eq!(slot_lines.len(), 2, "{text}");
     for line in [
-        r#"corral_worker_restarts_total{app="api",instance="0"} 3"#,
-        r#"corral_worker_restarts_total{app="api",instance="1"} 0"#,
+        r#"corral_worker_restarts_total{app="api",corral_instance="0"} 3"#,
+        r#"corral_worker_restarts_total{app="api",corral_instance="1"} 0"#,
         r#"corral_app_restarts_total{app="api",reason="crash"} 2"#,
         r#"corral_app_restarts_total{app="api",reason="reload"} 1"#,
         r#"corral_app_dropped_log_lines_total{app="api",stream="out"} 5"#,
