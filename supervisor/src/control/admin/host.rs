@@ -1,9 +1,15 @@
 //! What /proc says of the supervisor process and of its network namespace
-//! when `/metrics` is scraped. Each reading is `None` when its file cannot
-//! be read (a /proc mounted with `hidepid`, a kernel without the counter),
-//! and the metric is then left out rather than reported as 0.
+//! when `/metrics` is scraped, and the metrics it makes. Each reading is
+//! `None` when its file cannot be read (a /proc mounted with `hidepid`, a
+//! kernel without the counter), and its metric is then left out rather than
+//! reported as 0.
 
 use procfs::process::Process;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::metrics::saturating;
 
 /// The readings, taken at scrape time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,6 +43,49 @@ impl Host {
             open_fds,
             listen_overflows: tcp_ext(&netstat, "ListenOverflows"),
             listen_drops: tcp_ext(&netstat, "ListenDrops"),
+        }
+    }
+
+    /// Registers the readings that could be taken: the supervisor's as the
+    /// `process_*` metrics every Prometheus client library exports for
+    /// itself, the kernel's as `corral_tcp_listen_*`.
+    pub fn register(&self, registry: &mut Registry) {
+        if let Some(bytes) = self.rss_bytes {
+            let rss: Gauge = Gauge::default();
+            registry.register(
+                "process_resident_memory_bytes",
+                "Resident set size of the supervisor process itself (not its workers), in bytes",
+                rss.clone(),
+            );
+            rss.set(saturating(bytes));
+        }
+        if let Some(fds) = self.open_fds {
+            let open: Gauge = Gauge::default();
+            registry.register(
+                "process_open_fds",
+                "File descriptors the supervisor process holds open",
+                open.clone(),
+            );
+            open.set(saturating(fds));
+        }
+        let kernel = [
+            (
+                "corral_tcp_listen_overflows",
+                "Connections the kernel refused because a listen socket's accept queue was full (TcpExt ListenOverflows); counts every socket of the supervisor's network namespace, not only corral's",
+                self.listen_overflows,
+            ),
+            (
+                "corral_tcp_listen_drops",
+                "Connections the kernel dropped at listen sockets, overflows included (TcpExt ListenDrops); counts every socket of the supervisor's network namespace, not only corral's",
+                self.listen_drops,
+            ),
+        ];
+        for (name, help, value) in kernel {
+            if let Some(value) = value {
+                let counter: Counter = Counter::default();
+                registry.register(name, help, counter.clone());
+                counter.inc_by(value);
+            }
         }
     }
 }

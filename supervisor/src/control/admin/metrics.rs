@@ -24,7 +24,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::host::Host;
-use crate::app::{AppState, WorkerState};
+use crate::app::{AppState, Health, WorkerState};
 use crate::control::StatusDoc;
 
 /// A gauge with a fractional value.
@@ -102,7 +102,8 @@ pub(super) fn render(
     let mut registry = Registry::default();
     workers(&mut registry, doc, now);
     apps(&mut registry, doc);
-    supervisor(&mut registry, doc, host);
+    supervisor(&mut registry, doc);
+    host.register(&mut registry);
     let mut text = String::new();
     prometheus_text::encode(&mut text, &registry)?;
     Ok(text)
@@ -230,7 +231,7 @@ fn apps(r: &mut Registry, doc: &StatusDoc) {
     }
 }
 
-fn supervisor(r: &mut Registry, doc: &StatusDoc, host: &Host) {
+fn supervisor(r: &mut Registry, doc: &StatusDoc) {
     let info: Family<VersionLabels, Gauge> = family(
         r,
         "corral_build_info",
@@ -247,53 +248,18 @@ fn supervisor(r: &mut Registry, doc: &StatusDoc, host: &Host) {
         start.clone(),
     );
     start.set(doc.supervisor.started_at.timestamp());
-    if let Some(bytes) = host.rss_bytes {
-        let rss: Gauge = Gauge::default();
-        r.register(
-            "process_resident_memory_bytes",
-            "Resident set size of the supervisor process itself (not its workers), in bytes",
-            rss.clone(),
-        );
-        rss.set(saturating(bytes));
-    }
-    if let Some(fds) = host.open_fds {
-        let open: Gauge = Gauge::default();
-        r.register(
-            "process_open_fds",
-            "File descriptors the supervisor process holds open",
-            open.clone(),
-        );
-        open.set(saturating(fds));
-    }
-    let kernel = [
-        (
-            "corral_tcp_listen_overflows",
-            "Connections the kernel refused because a listen socket's accept queue was full (TcpExt ListenOverflows); counts every socket of the supervisor's network namespace, not only corral's",
-            host.listen_overflows,
-        ),
-        (
-            "corral_tcp_listen_drops",
-            "Connections the kernel dropped at listen sockets, overflows included (TcpExt ListenDrops); counts every socket of the supervisor's network namespace, not only corral's",
-            host.listen_drops,
-        ),
-    ];
-    for (name, help, value) in kernel {
-        if let Some(value) = value {
-            let counter: Counter = Counter::default();
-            r.register(name, help, counter.clone());
-            counter.inc_by(value);
-        }
-    }
 }
 
-fn passed(health: crate::app::Health) -> Option<bool> {
+/// A health check's answer as `corral_worker_healthy`; none yet is none.
+fn passed(health: Health) -> Option<bool> {
     match health {
-        crate::app::Health::Pending => None,
-        crate::app::Health::Pass => Some(true),
-        crate::app::Health::Fail => Some(false),
+        Health::Pending => None,
+        Health::Pass => Some(true),
+        Health::Fail => Some(false),
     }
 }
 
-fn saturating(n: u64) -> i64 {
+/// `n` as a gauge value.
+pub(super) fn saturating(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
