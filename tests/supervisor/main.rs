@@ -5,6 +5,7 @@
 //! Each test runs its own supervisor in a temp dir, on ports the kernel
 //! picks, and leaves no process behind (see `helper::Corral`'s `Drop`).
 
+mod admin;
 mod background;
 mod cluster;
 mod control;

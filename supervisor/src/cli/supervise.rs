@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{FileArgs, StartArgs, config_error, failed};
 use crate::config::{self, Ecosystem};
+use crate::control::admin::AdminListener;
 use crate::control::client::{self, ClientError, Located};
 use crate::control::{Request, StatusDoc, Target};
 use crate::daemon::{self, Source};
@@ -39,6 +40,11 @@ pub(super) fn run(args: FileArgs) -> ExitCode {
         Ok(control) => control,
         Err(err) => return config_error(&err),
     };
+    let admin = match eco.supervisor.admin_listen.map(AdminListener::bind) {
+        None => None,
+        Some(Ok(admin)) => Some(admin),
+        Some(Err(err)) => return config_error(&err),
+    };
     // One thread: the thread that forks a worker is its parent as far as
     // PR_SET_PDEATHSIG is concerned, so it must live as long as the process.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -52,7 +58,9 @@ pub(super) fn run(args: FileArgs) -> ExitCode {
         file: args.file,
         env: args.env,
     };
-    match runtime.block_on(daemon::run(eco, source, listeners, log_lock, control)) {
+    match runtime.block_on(daemon::run(
+        eco, source, listeners, log_lock, control, admin,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => failed(&err),
     }

@@ -2,6 +2,7 @@
 //! with the checks that span several apps (unique names, `--env`).
 
 use std::path::Path;
+use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
@@ -10,7 +11,13 @@ use super::fields::Table;
 use super::{AppConfig, SupervisorConfig, app, resolve_path};
 
 const TOP_KEYS: &[&str] = &["supervisor", "apps"];
-const SUPERVISOR_KEYS: &[&str] = &["log_dir", "control_socket", "admin_listen", "logs"];
+const SUPERVISOR_KEYS: &[&str] = &[
+    "log_dir",
+    "control_socket",
+    "admin_listen",
+    "shutdown_delay",
+    "logs",
+];
 
 /// Parses the text of `src`; relative paths resolve against `base_dir`.
 pub(super) fn parse(
@@ -93,6 +100,7 @@ fn supervisor(
             log_dir: resolve_path(base_dir, "logs"),
             control_socket: resolve_path(base_dir, "run/corral.sock"),
             admin_listen: None,
+            shutdown_delay: Duration::ZERO,
             log_file: None,
         });
     };
@@ -107,6 +115,7 @@ fn supervisor(
         log_dir: path("log_dir", "logs")?,
         control_socket: path("control_socket", "run/corral.sock")?,
         admin_listen: t.parsed("admin_listen", "address", app::parse_socket_addr)?,
+        shutdown_delay: t.duration("shutdown_delay")?.unwrap_or_default(),
         log_file: t
             .table("logs", "[supervisor.logs]")?
             .map(|t| app::own_log(&t))

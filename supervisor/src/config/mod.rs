@@ -48,8 +48,12 @@ pub struct SupervisorConfig {
     pub log_dir: PathBuf,
     /// Unix socket the CLI talks to (absolute).
     pub control_socket: PathBuf,
-    /// Read-only monitoring endpoint; off unless asked for.
+    /// Read-only monitoring endpoint (`/health`, `/metrics`, `/status`);
+    /// off unless asked for.
     pub admin_listen: Option<SocketAddr>,
+    /// How long a stopping supervisor fails `/health` before it signals the
+    /// workers, so a load balancer takes the host out of rotation first.
+    pub shutdown_delay: Duration,
     /// The supervisor's own log file, besides stderr; `None` for stderr only.
     pub log_file: Option<OwnLog>,
 }
@@ -232,17 +236,6 @@ pub fn load(path: &Path, env_name: Option<&str>) -> Result<Ecosystem, ConfigErro
         supervisor,
         apps,
     })
-}
-
-/// Keys set in `eco` that are parsed and checked but not acted on yet, as
-/// dotted paths (`supervisor.admin_listen`), so that `corral run` says so instead
-/// of leaving an operator to believe they work.
-pub fn not_enforced(eco: &Ecosystem) -> Vec<String> {
-    let mut keys = Vec::new();
-    if eco.supervisor.admin_listen.is_some() {
-        keys.push("supervisor.admin_listen".to_owned());
-    }
-    keys
 }
 
 /// `path` made absolute against `base_dir` and tidied without touching the

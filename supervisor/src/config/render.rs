@@ -12,9 +12,6 @@ use std::time::Duration;
 use super::units::{format_duration, format_size};
 use super::{AppConfig, Ecosystem, Instances, LogFormat, RotateInterval, Rotation};
 
-/// What `check` says of a key that is accepted but not acted on yet.
-pub const NOT_YET: &str = "not enforced yet";
-
 /// Words in an env key that suggest its value must not be printed.
 const SECRET_WORDS: [&str; 5] = ["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL"];
 
@@ -28,11 +25,12 @@ pub fn render(eco: &Ecosystem, cpus: usize) -> String {
     out.line("[supervisor]");
     let sup = &eco.supervisor;
     out.set("log_dir", path(&sup.log_dir));
-    out.later("control_socket", path(&sup.control_socket));
-    match sup.admin_listen {
-        Some(addr) => out.later("admin_listen", quote(&addr.to_string())),
-        None => out.maybe("admin_listen", None),
-    }
+    out.set("control_socket", path(&sup.control_socket));
+    out.maybe(
+        "admin_listen",
+        sup.admin_listen.map(|a| quote(&a.to_string())),
+    );
+    out.set("shutdown_delay", duration(sup.shutdown_delay));
     match &sup.log_file {
         None => out.maybe("logs", None),
         Some(own) => {
@@ -152,12 +150,6 @@ impl Out {
 
     fn set(&mut self, key: &str, value: impl Display) {
         self.line(&format!("{key} = {value}"));
-    }
-
-    /// A key that is parsed and checked but not acted on yet: said so on
-    /// its line, so nobody relies on it.
-    fn later(&mut self, key: &str, value: impl Display) {
-        self.line(&format!("{key} = {value} # {NOT_YET}"));
     }
 
     /// A key whose absence means "off"; written as a comment when absent.

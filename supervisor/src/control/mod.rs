@@ -6,7 +6,9 @@
 //! the state the app managers publish ([`schema`]); every other request is
 //! carried out by the daemon and answered when done ([`handlers`]). The CLI
 //! side finds the socket and maps answers to exit codes ([`client`]).
+//! Monitoring reads the same state over HTTP on `admin_listen` ([`admin`]).
 
+pub mod admin;
 pub mod client;
 pub mod describe;
 pub mod handlers;

@@ -1,5 +1,6 @@
-//! Applying a config: sockets first (so a bad address refuses the whole
-//! file and changes nothing), then apps started, reloaded or stopped.
+//! Applying a config: sockets first, `admin_listen` included (so a bad
+//! address refuses the whole file and changes nothing), then apps started,
+//! reloaded or stopped.
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -34,9 +35,7 @@ impl Daemon {
     /// changes, so a bad address refuses the whole config. Returns what to
     /// wait for to know the reloads and starts are done.
     pub(super) fn apply(&mut self, eco: Ecosystem, scope: Scope<'_>) -> anyhow::Result<Pending> {
-        for key in config::not_enforced(&eco) {
-            tracing::warn!(%key, "this key is accepted but not enforced yet");
-        }
+        let admin = self.admin.prepare(eco.supervisor.admin_listen)?;
         let applied = eco.clone();
         let mut pending = Pending::new();
         let mut plan = Vec::with_capacity(eco.apps.len());
@@ -59,6 +58,7 @@ impl Daemon {
             })
             .collect();
         self.listeners.retain(&self.in_use);
+        self.admin.switch(admin);
         // Only now that nothing can refuse the config: a changed
         // `listen_backlog` takes effect on the sockets kept open.
         for (app, _) in &plan {

@@ -3,12 +3,12 @@
 //! Start-up order matters: [`prepare`] takes the sockets systemd passed and
 //! makes every other inherited fd close-on-exec before the runtime opens any
 //! fd of its own; then the process becomes a child subreaper, sets up
-//! containment (cgroups and the guard), and the reaper, the notify listener
-//! and the control socket run before the first worker is spawned. Then the
-//! main loop turns signals and control requests into actions (SIGTERM,
-//! SIGINT and `shutdown` stop, SIGHUP and `reload` reload, SIGUSR1 and
-//! `reopen-logs` reopen logs; [`calls`]) and relays the fleet's state to
-//! systemd.
+//! containment (cgroups and the guard), and the reaper, the notify listener,
+//! the control socket and the admin listener run before the first worker is
+//! spawned. Then the main loop turns signals and control requests into
+//! actions (SIGTERM, SIGINT and `shutdown` stop, after `shutdown_delay`;
+//! SIGHUP and `reload` reload, SIGUSR1 and `reopen-logs` reopen logs;
+//! [`calls`]) and relays the fleet's state to systemd.
 
 mod apply;
 mod calls;
@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{AppContext, AppHandle, Fleet};
 use crate::config::Ecosystem;
 use crate::contain::Containment;
+use crate::control::admin::{AdminListener, AdminServer};
 use crate::control::{ControlSocket, Handler, Observed, SupervisorInfo, SupervisorState};
 use crate::lock::LogDirLock;
 use crate::logs::Compressor;
@@ -62,6 +63,8 @@ struct Daemon {
     kill_timeout: Duration,
     /// The lock on the `log_dir` in force, held for the supervisor's life.
     log_lock: LogDirLock,
+    /// The `admin_listen` in force; it serves until the process exits.
+    admin: AdminServer,
     /// The config in force, once applied: a single app's reload changes
     /// only its table.
     current: Option<Ecosystem>,
@@ -79,15 +82,17 @@ pub fn prepare() -> anyhow::Result<Listeners> {
 }
 
 /// Runs the supervisor until SIGTERM, SIGINT or `corral shutdown`, then
-/// drains every worker. `log_lock` (on `eco`'s `log_dir`) and `control`
-/// (its control socket) are taken by the caller before anything else could
-/// be started, so a second supervisor is refused before it starts a worker.
+/// drains every worker. `log_lock` (on `eco`'s `log_dir`), `control` (its
+/// control socket) and `admin` (its `admin_listen`, if set) are taken by
+/// the caller before anything else could be started, so a second
+/// supervisor or a taken port is refused before a worker starts.
 pub async fn run(
     eco: Ecosystem,
     source: Source,
     listeners: Listeners,
     log_lock: LogDirLock,
     control: ControlSocket,
+    admin: Option<AdminListener>,
 ) -> anyhow::Result<()> {
     let compressor = Compressor::start().context("cannot start the log compressor")?;
     telemetry::log_to_file(&eco.supervisor, &compressor);
@@ -128,6 +133,7 @@ pub async fn run(
     });
     let (calls_tx, mut calls) = mpsc::unbounded_channel();
     let observed = Observed::new(fleet_rx.clone(), supervisor_rx);
+    let admin = AdminServer::start(observed.clone(), admin);
     tokio::spawn(control.serve(Arc::new(Handler::new(observed, calls_tx))));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ctx = AppContext {
@@ -145,6 +151,7 @@ pub async fn run(
         removed: TaskTracker::new(),
         kill_timeout: Duration::ZERO,
         log_lock,
+        admin,
         current: None,
         reported: reported::Reported::default(),
     };

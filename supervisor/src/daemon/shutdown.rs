@@ -1,4 +1,6 @@
-//! Stopping everything: every app drains, then the last log lines are
+//! Stopping everything: `shutdown_delay` passes (the admin listener's
+//! `/health` already fails, so a load balancer stops sending traffic while
+//! the workers still serve), every app drains, then the last log lines are
 //! written, then the supervisor exits.
 
 use std::time::Duration;
@@ -12,12 +14,29 @@ use crate::app::AppContext;
 use crate::telemetry;
 
 impl Daemon {
-    /// SIGTERM/SIGINT: every app drains, apps removed earlier included. A
-    /// second signal meanwhile kills every worker at once, for an operator
-    /// who cannot wait for `kill_timeout`.
+    /// SIGTERM/SIGINT: after `shutdown_delay`, every app drains, apps
+    /// removed earlier included. A second signal during the delay ends it;
+    /// one during the drain kills every worker at once, for an operator who
+    /// cannot wait for `kill_timeout`.
     pub(super) async fn shutdown(self, tracker: TaskTracker, mut signals: [Signal; 2]) {
-        tracing::info!("shutting down: stopping every worker");
         self.reported.stopping();
+        let [term, int] = &mut signals;
+        let delay = self
+            .current
+            .as_ref()
+            .map_or(Duration::ZERO, |eco| eco.supervisor.shutdown_delay);
+        if !delay.is_zero() {
+            tracing::info!(
+                delay = %humantime::format_duration(delay),
+                "shutdown delay: /health fails, the workers serve on until it ends"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = term.recv() => tracing::info!("second stop signal: shutdown delay skipped"),
+                _ = int.recv() => tracing::info!("second stop signal: shutdown delay skipped"),
+            }
+        }
+        tracing::info!("shutting down: stopping every worker");
         let stops: Vec<_> = self
             .apps
             .into_values()
@@ -34,7 +53,6 @@ impl Daemon {
         // a process the kernel cannot kill (stuck in uninterruptible I/O).
         let deadline = tokio::time::sleep(self.kill_timeout + Duration::from_secs(5));
         tokio::pin!(deadline);
-        let [term, int] = &mut signals;
         loop {
             tokio::select! {
                 () = &mut all_stopped => break,

@@ -12,12 +12,39 @@ use serde_json::Value;
 
 /// `GET path` on a new connection; returns the status and the body.
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    request(addr, "GET", path, None)
+    request(addr, "GET", path, None).map(|r| (r.status, r.body))
 }
 
 /// `POST path` with a JSON body on a new connection.
 pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    request(addr, "POST", path, Some(body))
+    request(addr, "POST", path, Some(body)).map(|r| (r.status, r.body))
+}
+
+/// `method path` without a body on a new connection, for a test that looks
+/// at the headers too (or sends `HEAD`).
+pub fn send(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Response> {
+    request(addr, method, path, None)
+}
+
+/// A whole response.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The header lines, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, as sent (not de-chunked).
+    pub body: String,
+}
+
+impl Response {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 fn request(
@@ -25,7 +52,7 @@ fn request(
     method: &str,
     path: &str,
     json: Option<&str>,
-) -> std::io::Result<(u16, String)> {
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = json.unwrap_or_default();
@@ -43,12 +70,22 @@ fn request(
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other(format!("incomplete response: {response:?}")))?;
-    let status = head
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
-    Ok((status, body.to_owned()))
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
 }
 
 /// `GET path`, expecting 200 and a JSON body.
