@@ -101,21 +101,27 @@ pub(super) fn render(eco: &Ecosystem, env: Option<&str>, host: &Host) -> Result<
     Ok(Unit { text, read_write })
 }
 
-/// TimeoutStopSec: above the longest kill_timeout, never below
-/// [`MIN_STOP`]; and what the comment says it came from.
+/// TimeoutStopSec: above `shutdown_delay` plus the longest kill_timeout,
+/// never below [`MIN_STOP`]; and what the comment says it came from.
 fn stop_bound(eco: &Ecosystem) -> (Duration, String) {
+    let delay = eco.supervisor.shutdown_delay;
     let longest = eco.apps.iter().max_by_key(|a| a.kill_timeout);
-    let stop = longest.map_or(MIN_STOP, |a| {
-        let secs = (a.kill_timeout + STOP_MARGIN).as_secs_f64().ceil();
-        MIN_STOP.max(Duration::from_secs(secs as u64))
-    });
-    let said = longest.map_or("no app".into(), |a| {
+    let kill = longest.map_or(Duration::ZERO, |a| a.kill_timeout);
+    let secs = (delay + kill + STOP_MARGIN).as_secs_f64().ceil();
+    let stop = MIN_STOP.max(Duration::from_secs(secs as u64));
+    let mut said = longest.map_or("no app".into(), |a| {
         format!(
-            "{} of {}",
+            "kill_timeout {} of {}",
             humantime::format_duration(a.kill_timeout),
             a.name
         )
     });
+    if !delay.is_zero() {
+        said = format!(
+            "shutdown_delay {} + {said}",
+            humantime::format_duration(delay)
+        );
+    }
     (stop, said)
 }
 

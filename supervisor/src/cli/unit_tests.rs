@@ -45,6 +45,7 @@ fn paths_under_var_log_and_run_are_made_by_systemd() {
     assert!(values(text, "ReadWritePaths").is_empty());
     assert!(unit.read_write.is_empty());
     assert_eq!(values(text, "TimeoutStopSec"), ["40s"], "30s + 10s");
+    assert!(text.contains("(kill_timeout 30s of api)"), "{text}");
     assert!(values(text, "User").is_empty(), "root runs as root");
     let file = eco.path.display();
     assert_eq!(
@@ -158,4 +159,28 @@ fn every_setting_of_the_shipped_unit_is_kept() {
             );
         }
     }
+}
+
+#[test]
+fn the_stop_bound_covers_the_shutdown_delay_too() {
+    let (_dir, eco) = eco(r#"
+        [supervisor]
+        shutdown_delay = "15s"
+        [[apps]]
+        name = "api"
+        command = "api"
+        kill_timeout = "30s"
+        "#);
+    let unit = render(&eco, None, &root()).expect("renders");
+    assert_eq!(
+        values(&unit.text, "TimeoutStopSec"),
+        ["55s"],
+        "15s + 30s + 10s"
+    );
+    assert!(
+        unit.text
+            .contains("(shutdown_delay 15s + kill_timeout 30s of api)"),
+        "{}",
+        unit.text
+    );
 }
