@@ -175,6 +175,25 @@ fn start_returns_once_every_app_is_online_and_the_verbs_drive_the_background_sup
     let restarted = corral.cli(&["start"]);
     assert_eq!(restarted.code, 0, "{restarted:?}");
     assert_eq!(corral.status()["apps"][0]["state"], "online");
+    let described = corral.cli(&["describe", "api"]);
+    assert!(
+        described.stdout.contains("api: online (3/3 online)"),
+        "{described:?}"
+    );
+    let before: Vec<Value> = corral.status()["apps"][0]["workers"]
+        .as_array()
+        .cloned()
+        .expect("workers");
+    assert_eq!(corral.cli(&["restart", "all"]).code, 0);
+    let after = corral.status();
+    assert_eq!(after["apps"][0]["restarts"]["manual"], 3, "{after:#}");
+    assert!(
+        before
+            .iter()
+            .all(|w| !alive(w["pid"].as_i64().expect("pid") as i32)),
+        "every old worker is gone"
+    );
+    assert_eq!(corral.cli(&["reopen-logs"]).code, 0);
     let logs = corral.cli(&["logs", "api", "--lines", "5"]);
     assert_eq!(logs.code, 0, "{logs:?}");
     assert!(logs.stdout.contains("test-worker started"), "{logs:?}");

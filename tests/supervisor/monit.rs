@@ -71,7 +71,8 @@ impl Tmux {
 
     /// What the pane shows.
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p"], &[]).stdout).into_owned()
+        // -J joins wrapped lines, so a long message is one line.
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-J"], &[]).stdout).into_owned()
     }
 
     /// Waits until the pane shows what `done` looks for; returns it.
@@ -163,7 +164,11 @@ fn monit_says_when_the_supervisor_goes_away_and_exits_3() {
     tmux.wait_screen("the table", |s| pids_shown(s, "api").len() == 2);
     corral.signal(Signal::SIGTERM);
     corral.wait_exit(EVENT_TIMEOUT);
-    let screen = tmux.wait_screen("monit's exit", |s| s.contains("monit-exit="));
+    // The typed command line holds `monit-exit=$?` too: wait for a digit.
+    let screen = tmux.wait_screen("monit's exit", |s| {
+        s.match_indices("monit-exit=")
+            .any(|(i, m)| s[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    });
     assert!(screen.contains("monit-exit=3"), "{screen}");
     assert!(screen.contains("went away"), "{screen}");
 }
