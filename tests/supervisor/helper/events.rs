@@ -13,6 +13,16 @@ pub fn pid_of(event: &Value) -> i32 {
     event["pid"].as_i64().expect("a pid field") as i32
 }
 
+/// The time from event `a` to event `b`, by their own timestamps: what the
+/// supervisor did, however late the test read it.
+pub fn time_between(a: &Value, b: &Value) -> Duration {
+    let at = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().expect("a timestamp"))
+            .expect("an RFC 3339 timestamp")
+    };
+    (at(b) - at(a)).to_std().expect("b after a")
+}
+
 impl Corral {
     /// Reads every event logged within `period`. For checks that something
     /// does *not* happen, where no event can end the wait: the period is
