@@ -75,6 +75,8 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "results.json"),
                     help="raw results [target/bench/results.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: print and write the tables of an earlier --json file")
     return ap.parse_args()
 
 
@@ -100,8 +102,23 @@ def machine() -> dict:
             "load_at_start": os.getloadavg()}
 
 
+def republish(opts) -> int:
+    """The tables of an earlier run, from its --json file."""
+    with open(opts.from_json, encoding="utf-8") as f:
+        results = json.load(f)
+    saved = argparse.Namespace(**results["options"])
+    saved.no_doc, saved.json = opts.no_doc, opts.json
+    keys = [k for k in saved.targets.split(",")
+            if any(c["target"] == k for c in results["cells"])]
+    profiles = {tuple(name.rsplit("-", 1)): p for name, p in results.get("profiles", {}).items()}
+    publish(results, keys, saved, profiles)
+    return 0
+
+
 def main() -> int:
     opts = arguments()
+    if opts.from_json:
+        return republish(opts)
     keys = opts.targets.split(",")
     scenarios = opts.scenarios.split(",")
     for k in keys:
@@ -207,13 +224,14 @@ def publish(results: dict, keys: list, opts, profiles: dict) -> None:
     summary = {s: {k: summarize(v) for k, v in per.items()} for s, per in summary.items()}
     results["summary"] = summary
     info = results["machine"]
-    command = os.environ.get("BENCH_COMMAND", "python3 bench/suite.py " + " ".join(sys.argv[1:]))
+    command = results.setdefault("command", os.environ.get(
+        "BENCH_COMMAND", "python3 bench/suite.py " + " ".join(sys.argv[1:])))
     text = "\n\n".join(filter(None, [
         f"Measured {time.strftime('%Y-%m-%d')} on commit `{info['commit']}` with `{command}`: "
         f"{opts.rounds} rounds, wrk -t{opts.threads} -c{opts.connections}, {opts.seconds:g} s "
         f"measured after {opts.warmup:g} s of warm-up per cell, {opts.posts} published posts. "
         f"Machine: `nproc` = {info['nproc']}, {info['cpu']}, {info['memory_gib']} GiB, Linux "
-        f"{info['kernel']}; {info['rustc']}, Node {info['node']}, {info['wrk']}. Load average "
+        f"{info['kernel']}; {info['rustc']}, Node {info['node']}, {info['wrk'].split(' Copyright')[0]}. Load average "
         f"(1 min) {info['load_at_start'][0]:.1f} at the start, {info['load_at_end'][0]:.1f} at the "
         "end: the load generator shares the 2 cores with the servers, and other engineers' "
         "builds ran at the same time.",

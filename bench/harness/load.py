@@ -11,7 +11,9 @@ import time
 import uuid
 
 from harness import targets
-from harness.procs import SuiteError, count_lines, cpu_seconds, file_size, rss_kb
+from collections import Counter
+
+from harness.procs import SuiteError, cpu_seconds, file_size, rss_kb, scan_log
 from harness.stats import parse_wrk
 
 LUA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lua")
@@ -84,12 +86,17 @@ def cell(key: str, scenario: str, paths, data, folder: str, opts, env_extra: dic
                 return None
             return 100 * (cpu1[pid] - cpu0[pid]) / window
 
-        lines = sum(count_lines(p, size0[p], size1[p]) for p in logs)
+        lines, statuses = 0, Counter()
+        for path in logs:
+            n, seen = scan_log(path, size0[path], size1[path])
+            lines += n
+            statuses.update(seen)
         result.update(
             target=key, scenario=scenario, window_s=window,
             supervisor_cpu_pct=cpu_pct(live.supervisor) if live.supervisor else None,
             workers_cpu_pct=[cpu_pct(pid) for pid in live.workers],
             log_lines_per_s=lines / window,
+            logged_statuses=dict(statuses),
             supervisor_rss_kb=rss_kb(live.supervisor) if live.supervisor else None,
             workers_rss_kb=[rss_kb(pid) for pid in live.workers],
         )

@@ -6,10 +6,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -123,9 +125,13 @@ def file_size(path: str) -> int:
         return 0
 
 
-def count_lines(path: str, start: int, end: int) -> int:
-    """Newlines in `path` between the byte offsets `start` and `end`."""
-    lines = 0
+STATUS = re.compile(rb'"status":"?([1-5]\d\d)\b')
+
+
+def scan_log(path: str, start: int, end: int) -> tuple[int, Counter]:
+    """Lines in `path` between the byte offsets `start` and `end`, and the
+    statuses its access-log lines (JSON with a `status` field) show."""
+    lines, statuses = 0, Counter()
     with open(path, "rb") as f:
         f.seek(start)
         left = end - start
@@ -133,6 +139,14 @@ def count_lines(path: str, start: int, end: int) -> int:
             chunk = f.read(min(left, 1 << 20))
             if not chunk:
                 break
-            lines += chunk.count(b"\n")
             left -= len(chunk)
-    return lines
+            # Whole lines only: the rest of a cut line is read with the next chunk.
+            if left > 0 and not chunk.endswith(b"\n"):
+                cut = chunk.rfind(b"\n") + 1
+                if cut > 0:
+                    f.seek(cut - len(chunk), os.SEEK_CUR)
+                    left += len(chunk) - cut
+                    chunk = chunk[:cut]
+            lines += chunk.count(b"\n")
+            statuses.update(m.decode() for m in STATUS.findall(chunk))
+    return lines, statuses

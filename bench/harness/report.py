@@ -21,7 +21,7 @@ def main_tables(summary: dict, keys: list, rounds: int) -> str:
     scen = [s for s in SCENARIOS if s in summary]
     head = [LABELS[k] for k in keys]
     ratios = [(n, d) for n, d in RATIOS if n in keys and d in keys]
-    out = [f"Requests/s (median of {rounds} rounds):", "",
+    out = [f"Successful (2xx) requests/s, median of {rounds} rounds:", "",
            "| scenario | " + " | ".join(head) + "".join(f" | ({n})/({d})" for n, d in ratios) + " |",
            "| --- |" + " ---: |" * (len(keys) + len(ratios))]
     for s in scen:
@@ -41,9 +41,11 @@ def main_tables(summary: dict, keys: list, rounds: int) -> str:
                 cells.append("—")
                 continue
             text = f"{num(c['p50_ms'], 2)} / {num(c['p99_ms'], 2)}"
-            cells.append(text + (f" ({c['errors']:,} errors)" if c["errors"] else ""))
+            logged = ", ".join(f"{n:,} × {st}" for st, n in sorted(c["statuses"].items()))
+            errors = f"{c['errors']:,} errors" + (f": {logged} in the log" if logged else "")
+            cells.append(text + (f" ({errors})" if c["errors"] or logged else ""))
         out.append(f"| {s} | " + " | ".join(cells) + " |")
-    out += ["", "Requests/s of each round, in the order measured:", "",
+    out += ["", "Successful requests/s of each round:", "",
             "| scenario | " + " | ".join(head) + " |", "| --- |" + " ---: |" * len(keys)]
     for s in scen:
         cells = [" / ".join(num(v) for v in summary[s][k]["rps_all"]) if k in summary[s] else "—"
@@ -53,25 +55,26 @@ def main_tables(summary: dict, keys: list, rounds: int) -> str:
 
 
 def processes_table(cells: list, keys: list) -> str:
-    """CPU of the supervisor and the workers, log lines/s, memory after load."""
-    out = ["Processes during the measured windows (medians over the rounds; CPU in % of "
-           "one core; memory VmRSS after the load, the largest of any round):", "",
-           "| scenario | target | supervisor CPU | workers CPU | access-log lines/s | "
+    """CPU of the supervisor and of each worker per round (a worker near 0%
+    got no connection), log lines/s, memory after load."""
+    out = ["Processes during the measured windows: CPU in % of one core (the supervisor's "
+           "median; each worker's, round by round, so a worker left without connections "
+           "shows as 0), access-log lines written per second (median), VmRSS after the "
+           "load (the largest of any round):", "",
+           "| scenario | target | supervisor CPU | workers CPU, each round | access-log lines/s | "
            "supervisor RSS | workers RSS |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for s in SCENARIOS:
         for k in keys:
-            mine = [c for c in cells if c["scenario"] == s and c["target"] == k]
+            mine = sorted((c for c in cells if c["scenario"] == s and c["target"] == k),
+                          key=lambda c: c.get("round", 0))
             if not mine or k == "a":
                 continue
             sup = median_of([c["supervisor_cpu_pct"] for c in mine])
-            workers = [median_of([c["workers_cpu_pct"][i] if i < len(c["workers_cpu_pct"]) else None
-                                  for c in mine]) for i in range(2 if k != "b" else 1)]
+            split = " / ".join("+".join(num(w) for w in c["workers_cpu_pct"]) for c in mine)
             sup_rss = max((c["supervisor_rss_kb"] or 0) for c in mine)
-            w_rss = max((max(w for w in c["workers_rss_kb"] if w) if any(c["workers_rss_kb"]) else 0)
-                        for c in mine)
-            out.append(f"| {s} | {LABELS[k]} | {num(sup, 1)} | "
-                       + " + ".join(num(w, 0) for w in workers)
-                       + f" | {num(median_of([c['log_lines_per_s'] for c in mine]))} | "
+            w_rss = max((w or 0) for c in mine for w in c["workers_rss_kb"])
+            out.append(f"| {s} | {LABELS[k]} | {num(sup, 1)} | {split} | "
+                       f"{num(median_of([c['log_lines_per_s'] for c in mine]))} | "
                        + (f"{sup_rss / 1024:.1f} MiB" if sup_rss else "—")
                        + f" | {w_rss / 1024:.1f} MiB |")
     return "\n".join(out)

@@ -69,22 +69,44 @@ def median_of(values: list) -> float | None:
     return statistics.median(present) if present else None
 
 
-def summarize(cells: list[dict]) -> dict:
-    """One (scenario, target)'s rounds: medians of rps, p50, p99; error sums.
+def ok_rps(cell: dict) -> float:
+    """Successful answers a second: wrk's rate less its non-2xx/3xx share
+    (a storm of fast 503s must not look like throughput).
 
-    >>> s = summarize([{"rps": 10, "p50_ms": 1, "p99_ms": 9, "non2xx": 1, "socket_errors": 0},
+    >>> ok_rps({"rps": 100.0, "requests": 1000, "non2xx": 250})
+    75.0
+    """
+    if not cell.get("requests"):
+        return cell["rps"]
+    return cell["rps"] * (cell["requests"] - cell["non2xx"]) / cell["requests"]
+
+
+def summarize(cells: list[dict]) -> dict:
+    """One (scenario, target)'s rounds: medians of successful answers a
+    second, p50, p99; error sums.
+
+    >>> s = summarize([{"rps": 10, "p50_ms": 1, "p99_ms": 9, "non2xx": 0, "socket_errors": 1},
     ...                {"rps": 30, "p50_ms": 3, "p99_ms": 7, "non2xx": 0, "socket_errors": 2},
     ...                {"rps": 20, "p50_ms": 2, "p99_ms": 8, "non2xx": 0, "socket_errors": 0}])
     >>> s["rps"], s["p50_ms"], s["p99_ms"], s["errors"], s["rounds"], s["rps_all"]
     (20, 2, 8, 3, 3, [10, 30, 20])
+    >>> summarize([{"rps": 1, "p50_ms": 1, "p99_ms": 1, "non2xx": 2, "socket_errors": 0,
+    ...             "logged_statuses": {"200": 5, "503": 2}}])["statuses"]
+    {'503': 2}
     """
+    statuses: dict = {}
+    for c in cells:
+        for status, n in c.get("logged_statuses", {}).items():
+            if not status.startswith("2"):
+                statuses[status] = statuses.get(status, 0) + n
     return {
-        "rps": median_of([c["rps"] for c in cells]),
+        "statuses": statuses,
+        "rps": median_of([ok_rps(c) for c in cells]),
         "p50_ms": median_of([c["p50_ms"] for c in cells]),
         "p99_ms": median_of([c["p99_ms"] for c in cells]),
         "errors": sum(c["non2xx"] + c["socket_errors"] for c in cells),
         "rounds": len(cells),
-        "rps_all": [c["rps"] for c in cells],
+        "rps_all": [ok_rps(c) for c in cells],
     }
 
 
