@@ -1,0 +1,1 @@
+"""The benchmark suite's parts; `bench/suite.py` puts them together."""
