@@ -17,6 +17,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format, &settings.log_filter, cli.log_sink());
+    let _flush = telemetry::init(
+        settings.log_format,
+        &settings.log_filter,
+        cli.log_sink(),
+        settings.access_log,
+    );
     app::cli::run(cli, settings)
 }

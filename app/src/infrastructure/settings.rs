@@ -50,6 +50,21 @@ pub struct Settings {
     /// handed over by fd) the default is 1, since the supervisor already runs
     /// one worker per CPU; standalone it is one per CPU.
     pub threads: usize,
+    /// `APP_ACCESS_LOG`: `on` (default) or `off`, one line per request.
+    pub access_log: bool,
+    /// `CORRAL_INSTANCE` of `CORRAL_INSTANCES`: this worker's slot among
+    /// the workers sharing its sockets, when corral says so; the accept
+    /// loop balances connections across them.
+    pub instance: Option<Instance>,
+}
+
+/// This worker's slot among its app's workers, as corral numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instance {
+    /// `CORRAL_INSTANCE`: 0..count.
+    pub index: usize,
+    /// `CORRAL_INSTANCES`: how many workers the app runs.
+    pub count: usize,
 }
 
 /// The longest `APP_TOKEN_TTL` accepted: longer is surely a mistake, and a
@@ -159,6 +174,22 @@ impl Settings {
             None if get("LISTEN_FDS").is_some() => 1,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let access_log = match get("APP_ACCESS_LOG").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(bad("APP_ACCESS_LOG", other.into(), "on or off")),
+        };
+        let instance = match (get("CORRAL_INSTANCE"), get("CORRAL_INSTANCES")) {
+            (Some(index), Some(count)) => {
+                let expected = "a worker count such as 2, above CORRAL_INSTANCE (corral sets both)";
+                let index = index.trim().parse::<usize>().ok();
+                match (index, count.trim().parse::<usize>()) {
+                    (Some(index), Ok(n)) if index < n => Some(Instance { index, count: n }),
+                    _ => return Err(bad("CORRAL_INSTANCES", count, expected)),
+                }
+            }
+            _ => None,
+        };
         Ok(Self {
             database_url,
             listen,
@@ -168,6 +199,8 @@ impl Settings {
             drain_timeout,
             token_ttl,
             threads,
+            access_log,
+            instance,
         })
     }
 }

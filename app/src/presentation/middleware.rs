@@ -1,6 +1,6 @@
 //! The layers every route runs through, outermost first: request id (set
-//! or echoed, and copied to the response), a tracing span carrying it,
-//! metrics by route template and status, problem+json for every error body,
+//! or echoed, and copied to the response), a tracing span carrying it and
+//! the access log line, metrics by route template and status, problem+json for every error body,
 //! panic catching, and the 1 MiB body limit.
 
 use std::any::Any;
@@ -12,9 +12,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Response, StatusCode};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
-use tracing::Span;
+use tracing::{Instrument as _, Span};
 
 use crate::infrastructure::metrics::REQUEST_DURATION;
+use crate::infrastructure::telemetry::{self, access::Access};
 use crate::presentation::error::{ApiError, PROBLEM_JSON};
 use crate::presentation::extract::TOO_LARGE;
 use crate::presentation::ops::HEALTH_JSON;
@@ -44,8 +45,36 @@ pub async fn drop_unusable_request_id(
     next.run(request).await
 }
 
-/// The span of one request: every log line inside it, including the
-/// response line of the trace layer, carries the request id.
+/// Serves the request inside its span, then writes its access line (when
+/// the access log is on): formatted straight into the log writer's buffer,
+/// with the same fields the span has, so the line carries the request id.
+pub async fn access_log(request: Request, next: Next) -> axum::response::Response {
+    let span = request_span(&request);
+    let Some(log) = telemetry::access_log() else {
+        return next.run(request).instrument(span).await;
+    };
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let id = request.headers().get(REQUEST_ID).cloned();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).instrument(span).await;
+    log.log(&Access {
+        request_id: id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+        method: method.as_str(),
+        route: matched.as_ref().map_or("unmatched", MatchedPath::as_str),
+        path: uri.path(),
+        status: response.status().as_u16(),
+        latency: started.elapsed(),
+    });
+    response
+}
+
+/// The span of one request: every log line inside it carries the request
+/// id.
 pub fn request_span(request: &Request) -> Span {
     let id = request
         .headers()

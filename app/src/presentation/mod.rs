@@ -27,8 +27,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 pub use auth::Authenticated;
 pub use error::{ApiError, PROBLEM_JSON};
@@ -112,11 +110,7 @@ fn layered(routes: Router<AppState>, state: AppState) -> Router {
         ))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(middleware::request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(axum::middleware::from_fn(middleware::problem_bodies))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

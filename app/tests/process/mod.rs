@@ -2,6 +2,7 @@
 //! does, drained by SIGTERM, sharing one SQLite file with another worker,
 //! and its one-shot commands.
 
+mod access_log;
 mod commands;
 mod contract;
 mod drain;

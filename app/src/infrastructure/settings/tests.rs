@@ -78,3 +78,26 @@ fn one_thread_per_worker_under_a_supervisor() {
         "APP_THREADS"
     );
 }
+
+#[test]
+fn the_access_log_is_on_unless_turned_off() {
+    assert!(from(&[]).unwrap().access_log);
+    assert!(from(&[("APP_ACCESS_LOG", "on")]).unwrap().access_log);
+    assert!(!from(&[("APP_ACCESS_LOG", "off")]).unwrap().access_log);
+    assert_eq!(
+        from(&[("APP_ACCESS_LOG", "no")]).unwrap_err().to_string(),
+        "APP_ACCESS_LOG=\"no\" is not valid: expected on or off"
+    );
+}
+
+#[test]
+fn the_instance_comes_from_corral_only_with_both_variables() {
+    assert_eq!(from(&[]).unwrap().instance, None);
+    assert_eq!(from(&[("CORRAL_INSTANCE", "1")]).unwrap().instance, None);
+    let both = from(&[("CORRAL_INSTANCE", "1"), ("CORRAL_INSTANCES", "2")]).unwrap();
+    assert_eq!(both.instance, Some(Instance { index: 1, count: 2 }));
+    for (index, count) in [("2", "2"), ("x", "2"), ("0", "two"), ("0", "0")] {
+        let err = from(&[("CORRAL_INSTANCE", index), ("CORRAL_INSTANCES", count)]).unwrap_err();
+        assert_eq!(err.var, "CORRAL_INSTANCES", "{index} of {count}");
+    }
+}
