@@ -115,9 +115,11 @@ async fn start(settings: &Settings) -> anyhow::Result<(Server, Arc<dyn Database>
     let listeners = listener::open(settings.listen).await?;
     let addrs: Vec<String> = listeners.iter().map(|l| l.addr.to_string()).collect();
     let server = Server::start(
-        listeners
-            .into_iter()
-            .map(|l| (l.socket, routes(l.role, &state))),
+        listeners.into_iter().map(|l| {
+            let router = routes(l.role, &state);
+            (l, router)
+        }),
+        settings.instance,
     );
     let status = format!("serving on {} ({backend})", addrs.join(", "));
     tracing::info!(pid = std::process::id(), "{status}");

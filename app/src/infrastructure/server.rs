@@ -21,11 +21,18 @@
 //!    would drop a connection accepted whose request is not read yet;
 //! 4. the drain waits for the connection tasks, for at most its bound;
 //!    whatever is left after it is cut when the runtime stops.
+//!
+//! Under corral with several workers, the accept loops of the shared
+//! sockets hold back while this worker has more than its share of the
+//! open connections (module `balance`); the drain is the same either way,
+//! and leaves the balance at step 1.
 
+mod balance;
 mod connection;
 mod draining;
 mod watched;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -33,8 +40,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use balance::{Balance, Held};
 pub use connection::IDLE_GRACE;
 use draining::Draining;
+
+use super::listener::{Listener, Role};
+use super::settings::Instance;
 
 /// Accept errors such as running out of fds are retried after this pause,
 /// so a full fd table does not turn the accept loop into a busy loop.
@@ -43,6 +54,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The running server: its sockets accept until [`Server::drain`].
 pub struct Server {
     accepting: TaskTracker,
+    balance: Option<Arc<Balance>>,
     stop_accepting: CancellationToken,
     connections: Connections,
 }
@@ -64,9 +76,20 @@ impl Server {
     /// Starts accepting on every socket, each answered by its router.
     /// Connections are queued by the kernel from the moment a socket
     /// listens, so the worker may report ready as soon as this returns.
-    pub fn start(endpoints: impl IntoIterator<Item = (TcpListener, Router)>) -> Self {
+    /// With `instance` (corral's slot and worker count), the API sockets
+    /// balance their connections with the other workers'.
+    pub fn start(
+        endpoints: impl IntoIterator<Item = (Listener, Router)>,
+        instance: Option<Instance>,
+    ) -> Self {
+        let endpoints: Vec<_> = endpoints.into_iter().collect();
+        let balance = instance.and_then(|instance| {
+            let (first, _) = endpoints.iter().find(|(l, _)| l.role == Role::Api)?;
+            Balance::join(instance, &first.socket)
+        });
         let server = Self {
             accepting: TaskTracker::new(),
+            balance: balance.clone(),
             stop_accepting: CancellationToken::new(),
             connections: Connections {
                 tasks: TaskTracker::new(),
@@ -74,10 +97,12 @@ impl Server {
                 drain_began: CancellationToken::new(),
             },
         };
-        for (socket, router) in endpoints {
+        for (listener, router) in endpoints {
+            let balance = balance.clone().filter(|_| listener.role == Role::Api);
             server.accepting.spawn(accept(
-                socket,
+                listener.socket,
                 router,
+                balance,
                 server.stop_accepting.clone(),
                 server.connections.clone(),
             ));
@@ -92,6 +117,9 @@ impl Server {
     pub async fn stop_accepting(&self) {
         self.stop_accepting.cancel();
         self.accepting.wait().await;
+        if let Some(balance) = &self.balance {
+            balance.leave();
+        }
     }
 
     /// Drains in the order the module doc gives, waiting at most `bound`:
@@ -120,14 +148,14 @@ struct Connections {
 }
 
 impl Connections {
-    /// Serves `stream` in a task of its own.
-    fn serve(&self, stream: TcpStream, router: Router) {
-        self.tasks.spawn(connection::serve(
-            stream,
-            router,
-            self.draining,
-            self.drain_began.clone(),
-        ));
+    /// Serves `stream` in a task of its own, counted in the balance (if
+    /// `held`) until it closes.
+    fn serve(&self, stream: TcpStream, router: Router, held: Option<Held>) {
+        let served = connection::serve(stream, router, self.draining, self.drain_began.clone());
+        self.tasks.spawn(async move {
+            served.await;
+            drop(held);
+        });
     }
 
     /// Tells every connection the drain has begun, and returns the tasks
@@ -140,21 +168,34 @@ impl Connections {
     }
 }
 
-/// Accepts until told to stop, then drops (closes) the socket.
+/// Accepts until told to stop, then drops (closes) the socket. With a
+/// balance, each connection is first admitted by it.
 async fn accept(
     socket: TcpListener,
     router: Router,
+    balance: Option<Arc<Balance>>,
     stop: CancellationToken,
     connections: Connections,
 ) {
+    let mut patience = balance::Patience::default();
     loop {
+        if let Some(balance) = &balance {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = balance.admit(&socket, &mut patience) => {}
+            }
+        }
         let accepted = tokio::select! {
             biased;
             () = stop.cancelled() => break,
             accepted = socket.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => connections.serve(stream, router.clone()),
+            Ok((stream, _peer)) => {
+                let held = balance.as_ref().map(Balance::hold);
+                connections.serve(stream, router.clone(), held);
+            }
             Err(error) => {
                 tracing::warn!(%error, "accept failed; retrying");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;

@@ -76,6 +76,7 @@ impl Manager {
         let spawned = self.ctx.launcher.spawn(SpawnRequest {
             app: &applied.config,
             instance: slot,
+            instances: self.machine.slots().len(),
             id: worker,
             listeners: &applied.listeners,
             logs: &self.logs,

@@ -25,6 +25,9 @@ pub struct SpawnRequest<'a> {
     pub app: &'a AppConfig,
     /// The slot it fills.
     pub instance: usize,
+    /// How many slots the app has now (`corral scale` included), so a
+    /// worker knows its share of the connections.
+    pub instances: usize,
     /// Its id.
     pub id: WorkerId,
     /// The app's shared listening sockets, in `listen` order.
@@ -76,6 +79,7 @@ impl Launcher {
             .envs(&app.env)
             .env("CORRAL_APP", &app.name)
             .env("CORRAL_INSTANCE", req.instance.to_string())
+            .env("CORRAL_INSTANCES", req.instances.to_string())
             .env("NOTIFY_SOCKET", &self.notify_address)
             .env("LISTEN_FDS", fds.len().to_string())
             .env("LISTEN_FDNAMES", names.join(":"))
