@@ -53,6 +53,7 @@ fn every_worker_serves_the_shared_port_with_its_own_listen_pid_and_only_its_sock
         assert_eq!(info["pgid"], pid, "a worker leads its own process group");
         assert_eq!(info["ppid"], corral.pid().as_raw());
         assert_eq!(info["corral_app"], "api");
+        assert_eq!(info["corral_instances"], "2", "the instance count: {info}");
         assert!(
             info["notify_socket"]
                 .as_str()

@@ -40,6 +40,7 @@ pub fn body(worker: &Worker, request_fd: RawFd) -> String {
         ("listen_fdnames", "LISTEN_FDNAMES"),
         ("corral_app", "CORRAL_APP"),
         ("corral_instance", "CORRAL_INSTANCE"),
+        ("corral_instances", "CORRAL_INSTANCES"),
         ("notify_socket", "NOTIFY_SOCKET"),
         ("watchdog_usec", "WATCHDOG_USEC"),
         ("watchdog_pid", "WATCHDOG_PID"),
