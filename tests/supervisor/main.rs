@@ -7,6 +7,7 @@
 
 mod admin;
 mod background;
+mod balance;
 mod cluster;
 mod control;
 mod example;
