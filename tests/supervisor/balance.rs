@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
 
 use crate::helper::Corral;
 
@@ -82,4 +85,7 @@ fn sixty_four_connections_opened_at_once_are_split_evenly_over_two_workers() {
             "each worker holds 40-60% of the connections, every round: {rounds:?}"
         );
     }
+    // A drained stop, so the workers leave (and remove) their table.
+    corral.signal(Signal::SIGTERM);
+    assert!(corral.wait_exit(Duration::from_secs(20)).success());
 }
