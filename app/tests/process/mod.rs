@@ -5,6 +5,7 @@
 mod commands;
 mod contract;
 mod drain;
+mod dropped;
 mod http;
 mod queue;
 mod sharing;
