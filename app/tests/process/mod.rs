@@ -6,6 +6,7 @@ mod access_log;
 mod commands;
 mod contract;
 mod drain;
+mod dropped;
 mod http;
 mod queue;
 mod sharing;

@@ -15,25 +15,28 @@ use crate::data::{
 #[async_trait]
 impl SessionRepository for PgStore {
     async fn create(&self, session: NewSession) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        // Expired sessions are useless; sweeping them here keeps the table
-        // small without a background job.
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(session.created_at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&session.token_hash)
-        .bind(session.user_id)
-        .bind(micros(session.created_at))
-        .bind(micros(session.expires_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Expired sessions are useless; sweeping them here keeps the
+                // table small without a background job.
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(session.created_at)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&session.token_hash)
+                .bind(session.user_id)
+                .bind(micros(session.created_at))
+                .bind(micros(session.expires_at))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn user_for(&self, token_hash: &[u8], now: DateTime<Utc>) -> DataResult<Option<User>> {
@@ -65,23 +68,29 @@ impl LoginThrottleRepository for PgStore {
         now: DateTime<Utc>,
         limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let now = micros(now);
-        let mut tx = self.write().await?;
-        // Make sure the row exists, then lock it: concurrent attempts for
-        // one key are counted one after the other, on every worker. A new
-        // row (nothing counted, window from now) is the same as none.
-        sqlx::query(
-            "INSERT INTO login_throttle (throttle_key, failures, window_start) \
-             VALUES ($1, 0, $2) ON CONFLICT (throttle_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let previous = load_locked(&mut tx, key).await?;
-        let (next, refused) = Throttle::reserve(previous, now, limits);
-        store(&mut tx, key, next).await?;
-        tx.commit().await?;
+        let (key, now) = (key.to_owned(), micros(now));
+        let refused = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    // Make sure the row exists, then lock it: concurrent
+                    // attempts for one key are counted one after the other,
+                    // on every worker. A new row (nothing counted, window
+                    // from now) is the same as none.
+                    sqlx::query(
+                        "INSERT INTO login_throttle (throttle_key, failures, window_start) \
+                         VALUES ($1, 0, $2) ON CONFLICT (throttle_key) DO NOTHING",
+                    )
+                    .bind(&key)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    let previous = load_locked(conn, &key).await?;
+                    let (next, refused) = Throttle::reserve(previous, now, limits);
+                    store(conn, &key, next).await?;
+                    Ok(refused)
+                })
+            })
+            .await?;
         sweep(&self.pool, now, limits).await?;
         Ok(refused)
     }
@@ -92,30 +101,37 @@ impl LoginThrottleRepository for PgStore {
         now: DateTime<Utc>,
         limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let mut tx = self.write().await?;
-        // No record: a success reset the key meanwhile; nothing to add to.
-        let Some(previous) = load_locked(&mut tx, key).await? else {
-            return Ok(None);
-        };
-        let (next, locked) = previous.fail(micros(now), limits);
-        store(&mut tx, key, next).await?;
-        tx.commit().await?;
-        Ok(locked)
+        let key = key.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // No record: a success reset the key meanwhile; nothing to
+                // add to.
+                let Some(previous) = load_locked(conn, &key).await? else {
+                    return Ok(None);
+                };
+                let (next, locked) = previous.fail(micros(now), limits);
+                store(conn, &key, next).await?;
+                Ok(locked)
+            })
+        })
+        .await
     }
 
     async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>> {
-        let mut tx = self.write().await?;
-        let locked = load_locked(&mut tx, key)
-            .await?
-            .and_then(|t| t.lock_end(now));
-        if locked.is_none() {
-            sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(locked)
+        let key = key.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let locked = load_locked(conn, &key).await?.and_then(|t| t.lock_end(now));
+                if locked.is_none() {
+                    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
+                        .bind(&key)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(locked)
+            })
+        })
+        .await
     }
 }
 

@@ -1,7 +1,7 @@
 //! Comments on PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::codec::CommentRow;
@@ -24,28 +24,7 @@ async fn comment<'c>(conn: impl PgExecutor<'c>, id: Uuid) -> DataResult<Option<C
 #[async_trait]
 impl CommentRepository for PgStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
-        let mut tx = self.write().await?;
-        // `FOR SHARE` waits for a concurrent change of the post and reads
-        // its status as committed, so a post switched to draft never gets
-        // the comment (and the switch waits for this insert instead). A
-        // missing author is a foreign-key violation: `NotFound`.
-        let inserted = sqlx::query(
-            "INSERT INTO comments (id, post_id, author_id, content, created_at) \
-             SELECT $1, id, $3, $4, $5 FROM posts \
-             WHERE id = $2 AND status = 'published' FOR SHARE",
-        )
-        .bind(new.id)
-        .bind(new.post_id)
-        .bind(new.author_id)
-        .bind(&new.content)
-        .bind(micros(new.created_at))
-        .execute(&mut *tx)
-        .await?;
-        found(inserted.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        let created = comment(&mut *tx, new.id).await?;
-        tx.commit().await?;
-        created.ok_or(DataError::NotFound)
+        self.write(move |conn| Box::pin(create(conn, new))).await
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
@@ -71,14 +50,41 @@ impl CommentRepository for PgStore {
     }
 
     async fn delete(&self, id: Uuid) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM comments WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        found(done.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |conn| Box::pin(delete(conn, id))).await
     }
+}
+
+/// Adds a comment to a published post.
+async fn create(conn: &mut PgConnection, new: NewComment) -> DataResult<Comment> {
+    // `FOR SHARE` waits for a concurrent change of the post and reads its
+    // status as committed, so a post switched to draft never gets the
+    // comment (and the switch waits for this insert instead). A missing
+    // author is a foreign-key violation: `NotFound`.
+    let inserted = sqlx::query(
+        "INSERT INTO comments (id, post_id, author_id, content, created_at) \
+         SELECT $1, id, $3, $4, $5 FROM posts \
+         WHERE id = $2 AND status = 'published' FOR SHARE",
+    )
+    .bind(new.id)
+    .bind(new.post_id)
+    .bind(new.author_id)
+    .bind(&new.content)
+    .bind(micros(new.created_at))
+    .execute(&mut *conn)
+    .await?;
+    found(inserted.rows_affected())?;
+    bump_generation(conn).await?;
+    comment(&mut *conn, new.id)
+        .await?
+        .ok_or(DataError::NotFound)
+}
+
+/// Deletes a comment.
+async fn delete(conn: &mut PgConnection, id: Uuid) -> DataResult<()> {
+    let done = sqlx::query("DELETE FROM comments WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    found(done.rows_affected())?;
+    bump_generation(conn).await
 }

@@ -4,6 +4,12 @@
 //! read before they write lock the row they read (`SELECT ... FOR UPDATE`)
 //! or use `INSERT ... ON CONFLICT`, so concurrent workers serialise on the
 //! row instead of overwriting each other.
+//!
+//! A transaction runs in a task of its own ([`PgStore::write`]): a request
+//! that is dropped because its client went away stops waiting for the
+//! answer, not the transaction, so no connection is ever handed back with a
+//! transaction half done. Should one come back inside a transaction all the
+//! same, the pool closes it instead of reusing it.
 
 mod auth;
 mod codec;
@@ -19,10 +25,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, Transaction, TransactionManager};
 
-use super::connect::{ACQUIRE_TIMEOUT, repositories};
-use super::{DataResult, Database, PoolUsage, Repositories};
+use super::connect::{ACQUIRE_TIMEOUT, Work, repositories};
+use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// Connections per process; a worker is one of several sharing the
 /// server's connection limit.
@@ -40,16 +46,58 @@ pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
     let pool = PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_release(|conn, _| {
+            let depth =
+                <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+            Box::pin(async move { Ok(depth == 0) })
+        })
         .connect_with(options)
         .await?;
     Ok(repositories(Arc::new(PgStore { pool })))
 }
 
 impl PgStore {
-    /// A transaction; it rolls back when dropped without `commit`.
-    async fn write(&self) -> DataResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+    /// Runs `work` in a transaction, in a task of its own that the caller
+    /// awaits: dropping the caller does not drop the transaction midway.
+    async fn write<T, F>(&self, work: F) -> DataResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> Work<'c, T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        match tokio::spawn(async move { transact(&pool, work).await }).await {
+            Ok(result) => result,
+            // The panic is the caller's, as if the work had run in place.
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => Err(DataError::Unavailable(Box::new(join))),
+        }
     }
+}
+
+/// Begins, runs `work`, and commits; rolls back (before the connection
+/// goes back to the pool) when `work` fails.
+async fn transact<T, F>(pool: &PgPool, work: F) -> DataResult<T>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> Work<'c, T>,
+{
+    let mut tx = pool.begin().await?;
+    match work(&mut tx).await {
+        Ok(value) => {
+            commit(tx).await?;
+            Ok(value)
+        }
+        Err(error) => {
+            // A failed rollback leaves the connection inside the
+            // transaction; the pool closes it on release.
+            let _ = tx.rollback().await;
+            Err(error)
+        }
+    }
+}
+
+/// Commits a write: the one place a PostgreSQL write transaction commits.
+async fn commit(tx: Transaction<'_, Postgres>) -> DataResult<()> {
+    Ok(tx.commit().await?)
 }
 
 /// Sets a new, random content generation; called in every transaction

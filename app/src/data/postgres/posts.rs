@@ -20,16 +20,7 @@ use crate::data::{
 #[async_trait]
 impl PostRepository for PgStore {
     async fn create(&self, new: NewPost) -> DataResult<Post> {
-        let mut tx = self.write().await?;
-        insert_with_free_slug(&mut tx, &new).await?;
-        replace_tags(&mut tx, new.id, &new.tags).await?;
-        if new.status == PostStatus::Published {
-            notify_followers(&mut tx, new.id, new.author_id, new.created_at).await?;
-        }
-        bump_generation(&mut tx).await?;
-        let post = reads::post(&mut *tx, PostKey::Id(new.id)).await?;
-        tx.commit().await?;
-        post.ok_or(DataError::NotFound)
+        self.write(move |conn| Box::pin(create(conn, new))).await
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Post>> {
@@ -45,54 +36,12 @@ impl PostRepository for PgStore {
     }
 
     async fn update(&self, id: Uuid, change: PostChange) -> DataResult<Post> {
-        let mut tx = self.write().await?;
-        let current = sqlx::query(
-            "SELECT version, published_at, author_id FROM posts WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(DataError::NotFound)?;
-        let version: i64 = current.try_get("version")?;
-        check_version(change.expected_version, version)?;
-        let published_at: Option<DateTime<Utc>> = current.try_get("published_at")?;
-        let author: Uuid = current.try_get("author_id")?;
-        sqlx::query(
-            "UPDATE posts SET title = COALESCE($2, title), content = COALESCE($3, content), \
-             status = COALESCE($4, status), version = version + 1, updated_at = $5, \
-             published_at = COALESCE(published_at, $6) WHERE id = $1",
-        )
-        .bind(id)
-        .bind(change.title)
-        .bind(change.content)
-        .bind(change.status.map(PostStatus::as_str))
-        .bind(micros(change.now))
-        .bind(change.first_publish.map(micros))
-        .execute(&mut *tx)
-        .await?;
-        if let Some(tags) = &change.tags {
-            replace_tags(&mut tx, id, tags).await?;
-        }
-        if let Some(at) = change.first_publish.filter(|_| published_at.is_none()) {
-            notify_followers(&mut tx, id, author, at).await?;
-        }
-        bump_generation(&mut tx).await?;
-        let updated = reads::post(&mut *tx, PostKey::Id(id)).await?;
-        tx.commit().await?;
-        updated.ok_or(DataError::NotFound)
+        self.write(move |conn| Box::pin(update(conn, id, change)))
+            .await
     }
 
     async fn delete(&self, id: Uuid) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        // Tags, comments and notifications go with it (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM posts WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        found(done.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |conn| Box::pin(delete(conn, id))).await
     }
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
@@ -104,6 +53,70 @@ impl PostRepository for PgStore {
             .fetch_one(&self.pool)
             .await?)
     }
+}
+
+/// Inserts a post with its tags, notifies the author's followers when it
+/// is published, and returns it as stored.
+async fn create(conn: &mut PgConnection, new: NewPost) -> DataResult<Post> {
+    insert_with_free_slug(conn, &new).await?;
+    replace_tags(conn, new.id, &new.tags).await?;
+    if new.status == PostStatus::Published {
+        notify_followers(conn, new.id, new.author_id, new.created_at).await?;
+    }
+    bump_generation(conn).await?;
+    reads::post(&mut *conn, PostKey::Id(new.id))
+        .await?
+        .ok_or(DataError::NotFound)
+}
+
+/// Applies `change` to a post if it is still at the version the caller
+/// read (the row locked meanwhile); notifies followers the first time it
+/// is published.
+async fn update(conn: &mut PgConnection, id: Uuid, change: PostChange) -> DataResult<Post> {
+    let current =
+        sqlx::query("SELECT version, published_at, author_id FROM posts WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(DataError::NotFound)?;
+    let version: i64 = current.try_get("version")?;
+    check_version(change.expected_version, version)?;
+    let published_at: Option<DateTime<Utc>> = current.try_get("published_at")?;
+    let author: Uuid = current.try_get("author_id")?;
+    sqlx::query(
+        "UPDATE posts SET title = COALESCE($2, title), content = COALESCE($3, content), \
+         status = COALESCE($4, status), version = version + 1, updated_at = $5, \
+         published_at = COALESCE(published_at, $6) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(change.title)
+    .bind(change.content)
+    .bind(change.status.map(PostStatus::as_str))
+    .bind(micros(change.now))
+    .bind(change.first_publish.map(micros))
+    .execute(&mut *conn)
+    .await?;
+    if let Some(tags) = &change.tags {
+        replace_tags(conn, id, tags).await?;
+    }
+    if let Some(at) = change.first_publish.filter(|_| published_at.is_none()) {
+        notify_followers(conn, id, author, at).await?;
+    }
+    bump_generation(conn).await?;
+    reads::post(&mut *conn, PostKey::Id(id))
+        .await?
+        .ok_or(DataError::NotFound)
+}
+
+/// Deletes a post; its tags, comments and notifications go with it
+/// (`ON DELETE CASCADE`).
+async fn delete(conn: &mut PgConnection, id: Uuid) -> DataResult<()> {
+    let done = sqlx::query("DELETE FROM posts WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    found(done.rows_affected())?;
+    bump_generation(conn).await
 }
 
 /// The class of the advisory locks that serialise slug choice (the

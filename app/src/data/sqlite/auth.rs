@@ -15,25 +15,28 @@ use crate::data::{
 #[async_trait]
 impl SessionRepository for SqliteStore {
     async fn create(&self, session: NewSession) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        // Expired sessions are useless; sweeping them here keeps the table
-        // small without a background job.
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-            .bind(ts(session.created_at))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(&session.token_hash)
-        .bind(id(session.user_id))
-        .bind(ts(session.created_at))
-        .bind(ts(session.expires_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Expired sessions are useless; sweeping them here keeps the
+                // table small without a background job.
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+                    .bind(ts(session.created_at))
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(&session.token_hash)
+                .bind(id(session.user_id))
+                .bind(ts(session.created_at))
+                .bind(ts(session.expires_at))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn user_for(&self, token_hash: &[u8], now: DateTime<Utc>) -> DataResult<Option<User>> {
@@ -49,11 +52,17 @@ impl SessionRepository for SqliteStore {
     }
 
     async fn revoke(&self, token_hash: &[u8]) -> DataResult<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let token_hash = token_hash.to_vec();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+                    .bind(token_hash)
+                    .execute(conn)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            })
+        })
+        .await
     }
 }
 
@@ -65,16 +74,19 @@ impl LoginThrottleRepository for SqliteStore {
         now: DateTime<Utc>,
         limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let now = micros(now);
-        // The immediate transaction makes read-count-write atomic per key
-        // across every process on the file.
-        let mut tx = self.write().await?;
-        sweep(&mut tx, now, limits).await?;
-        let previous = load(&mut tx, key).await?;
-        let (next, refused) = Throttle::reserve(previous, now, limits);
-        store(&mut tx, key, next).await?;
-        tx.commit().await?;
-        Ok(refused)
+        let (key, now) = (key.to_owned(), micros(now));
+        // The writer's immediate transaction makes read-count-write atomic
+        // per key across every process on the file.
+        self.write(move |conn| {
+            Box::pin(async move {
+                sweep(conn, now, limits).await?;
+                let previous = load(conn, &key).await?;
+                let (next, refused) = Throttle::reserve(previous, now, limits);
+                store(conn, &key, next).await?;
+                Ok(refused)
+            })
+        })
+        .await
     }
 
     async fn record_failure(
@@ -83,28 +95,37 @@ impl LoginThrottleRepository for SqliteStore {
         now: DateTime<Utc>,
         limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let mut tx = self.write().await?;
-        // No record: a success reset the key meanwhile; nothing to add to.
-        let Some(previous) = load(&mut tx, key).await? else {
-            return Ok(None);
-        };
-        let (next, locked) = previous.fail(micros(now), limits);
-        store(&mut tx, key, next).await?;
-        tx.commit().await?;
-        Ok(locked)
+        let key = key.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // No record: a success reset the key meanwhile; nothing to
+                // add to.
+                let Some(previous) = load(conn, &key).await? else {
+                    return Ok(None);
+                };
+                let (next, locked) = previous.fail(micros(now), limits);
+                store(conn, &key, next).await?;
+                Ok(locked)
+            })
+        })
+        .await
     }
 
     async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>> {
-        let mut tx = self.write().await?;
-        let locked = load(&mut tx, key).await?.and_then(|t| t.lock_end(now));
-        if locked.is_none() {
-            sqlx::query("DELETE FROM login_throttle WHERE throttle_key = ?")
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(locked)
+        let key = key.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let locked = load(conn, &key).await?.and_then(|t| t.lock_end(now));
+                if locked.is_none() {
+                    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = ?")
+                        .bind(&key)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(locked)
+            })
+        })
+        .await
     }
 }
 

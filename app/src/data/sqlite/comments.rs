@@ -1,7 +1,7 @@
 //! Comments on SQLite.
 
 use async_trait::async_trait;
-use sqlx::SqliteExecutor;
+use sqlx::{SqliteConnection, SqliteExecutor};
 use uuid::Uuid;
 
 use super::codec::{CommentRow, id, ts};
@@ -24,26 +24,7 @@ async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult
 #[async_trait]
 impl CommentRepository for SqliteStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
-        let mut tx = self.write().await?;
-        // The post's status is read under the write lock the transaction
-        // took, so a post switched to draft before this never gets the
-        // comment. A missing author is a foreign-key violation: `NotFound`.
-        let inserted = sqlx::query(
-            "INSERT INTO comments (id, post_id, author_id, content, created_at) \
-             SELECT ?, id, ?, ?, ? FROM posts WHERE id = ? AND status = 'published'",
-        )
-        .bind(id(new.id))
-        .bind(id(new.author_id))
-        .bind(&new.content)
-        .bind(ts(new.created_at))
-        .bind(id(new.post_id))
-        .execute(&mut *tx)
-        .await?;
-        found(inserted.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        let created = comment(&mut *tx, new.id).await?;
-        tx.commit().await?;
-        created.ok_or(DataError::NotFound)
+        self.write(move |conn| Box::pin(create(conn, new))).await
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
@@ -69,14 +50,40 @@ impl CommentRepository for SqliteStore {
     }
 
     async fn delete(&self, comment: Uuid) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM comments WHERE id = ?")
-            .bind(id(comment))
-            .execute(&mut *tx)
-            .await?;
-        found(done.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |conn| Box::pin(delete(conn, comment)))
+            .await
     }
+}
+
+/// Adds a comment to a published post.
+async fn create(conn: &mut SqliteConnection, new: NewComment) -> DataResult<Comment> {
+    // The post's status is read under the write lock the transaction
+    // took, so a post switched to draft before this never gets the
+    // comment. A missing author is a foreign-key violation: `NotFound`.
+    let inserted = sqlx::query(
+        "INSERT INTO comments (id, post_id, author_id, content, created_at) \
+         SELECT ?, id, ?, ?, ? FROM posts WHERE id = ? AND status = 'published'",
+    )
+    .bind(id(new.id))
+    .bind(id(new.author_id))
+    .bind(&new.content)
+    .bind(ts(new.created_at))
+    .bind(id(new.post_id))
+    .execute(&mut *conn)
+    .await?;
+    found(inserted.rows_affected())?;
+    bump_generation(conn).await?;
+    comment(&mut *conn, new.id)
+        .await?
+        .ok_or(DataError::NotFound)
+}
+
+/// Deletes a comment.
+async fn delete(conn: &mut SqliteConnection, comment: Uuid) -> DataResult<()> {
+    let done = sqlx::query("DELETE FROM comments WHERE id = ?")
+        .bind(id(comment))
+        .execute(&mut *conn)
+        .await?;
+    found(done.rows_affected())?;
+    bump_generation(conn).await
 }

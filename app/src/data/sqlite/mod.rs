@@ -1,24 +1,29 @@
 //! The SQLite backend: one file shared by every worker process.
 //!
-//! WAL lets readers run beside the one writer; `busy_timeout` makes a writer
-//! wait for the lock instead of failing. A multi-statement write runs in a
-//! transaction opened with `BEGIN IMMEDIATE` ([`SqliteStore::write`]), which
-//! takes the write lock (waiting on `busy_timeout`) before reading anything:
-//! a deferred transaction that read first and then tried to write would get
-//! `SQLITE_BUSY` at once, without waiting, whenever another process wrote in
-//! between. A single write statement in autocommit mode takes the lock up
-//! front by itself, so it needs no explicit transaction.
+//! WAL lets readers run beside the one writer. Each process has one
+//! writer connection, owned by a task ([`writer`]) that every write goes
+//! through, and a pool of read connections that cannot write
+//! (`query_only`). The writer runs what is queued in one transaction opened
+//! with `BEGIN IMMEDIATE`, which takes the write lock before reading
+//! anything (a deferred transaction that read first and then tried to write
+//! would get `SQLITE_BUSY` at once whenever another process wrote in
+//! between), each write in its own savepoint, and commits once; processes
+//! sharing the file take turns at it through a lock file ([`turns`]), with
+//! `busy_timeout` as the safety net.
 //!
 //! Ids are stored as UUID text and times as fixed-width RFC 3339 text
 //! ([`codec`]), so text order is id and time order.
 
 mod auth;
+mod batch;
 mod codec;
 mod comments;
 mod posts;
 mod reads;
 mod social;
+mod turns;
 mod users;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,9 +36,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Connection, Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, TransactionManager};
 
-use super::connect::{ACQUIRE_TIMEOUT, repositories};
+use self::turns::Turns;
+use self::writer::Writer;
+use super::connect::{ACQUIRE_TIMEOUT, Work, repositories};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// How long a statement waits for another connection's write lock.
@@ -46,40 +53,77 @@ const WAL_RETRY: Duration = Duration::from_millis(10);
 /// SQLite's primary result code for "another connection holds the lock".
 const SQLITE_BUSY: i32 = 5;
 
-/// Connections per process: SQLite has one writer anyway, and readers are
-/// cheap, so a few are enough.
+/// Read connections per process: readers are cheap, so a few are enough.
 const POOL_SIZE: u32 = 8;
 
-/// Every repository over one SQLite pool.
+/// Every repository over one SQLite file: reads on a pool, writes through
+/// the process's one writer.
 pub(crate) struct SqliteStore {
-    /// The pool every method uses.
+    /// The read connections; they refuse to write.
     pool: SqlitePool,
+    /// The writer task's handle.
+    writer: Writer,
 }
 
 /// Opens (creating when missing) the SQLite file named by `url`.
 pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
-    let pool = open(url).await?;
-    Ok(repositories(Arc::new(SqliteStore { pool })))
+    Ok(repositories(Arc::new(SqliteStore::open(url).await?)))
 }
 
-/// The pool over the file named by `url`: a request that finds every
-/// connection busy waits at most [`ACQUIRE_TIMEOUT`], then fails (503).
-async fn open(url: &str) -> DataResult<SqlitePool> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true);
-    if !url.contains(":memory:") && !url.contains("mode=memory") {
-        create_folder(options.get_filename())?;
-        switch_to_wal(&options).await?;
+impl SqliteStore {
+    /// Opens the writer connection (which creates the file and switches it
+    /// to WAL), then the read pool: a request that finds every read
+    /// connection busy waits at most [`ACQUIRE_TIMEOUT`], then fails (503).
+    ///
+    /// An in-memory database is private to its connection, so the readers
+    /// would not see the writer's: use a file (or `mode=memory&cache=shared`).
+    async fn open(url: &str) -> DataResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let (conn, turns) = if in_memory {
+            (
+                SqliteConnection::connect_with(&options).await?,
+                Turns::alone(),
+            )
+        } else {
+            create_folder(options.get_filename())?;
+            let turns = Turns::beside(options.get_filename())
+                .map_err(|error| DataError::Unavailable(Box::new(error)))?;
+            (switch_to_wal(&options).await?, turns)
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // Nothing on this pool opens a transaction; should a connection
+            // come back inside one all the same, it is closed, not reused.
+            .after_release(|conn, _| {
+                let depth =
+                    <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+                Box::pin(async move { Ok(depth == 0) })
+            })
+            .connect_with(options.clone().pragma("query_only", "ON"))
+            .await?;
+        Ok(Self {
+            pool,
+            writer: Writer::start(conn, options, turns),
+        })
     }
-    Ok(SqlitePoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await?)
+
+    /// Runs `work` in a write transaction of the process's writer, and
+    /// returns its result once committed. The write runs to its end (or not
+    /// at all) even when the caller stops waiting.
+    async fn write<T, F>(&self, work: F) -> DataResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
 }
 
 /// Creates the folder a database file goes in, so a fresh checkout can run
@@ -93,18 +137,18 @@ fn create_folder(file: &Path) -> DataResult<()> {
     }
 }
 
-/// Opens one connection, which switches a new file to WAL (a lasting
-/// setting of the file), before the pool opens more.
+/// Opens the writer connection, which switches a new file to WAL (a
+/// lasting setting of the file), before the pool opens more.
 ///
 /// The switch needs the file to itself, and SQLite answers `SQLITE_BUSY` at
 /// once, without waiting on `busy_timeout`, when another process is opening
 /// the same new file at that moment; so this retries, for as long as a
 /// statement would wait. Once the file is in WAL, opening never needs that.
-async fn switch_to_wal(options: &SqliteConnectOptions) -> DataResult<()> {
+async fn switch_to_wal(options: &SqliteConnectOptions) -> DataResult<SqliteConnection> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
     loop {
         match SqliteConnection::connect_with(options).await {
-            Ok(conn) => return Ok(conn.close().await?),
+            Ok(conn) => return Ok(conn),
             Err(error) if is_busy(&error) && Instant::now() < deadline => {
                 tokio::time::sleep(WAL_RETRY).await;
             }
@@ -122,14 +166,6 @@ fn is_busy(error: &sqlx::Error) -> bool {
     // Extended result codes keep the primary code in the low byte.
     code.and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| code & 0xff == SQLITE_BUSY)
-}
-
-impl SqliteStore {
-    /// A write transaction that holds the database's write lock from its
-    /// first statement; it rolls back when dropped without `commit`.
-    async fn write(&self) -> DataResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
 }
 
 /// Sets a new, random content generation; called in every transaction
@@ -152,16 +188,20 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 impl Database for SqliteStore {
     /// sqlx takes no lock around SQLite migrations, so two processes
     /// starting on a fresh file would both apply them. Running the migrator
-    /// inside one immediate transaction makes the second wait on the write
-    /// lock, then find everything applied. (Each migration's own
-    /// transaction becomes a savepoint inside it.)
+    /// as a write, inside the writer's immediate transaction, makes the
+    /// second wait on the write lock, then find everything applied. (Each
+    /// migration's own transaction becomes a savepoint inside it.)
     async fn migrate(&self) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        // `run_direct` is `run` without the `Acquire` bound that cannot be
-        // proven for a borrowed connection inside a `Send` future.
-        MIGRATOR.run_direct(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|conn| {
+            Box::pin(async move {
+                // `run_direct` is `run` without the `Acquire` bound that
+                // cannot be proven for a borrowed connection inside a
+                // `Send` future.
+                MIGRATOR.run_direct(conn).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn ping(&self) -> DataResult<()> {
@@ -181,6 +221,7 @@ impl Database for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -193,9 +234,7 @@ mod tests {
     async fn a_saturated_pool_fails_within_the_acquire_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let store = SqliteStore {
-            pool: open(&url).await.unwrap(),
-        };
+        let store = SqliteStore::open(&url).await.unwrap();
         let mut held = Vec::new();
         for _ in 0..POOL_SIZE {
             held.push(store.pool.acquire().await.unwrap());

@@ -1,5 +1,5 @@
 //! Writing posts on SQLite: slugs, tags, versions and the notifications
-//! publishing creates, each write in one immediate transaction.
+//! publishing creates, each write one unit of work for the writer.
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -20,17 +20,7 @@ use crate::data::{
 #[async_trait]
 impl PostRepository for SqliteStore {
     async fn create(&self, new: NewPost) -> DataResult<Post> {
-        let published = new.status == PostStatus::Published;
-        let mut tx = self.write().await?;
-        insert_with_free_slug(&mut tx, &new).await?;
-        replace_tags(&mut tx, new.id, &new.tags).await?;
-        if published {
-            notify_followers(&mut tx, new.id, new.author_id, &ts(new.created_at)).await?;
-        }
-        bump_generation(&mut tx).await?;
-        let post = reads::post(&mut *tx, PostKey::Id(new.id)).await?;
-        tx.commit().await?;
-        post.ok_or(DataError::NotFound)
+        self.write(move |conn| Box::pin(create(conn, new))).await
     }
 
     async fn by_id(&self, post: Uuid) -> DataResult<Option<Post>> {
@@ -46,56 +36,12 @@ impl PostRepository for SqliteStore {
     }
 
     async fn update(&self, post: Uuid, change: PostChange) -> DataResult<Post> {
-        let mut tx = self.write().await?;
-        let current =
-            sqlx::query("SELECT version, published_at, author_id FROM posts WHERE id = ?")
-                .bind(id(post))
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(DataError::NotFound)?;
-        let version: i64 = current.try_get("version")?;
-        check_version(change.expected_version, version)?;
-        let never_published = current
-            .try_get::<Option<String>, _>("published_at")?
-            .is_none();
-        let author: String = current.try_get("author_id")?;
-        let author = read_id("posts.author_id", &author)?;
-        sqlx::query(
-            "UPDATE posts SET title = COALESCE(?, title), content = COALESCE(?, content), \
-             status = COALESCE(?, status), version = version + 1, updated_at = ?, \
-             published_at = COALESCE(published_at, ?) WHERE id = ?",
-        )
-        .bind(change.title)
-        .bind(change.content)
-        .bind(change.status.map(PostStatus::as_str))
-        .bind(ts(change.now))
-        .bind(change.first_publish.map(ts))
-        .bind(id(post))
-        .execute(&mut *tx)
-        .await?;
-        if let Some(tags) = &change.tags {
-            replace_tags(&mut tx, post, tags).await?;
-        }
-        if let Some(published) = change.first_publish.filter(|_| never_published) {
-            notify_followers(&mut tx, post, author, &ts(published)).await?;
-        }
-        bump_generation(&mut tx).await?;
-        let updated = reads::post(&mut *tx, PostKey::Id(post)).await?;
-        tx.commit().await?;
-        updated.ok_or(DataError::NotFound)
+        self.write(move |conn| Box::pin(update(conn, post, change)))
+            .await
     }
 
     async fn delete(&self, post: Uuid) -> DataResult<()> {
-        let mut tx = self.write().await?;
-        // Tags, comments and notifications go with it (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM posts WHERE id = ?")
-            .bind(id(post))
-            .execute(&mut *tx)
-            .await?;
-        found(done.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |conn| Box::pin(delete(conn, post))).await
     }
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
@@ -107,6 +53,71 @@ impl PostRepository for SqliteStore {
             .fetch_one(&self.pool)
             .await?)
     }
+}
+
+/// Inserts a post with its tags, notifies the author's followers when it
+/// is published, and returns it as stored.
+async fn create(conn: &mut SqliteConnection, new: NewPost) -> DataResult<Post> {
+    insert_with_free_slug(conn, &new).await?;
+    replace_tags(conn, new.id, &new.tags).await?;
+    if new.status == PostStatus::Published {
+        notify_followers(conn, new.id, new.author_id, &ts(new.created_at)).await?;
+    }
+    bump_generation(conn).await?;
+    reads::post(&mut *conn, PostKey::Id(new.id))
+        .await?
+        .ok_or(DataError::NotFound)
+}
+
+/// Applies `change` to a post if it is still at the version the caller
+/// read; notifies followers the first time it is published.
+async fn update(conn: &mut SqliteConnection, post: Uuid, change: PostChange) -> DataResult<Post> {
+    let current = sqlx::query("SELECT version, published_at, author_id FROM posts WHERE id = ?")
+        .bind(id(post))
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DataError::NotFound)?;
+    let version: i64 = current.try_get("version")?;
+    check_version(change.expected_version, version)?;
+    let never_published = current
+        .try_get::<Option<String>, _>("published_at")?
+        .is_none();
+    let author: String = current.try_get("author_id")?;
+    let author = read_id("posts.author_id", &author)?;
+    sqlx::query(
+        "UPDATE posts SET title = COALESCE(?, title), content = COALESCE(?, content), \
+         status = COALESCE(?, status), version = version + 1, updated_at = ?, \
+         published_at = COALESCE(published_at, ?) WHERE id = ?",
+    )
+    .bind(change.title)
+    .bind(change.content)
+    .bind(change.status.map(PostStatus::as_str))
+    .bind(ts(change.now))
+    .bind(change.first_publish.map(ts))
+    .bind(id(post))
+    .execute(&mut *conn)
+    .await?;
+    if let Some(tags) = &change.tags {
+        replace_tags(conn, post, tags).await?;
+    }
+    if let Some(published) = change.first_publish.filter(|_| never_published) {
+        notify_followers(conn, post, author, &ts(published)).await?;
+    }
+    bump_generation(conn).await?;
+    reads::post(&mut *conn, PostKey::Id(post))
+        .await?
+        .ok_or(DataError::NotFound)
+}
+
+/// Deletes a post; its tags, comments and notifications go with it
+/// (`ON DELETE CASCADE`).
+async fn delete(conn: &mut SqliteConnection, post: Uuid) -> DataResult<()> {
+    let done = sqlx::query("DELETE FROM posts WHERE id = ?")
+        .bind(id(post))
+        .execute(&mut *conn)
+        .await?;
+    found(done.rows_affected())?;
+    bump_generation(conn).await
 }
 
 /// Inserts the post under the first free slug among `slug_base`,

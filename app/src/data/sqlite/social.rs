@@ -16,24 +16,34 @@ use crate::data::{
 #[async_trait]
 impl FollowRepository for SqliteStore {
     async fn follow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
-        sqlx::query(
-            "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
-             ON CONFLICT (follower_id, author_id) DO NOTHING",
-        )
-        .bind(id(follower))
-        .bind(id(author))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
+                     ON CONFLICT (follower_id, author_id) DO NOTHING",
+                )
+                .bind(id(follower))
+                .bind(id(author))
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn unfollow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
-        sqlx::query("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")
-            .bind(id(follower))
-            .bind(id(author))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")
+                    .bind(id(follower))
+                    .bind(id(author))
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }
 
@@ -96,10 +106,17 @@ impl NotificationRepository for SqliteStore {
     }
 
     async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {
-        sqlx::query("UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0")
-            .bind(id(user))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
+                )
+                .bind(id(user))
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -13,19 +13,25 @@ use crate::data::{DataError, DataResult, NewUser, Profile, Role, User, UserRepos
 #[async_trait]
 impl UserRepository for SqliteStore {
     async fn create(&self, new: NewUser) -> DataResult<User> {
-        let row: UserRow = sqlx::query_as(&format!(
-            "INSERT INTO users (id, email, email_key, name, password_hash, role, created_at) \
-             VALUES (?, ?, ?, ?, ?, 'user', ?) RETURNING {USER_COLUMNS}"
-        ))
-        .bind(id(new.id))
-        .bind(&new.email)
-        .bind(email_key(&new.email))
-        .bind(&new.name)
-        .bind(&new.password_hash)
-        .bind(ts(new.created_at))
-        .fetch_one(&self.pool)
-        .await?;
-        row.into_user()
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row: UserRow = sqlx::query_as(&format!(
+                    "INSERT INTO users (id, email, email_key, name, password_hash, role, \
+                       created_at) \
+                     VALUES (?, ?, ?, ?, ?, 'user', ?) RETURNING {USER_COLUMNS}"
+                ))
+                .bind(id(new.id))
+                .bind(&new.email)
+                .bind(email_key(&new.email))
+                .bind(&new.name)
+                .bind(&new.password_hash)
+                .bind(ts(new.created_at))
+                .fetch_one(conn)
+                .await?;
+                row.into_user()
+            })
+        })
+        .await
     }
 
     async fn by_id(&self, user: Uuid) -> DataResult<Option<User>> {
@@ -48,14 +54,20 @@ impl UserRepository for SqliteStore {
     }
 
     async fn set_role(&self, email: &str, role: Role) -> DataResult<User> {
-        let row: Option<UserRow> = sqlx::query_as(&format!(
-            "UPDATE users SET role = ? WHERE email_key = ? RETURNING {USER_COLUMNS}"
-        ))
-        .bind(role.as_str())
-        .bind(email_key(email))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.ok_or(DataError::NotFound)?.into_user()
+        let key = email_key(email);
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row: Option<UserRow> = sqlx::query_as(&format!(
+                    "UPDATE users SET role = ? WHERE email_key = ? RETURNING {USER_COLUMNS}"
+                ))
+                .bind(role.as_str())
+                .bind(key)
+                .fetch_optional(conn)
+                .await?;
+                row.ok_or(DataError::NotFound)?.into_user()
+            })
+        })
+        .await
     }
 
     async fn profile(&self, user: Uuid) -> DataResult<Option<Profile>> {
