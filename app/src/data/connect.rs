@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    CommentRepository, DataError, DataResult, Database, FollowRepository, LoginThrottleRepository,
+    CommentRepository, ContentGeneration, DataError, DataResult, Database, FollowRepository, LoginThrottleRepository,
     NotificationRepository, PostRepository, Repositories, SessionRepository, UserRepository,
     postgres, sqlite,
 };
@@ -59,8 +59,12 @@ impl<T> Store for T where
 {
 }
 
-/// Hands one backend's store out as every repository.
-pub(crate) fn repositories(store: Arc<impl Store>) -> Repositories {
+/// Hands one backend's store out as every repository, with its content
+/// generation.
+pub(crate) fn repositories(
+    store: Arc<impl Store>,
+    generation: Arc<dyn ContentGeneration>,
+) -> Repositories {
     Repositories {
         database: store.clone(),
         users: store.clone(),
@@ -70,5 +74,6 @@ pub(crate) fn repositories(store: Arc<impl Store>) -> Repositories {
         comments: store.clone(),
         follows: store.clone(),
         notifications: store,
+        generation,
     }
 }

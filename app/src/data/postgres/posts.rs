@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::reads::{self, PostKey};
 use super::{PgStore, bump_generation};
-use crate::data::common::CONTENT_GENERATION;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, micros, suffix_range, unique_tags,
 };
@@ -99,11 +98,6 @@ impl PostRepository for PgStore {
         reads::tag_counts(&self.pool).await
     }
 
-    async fn content_generation(&self) -> DataResult<i64> {
-        Ok(sqlx::query_scalar(CONTENT_GENERATION)
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }
 
 /// The class of the advisory locks that serialise slug choice (the

@@ -5,7 +5,7 @@ use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use super::codec::{CommentRow, id, ts};
-use super::{SqliteStore, bump_generation};
+use super::SqliteStore;
 use crate::data::common::{COMMENT_SELECT, page};
 use crate::data::rules::{found, limit_offset};
 use crate::data::{
@@ -40,9 +40,8 @@ impl CommentRepository for SqliteStore {
         .execute(&mut *tx)
         .await?;
         found(inserted.rows_affected())?;
-        bump_generation(&mut tx).await?;
         let created = comment(&mut *tx, new.id).await?;
-        tx.commit().await?;
+        self.generation.commit(tx.commit()).await?;
         created.ok_or(DataError::NotFound)
     }
 
@@ -75,8 +74,7 @@ impl CommentRepository for SqliteStore {
             .execute(&mut *tx)
             .await?;
         found(done.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        self.generation.commit(tx.commit()).await?;
         Ok(())
     }
 }

@@ -15,6 +15,7 @@
 mod auth;
 mod codec;
 mod comments;
+mod generation;
 mod posts;
 mod reads;
 mod social;
@@ -33,6 +34,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Sqlite, Transaction};
 
+use self::generation::SharedGeneration;
 use super::connect::{ACQUIRE_TIMEOUT, repositories};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
@@ -54,12 +56,20 @@ const POOL_SIZE: u32 = 8;
 pub(crate) struct SqliteStore {
     /// The pool every method uses.
     pool: SqlitePool,
+    /// The content generation every write to posts, tags or comments
+    /// counts after its commit ([`SharedGeneration::commit`]).
+    generation: Arc<SharedGeneration>,
 }
 
 /// Opens (creating when missing) the SQLite file named by `url`.
 pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
     let pool = open(url).await?;
-    Ok(repositories(Arc::new(SqliteStore { pool })))
+    let generation = Arc::new(generation::for_pool(url, &pool).await?);
+    let store = SqliteStore {
+        pool,
+        generation: Arc::clone(&generation),
+    };
+    Ok(repositories(Arc::new(store), generation))
 }
 
 /// The pool over the file named by `url`: a request that finds every
@@ -132,19 +142,6 @@ impl SqliteStore {
     }
 }
 
-/// Sets a new, random content generation; called in every transaction
-/// that writes posts, tags or comments, so caches keyed by it see the write.
-/// Random rather than counted: a Redis shared by several databases (or by
-/// copies of one) then never holds one database's reads under a key another
-/// database reaches, as two counters from the same start would.
-async fn bump_generation(conn: &mut SqliteConnection) -> DataResult<()> {
-    sqlx::query("UPDATE content_generation SET generation = ? WHERE id = 1")
-        .bind(rand::random::<i64>())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The SQLite migrations, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -193,8 +190,10 @@ mod tests {
     async fn a_saturated_pool_fails_within_the_acquire_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
+        let pool = open(&url).await.unwrap();
         let store = SqliteStore {
-            pool: open(&url).await.unwrap(),
+            generation: Arc::new(generation::for_pool(&url, &pool).await.unwrap()),
+            pool,
         };
         let mut held = Vec::new();
         for _ in 0..POOL_SIZE {

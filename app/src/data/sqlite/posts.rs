@@ -7,8 +7,7 @@ use uuid::Uuid;
 
 use super::codec::{id, read_id, ts};
 use super::reads::{self, PostKey};
-use super::{SqliteStore, bump_generation};
-use crate::data::common::CONTENT_GENERATION;
+use super::SqliteStore;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, suffix_range, unique_tags,
 };
@@ -27,9 +26,8 @@ impl PostRepository for SqliteStore {
         if published {
             notify_followers(&mut tx, new.id, new.author_id, &ts(new.created_at)).await?;
         }
-        bump_generation(&mut tx).await?;
         let post = reads::post(&mut *tx, PostKey::Id(new.id)).await?;
-        tx.commit().await?;
+        self.generation.commit(tx.commit()).await?;
         post.ok_or(DataError::NotFound)
     }
 
@@ -79,9 +77,8 @@ impl PostRepository for SqliteStore {
         if let Some(published) = change.first_publish.filter(|_| never_published) {
             notify_followers(&mut tx, post, author, &ts(published)).await?;
         }
-        bump_generation(&mut tx).await?;
         let updated = reads::post(&mut *tx, PostKey::Id(post)).await?;
-        tx.commit().await?;
+        self.generation.commit(tx.commit()).await?;
         updated.ok_or(DataError::NotFound)
     }
 
@@ -93,8 +90,7 @@ impl PostRepository for SqliteStore {
             .execute(&mut *tx)
             .await?;
         found(done.rows_affected())?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        self.generation.commit(tx.commit()).await?;
         Ok(())
     }
 
@@ -102,11 +98,6 @@ impl PostRepository for SqliteStore {
         reads::tag_counts(&self.pool).await
     }
 
-    async fn content_generation(&self) -> DataResult<i64> {
-        Ok(sqlx::query_scalar(CONTENT_GENERATION)
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }
 
 /// Inserts the post under the first free slug among `slug_base`,
