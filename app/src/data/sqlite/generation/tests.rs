@@ -137,6 +137,12 @@ impl<'a> World<'a> {
                 if let Read::Loaded(taken, version) = self.reads[at] {
                     self.reads.remove(at);
                     if this[which % this.len()].still(taken) {
+                        if version != self.database {
+                            return Some(format!(
+                                "stored version {version} after {} landed",
+                                self.database
+                            ));
+                        }
                         self.cache.insert(taken, version);
                     }
                 }
@@ -152,7 +158,8 @@ proptest! {
 
     /// However writes, cancellations and reads on two processes interleave,
     /// no read is served a version older than one acknowledged before it
-    /// took the generation.
+    /// took the generation, and no entry is stored once a commit landed
+    /// after its load (even one never acknowledged).
     #[test]
     fn no_read_is_older_than_an_acknowledged_write(
         steps in proptest::collection::vec((any::<u8>(), any::<u8>()), 1..300)
