@@ -186,7 +186,10 @@ impl At<'_> {
         }
         let weight = value.weight();
         let entry = Arc::new(Shared::new(value));
-        cache.local.insert(key, entry.clone(), weight, cache.ttl).await;
+        cache
+            .local
+            .insert(key, entry.clone(), weight, cache.ttl)
+            .await;
         Ok(entry)
     }
 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    CommentRepository, ContentGeneration, DataError, DataResult, Database, FollowRepository, LoginThrottleRepository,
-    NotificationRepository, PostRepository, Repositories, SessionRepository, UserRepository,
-    postgres, sqlite,
+    CommentRepository, ContentGeneration, DataError, DataResult, Database, FollowRepository,
+    LoginThrottleRepository, NotificationRepository, PostRepository, Repositories,
+    SessionRepository, UserRepository, postgres, sqlite,
 };
 
 /// How long a request waits for a pooled connection, on either backend,

@@ -52,7 +52,12 @@ pub fn render_untagged<T: Serialize>(value: &T) -> Rendered {
 pub fn respond(request: &HeaderMap, rendered: &Rendered) -> Response {
     let json = HeaderValue::from_static("application/json");
     let Some(tag) = &rendered.tag else {
-        return (StatusCode::OK, [(CONTENT_TYPE, json)], rendered.body.clone()).into_response();
+        return (
+            StatusCode::OK,
+            [(CONTENT_TYPE, json)],
+            rendered.body.clone(),
+        )
+            .into_response();
     };
     let etag = HeaderValue::from_str(tag).expect("hex digits and quotes are a valid header value");
     if none_match(request, tag) {

@@ -5,6 +5,7 @@
 mod commands;
 mod contract;
 mod drain;
+mod freshness;
 mod http;
 mod queue;
 mod sharing;

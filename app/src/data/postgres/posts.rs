@@ -97,7 +97,6 @@ impl PostRepository for PgStore {
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
         reads::tag_counts(&self.pool).await
     }
-
 }
 
 /// The class of the advisory locks that serialise slug choice (the

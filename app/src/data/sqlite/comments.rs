@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
-use super::codec::{CommentRow, id, ts};
 use super::SqliteStore;
+use super::codec::{CommentRow, id, ts};
 use crate::data::common::{COMMENT_SELECT, page};
 use crate::data::rules::{found, limit_offset};
 use crate::data::{

@@ -283,7 +283,10 @@ impl SharedGeneration {
     /// write lock) as steps (a) to (d) of the module doc. If this future is
     /// dropped before `commit` finishes, the slot stays raised until the
     /// process' next commit settles it.
-    pub(crate) async fn commit<T, E>(&self, commit: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    pub(crate) async fn commit<T, E>(
+        &self,
+        commit: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         let region = self.region();
         region.settle(self.slot, self.leaked.swap(0, SeqCst));
         let marker = Marker::raise(self);
@@ -315,7 +318,9 @@ impl<'a> Marker<'a> {
 impl Drop for Marker<'_> {
     fn drop(&mut self) {
         self.generation.leaked.fetch_add(1, SeqCst);
-        tracing::warn!("a commit was cancelled in flight; cached reads are not stored until the next write");
+        tracing::warn!(
+            "a commit was cancelled in flight; cached reads are not stored until the next write"
+        );
     }
 }
 

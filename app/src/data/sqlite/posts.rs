@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::codec::{id, read_id, ts};
 use super::reads::{self, PostKey};
-use super::SqliteStore;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, suffix_range, unique_tags,
 };
@@ -97,7 +97,6 @@ impl PostRepository for SqliteStore {
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
         reads::tag_counts(&self.pool).await
     }
-
 }
 
 /// Inserts the post under the first free slug among `slug_base`,

@@ -7,8 +7,8 @@ use axum::response::Response;
 
 use crate::business::parse_id;
 use crate::presentation::AppState;
-use crate::presentation::conditional;
 use crate::presentation::auth::{Authenticated, viewer};
+use crate::presentation::conditional;
 use crate::presentation::envelope::{Data, ListData, created};
 use crate::presentation::error::ApiError;
 use crate::presentation::extract::{ApiJson, ApiQuery};

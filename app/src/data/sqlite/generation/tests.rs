@@ -69,7 +69,8 @@ impl<'a> World<'a> {
                     Box::pin(this[process].commit(async move { commit.await.map_err(|_| ()) }));
                 assert!(poll(future.as_mut()).is_pending());
                 self.lock_held = true;
-                self.writes.push((process, Write::Committing(future, landed)));
+                self.writes
+                    .push((process, Write::Committing(future, landed)));
             }
             // The write holding the lock lands its commit (an orphan's
             // lands or rolls back).
@@ -83,7 +84,8 @@ impl<'a> World<'a> {
                     (process, Write::Committing(future, landed)) => {
                         self.database += 1;
                         landed.send(()).unwrap();
-                        self.writes.push((process, Write::Landed(future, self.database)));
+                        self.writes
+                            .push((process, Write::Landed(future, self.database)));
                     }
                     _ => self.database += u64::from(which % 2 == 0),
                 }
@@ -230,6 +232,9 @@ fn the_file_is_shared_and_a_dead_owners_slot_is_settled() {
     let three = SharedGeneration::open(&database).unwrap();
     let reopened = now(&three);
     assert_eq!(reopened.epoch, before.epoch);
-    assert!(reopened.serial >= raised.serial + 2, "settled and counted at opening");
+    assert!(
+        reopened.serial >= raised.serial + 2,
+        "settled and counted at opening"
+    );
     assert!(one.still(reopened) && three.still(reopened));
 }
