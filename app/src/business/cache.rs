@@ -151,12 +151,12 @@ impl At<'_> {
         };
         let cache = self.cache;
         let key = format!("corral:v2:{kind}:{generation}:{key}");
-        if let Some(hit) = cache.local.get(&key).await {
-            if let Ok(hit) = hit.downcast::<Shared<T>>() {
-                count("memory", true);
-                metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
-                return Ok(hit);
-            }
+        if let Some(hit) = cache.local.get(&key).await
+            && let Ok(hit) = hit.downcast::<Shared<T>>()
+        {
+            count("memory", true);
+            metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
+            return Ok(hit);
         }
         count("memory", false);
         let shared = cache.shared.as_ref().filter(|_| reach == Reach::Shared);
