@@ -50,10 +50,12 @@
 //! process settles it at its next commit, before its own (a): it then holds
 //! the write lock, so every transaction that held it before, the cancelled
 //! one included, has committed or rolled back. A process that dies with its
-//! slot raised (between (a) and (d)) leaves it so until the next process
-//! opens the file: opening takes the slot lock of every raised slot it can,
-//! and a slot whose lock is free has a dead owner, whose writes are final,
-//! so it adds one to `serial` and clears the slot. Opening also adds one to
+//! slot raised (between (a) and (d)) leaves it so until another process
+//! looks: a read that finds a slot raised (at most once a second per
+//! process) and every opening of the file take, under the opening lock, the
+//! slot lock of every raised slot they can; a slot whose lock is free has a
+//! dead owner, whose writes are final, so they add one to `serial` and
+//! clear the slot. Opening also adds one to
 //! `serial` in every case, so a database file replaced under the same path
 //! (a restored backup) is not read through entries of the old one.
 
@@ -67,6 +69,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -82,6 +85,10 @@ const REGION_BYTES: usize = 4096;
 /// The byte whose lock serialises opening the file (past the mapped part;
 /// locks need no bytes to exist).
 const OPEN_LOCK: i64 = 8192;
+/// How often a process that finds a slot raised looks for dead owners.
+const REPAIR_EVERY: Duration = Duration::from_secs(1);
+/// `last_repair` before the first repair.
+const NEVER: u64 = u64::MAX;
 /// The byte whose lock owns slot 0; slot `i` is owned through `SLOT_LOCKS + i`.
 const SLOT_LOCKS: i64 = 8193;
 
@@ -159,6 +166,10 @@ pub(crate) struct SharedGeneration {
     epoch: u64,
     /// Commits whose marker was dropped while the commit was in flight.
     leaked: AtomicU32,
+    /// When this was made: the origin of `last_repair`.
+    opened: Instant,
+    /// Milliseconds after `opened` of the last [`repair_soon`](Self::repair_soon).
+    last_repair: AtomicU64,
 }
 
 // SAFETY: the mapping is only ever accessed through atomics (`Region` has
@@ -229,8 +240,10 @@ impl SharedGeneration {
             slot,
             epoch: shared.epoch.load(SeqCst),
             leaked: AtomicU32::new(0),
+            opened: Instant::now(),
+            last_repair: AtomicU64::new(NEVER),
         };
-        generation.repair_dead()?;
+        generation.repair_dead(true)?;
         shared.serial.fetch_add(1, SeqCst);
         Ok(generation)
     }
@@ -248,6 +261,8 @@ impl SharedGeneration {
             slot,
             epoch,
             leaked: AtomicU32::new(0),
+            opened: Instant::now(),
+            last_repair: AtomicU64::new(NEVER),
         }
     }
 
@@ -261,7 +276,8 @@ impl SharedGeneration {
 
     /// Settles the raised slots of dead processes (their lock is free):
     /// run under the opening lock, so no process claims a slot meanwhile.
-    fn repair_dead(&self) -> io::Result<()> {
+    /// At opening, this process' own slot is a dead one's leftover too.
+    fn repair_dead(&self, opening: bool) -> io::Result<()> {
         let Backing::File { _file: file, .. } = &self.backing else {
             return Ok(());
         };
@@ -269,14 +285,42 @@ impl SharedGeneration {
         for slot in 0..SLOTS {
             let raised = region.slots[slot].load(SeqCst);
             if slot == self.slot {
-                // A leftover of a dead process that had this slot.
-                region.settle(slot, raised);
+                if opening {
+                    region.settle(slot, raised);
+                }
             } else if raised > 0 && lock(file, slot_lock(slot), Lock::Try)? {
                 region.settle(slot, region.slots[slot].load(SeqCst));
                 unlock(file, slot_lock(slot))?;
             }
         }
         Ok(())
+    }
+
+    /// Settles dead processes' slots now, unless another process is
+    /// opening the file (which does it) or this one tried within
+    /// [`REPAIR_EVERY`]: what a read does when it finds a slot raised, so
+    /// a worker that died mid-commit stops caching for about that long.
+    fn repair_soon(&self) {
+        let Backing::File { _file: file, .. } = &self.backing else {
+            return;
+        };
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_repair.load(SeqCst);
+        let due = last == NEVER || now.saturating_sub(last) >= REPAIR_EVERY.as_millis() as u64;
+        if !due
+            || self
+                .last_repair
+                .compare_exchange(last, now, SeqCst, SeqCst)
+                .is_err()
+        {
+            return;
+        }
+        if let Ok(true) = lock(file, OPEN_LOCK, Lock::Try) {
+            if let Err(error) = self.repair_dead(false) {
+                tracing::warn!(%error, "cannot settle the generation slots of dead processes");
+            }
+            let _ = unlock(file, OPEN_LOCK);
+        }
     }
 
     /// Runs `commit` (a transaction's `COMMIT`, which must hold SQLite's
@@ -335,7 +379,11 @@ impl ContentGeneration for SharedGeneration {
 
     fn still(&self, taken: Generation) -> bool {
         let region = self.region();
-        taken.epoch == self.epoch && region.quiet() && region.serial.load(SeqCst) == taken.serial
+        if !region.quiet() {
+            self.repair_soon();
+            return false;
+        }
+        taken.epoch == self.epoch && region.serial.load(SeqCst) == taken.serial
     }
 }
 
