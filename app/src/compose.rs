@@ -19,9 +19,7 @@ use axum::Router;
 use crate::business::{self, Services};
 use crate::data::{self, Database, Repositories};
 use crate::infrastructure::cache::Cache;
-use crate::infrastructure::cache::memory::{DEFAULT_CAPACITY_BYTES, MemoryCache};
 use crate::infrastructure::cache::shared::RedisCache;
-use crate::infrastructure::cache::tiered::TieredCache;
 use crate::infrastructure::listener::{self, Role};
 use crate::infrastructure::metrics;
 use crate::infrastructure::notify;
@@ -101,12 +99,12 @@ async fn start(settings: &Settings) -> anyhow::Result<(Server, Arc<dyn Database>
         )),
         None => None,
     };
-    let cache = TieredCache::new(MemoryCache::new(DEFAULT_CAPACITY_BYTES), shared.clone());
     let mut tunables = business::Settings::default();
     if let Some(ttl) = settings.token_ttl {
         tunables.token_ttl = ttl;
     }
-    let mut services = Services::new(repos, Arc::new(cache), tunables);
+    let shared_cache = shared.clone().map(|redis| redis as Arc<dyn Cache>);
+    let mut services = Services::new(repos, shared_cache, tunables);
     if let Some(shared) = shared {
         services = services.with_shared_cache_check(shared as Arc<dyn Cache>);
     }

@@ -1,15 +1,23 @@
 //! Read-through caching of post reads and tag counts.
 //!
-//! Every key carries the database's content generation, which the data
-//! layer sets to a new random value in the same transaction as every write
-//! to posts, tags or comments (random, so databases sharing a Redis never
-//! meet on a key). After a write is acknowledged, every worker reads the new
-//! generation first, so entries made before the write are never reached
-//! again (they simply age out). Entries hold what the repository returned,
-//! before any visibility decision, so one entry serves every viewer whose
-//! query is the same. A failing cache or generation read is a miss, never
-//! an error. Records are stored through private serde mirrors (`records`)
-//! because the data models deliberately carry no serde derives.
+//! Every key carries the database's content generation
+//! ([`ContentGeneration`]), which changes with every write to posts, tags
+//! or comments and is unique per database (so databases sharing a Redis
+//! never meet on a key). After a write is acknowledged, every worker reads
+//! the new generation first, so entries made before the write are never
+//! reached again (they simply age out). A value loaded while a write may be
+//! landing is not stored (`ContentGeneration::still`). Entries hold what
+//! the repository returned, before any visibility decision, so one entry
+//! serves every viewer whose query is the same; the caller decides
+//! visibility on every hit. A failing cache or generation read is a miss,
+//! never an error.
+//!
+//! In process, an entry is a [`Shared`] value: every hit gets the same
+//! one, with its rendering (JSON body and ETag) made by the first request
+//! that needed it, so a hit does no JSON work. The shared cache (Redis)
+//! holds the value serialized through private serde mirrors (`records`,
+//! since the data models carry no serde derives); a Redis hit is decoded
+//! once and kept in process for the time it has left there.
 //!
 //! Only entries whose keys are bounded by what the database holds go to the
 //! shared cache (Redis, which has no byte bound): a search, a lookup of
@@ -20,27 +28,75 @@
 mod records;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::business::error::ServiceResult;
-use crate::data::PostRepository;
+use crate::data::{ContentGeneration, Generation};
 use crate::infrastructure::cache::Cache;
+use crate::infrastructure::cache::memory::MemoryCache;
+
+/// A value as every request for its key shares it, with room for the one
+/// rendering of it that every response repeats.
+#[derive(Debug)]
+pub struct Shared<T> {
+    value: T,
+    rendered: OnceLock<Rendered>,
+}
+
+/// A value ready to send: its body and, when it has one, its tag (ETag).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The serialized body.
+    pub body: Bytes,
+    /// The entity tag, quotes included.
+    pub tag: Option<String>,
+}
+
+impl<T> Shared<T> {
+    /// A value not rendered yet.
+    pub fn new(value: T) -> Self {
+        Self {
+            value,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// Its rendering, made by `render` the first time only: a rendering
+    /// must depend on the value alone, never on who asks.
+    pub fn rendered(&self, render: impl FnOnce(&T) -> Rendered) -> &Rendered {
+        self.rendered.get_or_init(|| render(&self.value))
+    }
+}
 
 /// The cache as the services use it.
 pub(crate) struct ReadCache {
-    cache: Arc<dyn Cache>,
-    posts: Arc<dyn PostRepository>,
+    local: MemoryCache,
+    shared: Option<Arc<dyn Cache>>,
+    generation: Arc<dyn ContentGeneration>,
     ttl: Duration,
 }
 
 impl ReadCache {
     pub(crate) fn new(
-        cache: Arc<dyn Cache>,
-        posts: Arc<dyn PostRepository>,
+        local: MemoryCache,
+        shared: Option<Arc<dyn Cache>>,
+        generation: Arc<dyn ContentGeneration>,
         ttl: Duration,
     ) -> Self {
-        Self { cache, posts, ttl }
+        Self {
+            local,
+            shared,
+            generation,
+            ttl,
+        }
     }
 
     /// The cached value of `kind`/`key` at the current generation, or what
@@ -52,7 +108,7 @@ impl ReadCache {
         key: &str,
         reach: Reach,
         load: F,
-    ) -> ServiceResult<T>
+    ) -> ServiceResult<Arc<Shared<T>>>
     where
         T: Cached,
         F: Future<Output = ServiceResult<T>>,
@@ -62,22 +118,22 @@ impl ReadCache {
 
     /// The current generation, read once for every read of one request
     /// (a lookup that falls back from one key to another, say).
-    pub(crate) async fn current(&self) -> Generation<'_> {
-        Generation {
+    pub(crate) async fn current(&self) -> At<'_> {
+        At {
             cache: self,
-            generation: self.posts.content_generation().await.ok(),
+            generation: self.generation.current().await.ok(),
         }
     }
 }
 
 /// The cache at one content generation; `None` when it could not be read,
 /// and then every read goes to the database.
-pub(crate) struct Generation<'a> {
+pub(crate) struct At<'a> {
     cache: &'a ReadCache,
-    generation: Option<i64>,
+    generation: Option<Generation>,
 }
 
-impl Generation<'_> {
+impl At<'_> {
     /// [`ReadCache::read`] at this generation.
     pub(crate) async fn read<T, F>(
         &self,
@@ -85,29 +141,65 @@ impl Generation<'_> {
         key: &str,
         reach: Reach,
         load: F,
-    ) -> ServiceResult<T>
+    ) -> ServiceResult<Arc<Shared<T>>>
     where
         T: Cached,
         F: Future<Output = ServiceResult<T>>,
     {
         let Some(generation) = self.generation else {
-            return load.await;
+            return Ok(Arc::new(Shared::new(load.await?)));
         };
-        let cache = &self.cache.cache;
-        let key = format!("corral:v1:{kind}:{generation}:{key}");
-        if let Some(value) = cache.get(&key).await.and_then(|bytes| T::decode(&bytes)) {
+        let cache = self.cache;
+        let key = format!("corral:v2:{kind}:{generation}:{key}");
+        if let Some(hit) = cache.local.get(&key).await
+            && let Ok(hit) = hit.downcast::<Shared<T>>()
+        {
+            count("memory", true);
             metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
-            return Ok(value);
+            return Ok(hit);
+        }
+        count("memory", false);
+        let shared = cache.shared.as_ref().filter(|_| reach == Reach::Shared);
+        if let Some(shared) = shared {
+            let found = shared.get_with_ttl(&key).await;
+            count("redis", found.is_some());
+            if let Some((bytes, ttl)) = found
+                && let Some(value) = T::decode(&bytes)
+            {
+                metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
+                let weight = value.weight();
+                let entry = Arc::new(Shared::new(value));
+                let ttl = ttl.unwrap_or(cache.ttl).min(cache.ttl);
+                cache.local.insert(key, entry.clone(), weight, ttl).await;
+                return Ok(entry);
+            }
         }
         metrics::counter!("app_cache_misses_total", "kind" => kind).increment(1);
         let value = load.await?;
-        let ttl = self.cache.ttl;
-        match (value.encode(), reach == Reach::Shared && value.shareable()) {
-            (Some(bytes), true) => cache.set(&key, bytes, ttl).await,
-            (Some(bytes), false) => cache.set_local(&key, bytes, ttl).await,
-            (None, _) => {}
+        if !cache.generation.still(generation) {
+            return Ok(Arc::new(Shared::new(value)));
         }
-        Ok(value)
+        if let Some(shared) = shared.filter(|_| value.shareable())
+            && let Some(bytes) = value.encode()
+        {
+            shared.set(&key, bytes, cache.ttl).await;
+        }
+        let weight = value.weight();
+        let entry = Arc::new(Shared::new(value));
+        cache
+            .local
+            .insert(key, entry.clone(), weight, cache.ttl)
+            .await;
+        Ok(entry)
+    }
+}
+
+/// Counts a hit or a miss of one cache layer (`memory` or `redis`).
+fn count(layer: &'static str, hit: bool) {
+    if hit {
+        metrics::counter!("cache_hits_total", "layer" => layer).increment(1);
+    } else {
+        metrics::counter!("cache_misses_total", "layer" => layer).increment(1);
     }
 }
 
@@ -121,8 +213,8 @@ pub(crate) enum Reach {
 }
 
 /// A value that can live in the cache.
-pub(crate) trait Cached: Sized {
-    /// The bytes to store; `None` skips caching.
+pub(crate) trait Cached: Sized + Send + Sync + 'static {
+    /// The bytes to store in the shared cache; `None` skips it.
     fn encode(&self) -> Option<Vec<u8>>;
     /// The value back; `None` (a corrupt or outdated entry) is a miss.
     fn decode(bytes: &[u8]) -> Option<Self>;
@@ -131,4 +223,6 @@ pub(crate) trait Cached: Sized {
     fn shareable(&self) -> bool {
         true
     }
+    /// Roughly the bytes it holds in process, its rendering included.
+    fn weight(&self) -> usize;
 }

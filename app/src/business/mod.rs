@@ -26,6 +26,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub use auth::{AuthService, LoginPolicy, Registration, Session, retry_after};
+pub use cache::{Rendered, Shared};
 pub use comments::CommentService;
 pub use error::{FieldError, ServiceError, ServiceResult};
 pub use health::{Check, HealthReport, HealthService, HealthStatus};
@@ -38,6 +39,7 @@ pub use visibility::Viewer;
 
 use crate::data::{Page, PageRequest, Repositories};
 use crate::infrastructure::cache::Cache;
+use crate::infrastructure::cache::memory::{DEFAULT_CAPACITY_BYTES, MemoryCache};
 
 /// Tunables of the services; [`Settings::default`] is production-ready.
 #[derive(Debug, Clone)]
@@ -91,10 +93,11 @@ pub struct Services {
 }
 
 impl Services {
-    /// Wires the services to one backend's repositories and a cache.
-    /// Passwords are hashed by [`PasswordHasher::standard`] (argon2id,
-    /// m=19456 KiB, t=2, p=1) within `settings.password_hashing`.
-    pub fn new(repos: Repositories, cache: Arc<dyn Cache>, settings: Settings) -> Self {
+    /// Wires the services to one backend's repositories, a cache in
+    /// process, and the cache `shared` by every worker when there is one
+    /// (Redis). Passwords are hashed by [`PasswordHasher::standard`]
+    /// (argon2id, m=19456 KiB, t=2, p=1) within `settings.password_hashing`.
+    pub fn new(repos: Repositories, shared: Option<Arc<dyn Cache>>, settings: Settings) -> Self {
         let hasher = PasswordHasher::standard(settings.password_hashing);
         let policy = LoginPolicy {
             max_failures: settings.login_max_failures.max(1),
@@ -102,8 +105,9 @@ impl Services {
             lock: settings.login_lock,
         };
         let reads = Arc::new(cache::ReadCache::new(
-            cache,
-            Arc::clone(&repos.posts),
+            MemoryCache::new(DEFAULT_CAPACITY_BYTES),
+            shared,
+            Arc::clone(&repos.generation),
             settings.cache_ttl,
         ));
         Self {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::business::cache::{Reach, ReadCache};
+use crate::business::cache::{Reach, ReadCache, Shared};
 use crate::business::error::{DataContext as _, Problems, ServiceError, ServiceResult};
 use crate::business::post_query::{PostFilter, list_query, matches_nothing, status};
 use crate::business::visibility::{Viewer, can_see, may_edit};
@@ -50,33 +50,42 @@ impl PostService {
         Self { posts, cache }
     }
 
-    /// Posts the viewer may see, newest first (cached per query and scope).
+    /// Posts the viewer may see, newest first (cached per query and scope,
+    /// which is the viewer's visibility: every viewer of one entry may see
+    /// all of it).
     pub async fn list(
         &self,
         viewer: Option<Viewer>,
         filter: PostFilter,
-    ) -> ServiceResult<Listing<PostSummary>> {
+    ) -> ServiceResult<Arc<Shared<Listing<PostSummary>>>> {
         let query = list_query(viewer, filter)?;
         if matches_nothing(&query) {
             let nothing = Page {
                 items: Vec::new(),
                 total: 0,
             };
-            return Ok(Listing::of(nothing, query.page));
+            return Ok(Arc::new(Shared::new(Listing::of(nothing, query.page))));
         }
         let key = format!("{:x}", Sha256::digest(format!("{query:?}")));
-        let load = async { self.posts.list(&query).await.during("listing posts") };
+        let load = async {
+            let found = self.posts.list(&query).await.during("listing posts")?;
+            Ok(Listing::of(found, query.page))
+        };
         // Every distinct search would be a new entry: keep them in process.
         let reach = match query.search {
             Some(_) => Reach::Local,
             None => Reach::Shared,
         };
-        let found = self.cache.read("post-list", &key, reach, load).await?;
-        Ok(Listing::of(found, query.page))
+        self.cache.read("post-list", &key, reach, load).await
     }
 
-    /// A post by id or slug; `NotFound` for a draft the viewer may not see.
-    pub async fn get(&self, viewer: Option<Viewer>, id_or_slug: &str) -> ServiceResult<Post> {
+    /// A post by id or slug (always `Some`); `NotFound` for a draft the
+    /// viewer may not see, decided on every call.
+    pub async fn get(
+        &self,
+        viewer: Option<Viewer>,
+        id_or_slug: &str,
+    ) -> ServiceResult<Arc<Shared<Option<Post>>>> {
         let id = Uuid::parse_str(id_or_slug).ok();
         // No slug holds NUL (and PostgreSQL cannot even compare one).
         let may_be_slug = id_or_slug.len() <= 200 && !id_or_slug.contains('\0');
@@ -89,9 +98,10 @@ impl PostService {
         let mut post = None;
         if let Some(id) = id {
             let load = async { self.posts.by_id(id).await.during("loading a post") };
-            post = cache
+            let found = cache
                 .read("post", &format!("id:{id}"), Reach::Shared, load)
                 .await?;
+            post = Some(found).filter(|found| found.value().is_some());
         }
         if post.is_none() && may_be_slug {
             let load = async {
@@ -101,10 +111,15 @@ impl PostService {
                     .during("loading a post")
             };
             let key = format!("slug:{id_or_slug}");
-            post = cache.read("post", &key, Reach::Shared, load).await?;
+            post = Some(cache.read("post", &key, Reach::Shared, load).await?);
         }
-        post.filter(|post| can_see(viewer, post.author.id, post.status))
-            .ok_or(ServiceError::NotFound)
+        post.filter(|found| {
+            found
+                .value()
+                .as_ref()
+                .is_some_and(|post| can_see(viewer, post.author.id, post.status))
+        })
+        .ok_or(ServiceError::NotFound)
     }
 
     /// Creates a post by `viewer`; publishing notifies its followers.

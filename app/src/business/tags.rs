@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::business::cache::{Reach, ReadCache};
+use crate::business::cache::{Reach, ReadCache, Shared};
 use crate::business::error::{DataContext as _, FieldError, ServiceResult};
 use crate::data::{PostRepository, TagCount};
 
@@ -89,7 +89,7 @@ impl TagService {
     }
 
     /// Tags with their published post counts, most used first (cached).
-    pub async fn counts(&self) -> ServiceResult<Vec<TagCount>> {
+    pub async fn counts(&self) -> ServiceResult<Arc<Shared<Vec<TagCount>>>> {
         let load = async { self.posts.tag_counts().await.during("counting tags") };
         self.cache.read("tags", "all", Reach::Shared, load).await
     }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    CommentRepository, DataError, DataResult, Database, FollowRepository, LoginThrottleRepository,
-    NotificationRepository, PostRepository, Repositories, SessionRepository, UserRepository,
-    postgres, sqlite,
+    CommentRepository, ContentGeneration, DataError, DataResult, Database, FollowRepository,
+    LoginThrottleRepository, NotificationRepository, PostRepository, Repositories,
+    SessionRepository, UserRepository, postgres, sqlite,
 };
 
 /// How long a request waits for a pooled connection, on either backend,
@@ -68,8 +68,12 @@ impl<T> Store for T where
 {
 }
 
-/// Hands one backend's store out as every repository.
-pub(crate) fn repositories(store: Arc<impl Store>) -> Repositories {
+/// Hands one backend's store out as every repository, with its content
+/// generation.
+pub(crate) fn repositories(
+    store: Arc<impl Store>,
+    generation: Arc<dyn ContentGeneration>,
+) -> Repositories {
     Repositories {
         database: store.clone(),
         users: store.clone(),
@@ -79,5 +83,6 @@ pub(crate) fn repositories(store: Arc<impl Store>) -> Repositories {
         comments: store.clone(),
         follows: store.clone(),
         notifications: store,
+        generation,
     }
 }

@@ -10,6 +10,7 @@
 mod common;
 mod connect;
 mod error;
+mod generation;
 pub mod models;
 mod postgres;
 mod rules;
@@ -17,6 +18,7 @@ mod sqlite;
 mod throttle;
 
 pub use connect::connect;
+pub use generation::{ContentGeneration, Generation};
 pub use models::*;
 pub use rules::{EXCERPT_CHARS, excerpt};
 
@@ -140,11 +142,6 @@ pub trait PostRepository: Send + Sync {
     async fn delete(&self, id: Uuid) -> DataResult<()>;
     /// Tags over published posts with their counts, most used first (ties by name).
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>>;
-    /// A random number set afresh in the same transaction as every write to
-    /// posts, tags or comments. Cache keys include it, so no worker can serve
-    /// a cached read made before an acknowledged write, nor one made on
-    /// another database sharing the cache.
-    async fn content_generation(&self) -> DataResult<i64>;
 }
 
 /// Comments on posts.
@@ -218,4 +215,6 @@ pub struct Repositories {
     pub follows: Arc<dyn FollowRepository>,
     /// Notifications.
     pub notifications: Arc<dyn NotificationRepository>,
+    /// What cached reads of posts, tags and comments are keyed by.
+    pub generation: Arc<dyn ContentGeneration>,
 }

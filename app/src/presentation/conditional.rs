@@ -6,6 +6,9 @@
 //! ETag also carries its version, `"v{version}-{hash}"`: `If-Match` on
 //! PATCH compares versions (strongly; weak tags never match), and the
 //! repository re-checks that version in the write's transaction.
+//!
+//! A cached read is rendered once ([`render`]) and its body and tag reused
+//! by every response that hits its entry ([`respond`]).
 
 use axum::http::header::{CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -13,23 +16,54 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::business::Rendered;
 use crate::presentation::envelope::Data;
 
 /// `{"data": value}` with its ETag, or 304 when `If-None-Match` matches.
 /// `version` goes into the tag for resources that `If-Match` can target.
 pub fn single<T: Serialize>(request: &HeaderMap, value: T, version: Option<i64>) -> Response {
-    let body = serde_json::to_vec(&Data { data: value }).unwrap_or_default();
+    respond(request, &render(&Data { data: value }, version))
+}
+
+/// `value` as JSON with its ETag (see [`single`]).
+pub fn render<T: Serialize>(value: &T, version: Option<i64>) -> Rendered {
+    let body = serde_json::to_vec(value).unwrap_or_default();
     let hash = Sha256::digest(&body);
     let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
     let tag = match version {
         Some(version) => format!("\"v{version}-{hex}\""),
         None => format!("\"{hex}\""),
     };
-    let etag = HeaderValue::from_str(&tag).expect("hex digits and quotes are a valid header value");
-    if none_match(request, &tag) {
+    Rendered {
+        body: body.into(),
+        tag: Some(tag),
+    }
+}
+
+/// `value` as JSON without a tag, for answers that take no conditions.
+pub fn render_untagged<T: Serialize>(value: &T) -> Rendered {
+    Rendered {
+        body: serde_json::to_vec(value).unwrap_or_default().into(),
+        tag: None,
+    }
+}
+
+/// A rendered JSON answer: 304 when it has a tag `If-None-Match` matches.
+pub fn respond(request: &HeaderMap, rendered: &Rendered) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    let Some(tag) = &rendered.tag else {
+        return (
+            StatusCode::OK,
+            [(CONTENT_TYPE, json)],
+            rendered.body.clone(),
+        )
+            .into_response();
+    };
+    let etag = HeaderValue::from_str(tag).expect("hex digits and quotes are a valid header value");
+    if none_match(request, tag) {
         return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
     }
-    let json = HeaderValue::from_static("application/json");
+    let body = rendered.body.clone();
     (StatusCode::OK, [(ETAG, etag), (CONTENT_TYPE, json)], body).into_response()
 }
 

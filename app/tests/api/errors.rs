@@ -153,7 +153,7 @@ async fn health_checks_a_shared_cache_and_ops_router_is_minimal() {
     let app = TestApp::new().await;
     let services = Services::new(
         app.repos.clone(),
-        Arc::new(MapCache::default()),
+        Some(Arc::new(MapCache::default())),
         Settings::default(),
     )
     .with_shared_cache_check(Arc::new(MapCache::default()));

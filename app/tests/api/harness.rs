@@ -130,7 +130,7 @@ impl TestApp {
         dir: Arc<tempfile::TempDir>,
         cache: Arc<dyn Cache>,
     ) -> Self {
-        let services = Services::new(repos.clone(), cache, Settings::default());
+        let services = Services::new(repos.clone(), Some(cache), Settings::default());
         let router = router(AppState::new(Arc::new(services), "test-worker"));
         Self {
             router,

@@ -1,6 +1,6 @@
 //! Post writes: slugs, versions, cascading deletes, the content generation.
 
-use app::data::{DataError, NewComment, PostChange, PostStatus};
+use app::data::{DataError, Generation, NewComment, PostChange, PostStatus};
 use uuid::Uuid;
 
 use super::harness::{at, new_post, page, post, public, stored, user};
@@ -111,9 +111,9 @@ both! {
     /// and refused writes do not.
     async fn generation_bumps_on_writes(repos) {
         let ann = user(&repos, "ann@example.com").await;
-        let generation = || async { repos.posts.content_generation().await.unwrap() };
+        let generation = || async { repos.generation.current().await.unwrap() };
         let mut last = generation().await;
-        let mut bumped = |now: i64| {
+        let mut bumped = |now: Generation| {
             let changed = now != last;
             last = now;
             changed

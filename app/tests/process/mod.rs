@@ -7,6 +7,7 @@ mod commands;
 mod contract;
 mod drain;
 mod dropped;
+mod freshness;
 mod http;
 mod queue;
 mod sharing;

@@ -1,13 +1,28 @@
 //! How cached reads are stored: private serde mirrors of the data models
-//! (which deliberately carry no serde derives), and which values may go to
-//! the shared cache.
+//! (which deliberately carry no serde derives), which values may go to the
+//! shared cache, and what each weighs in process.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Cached;
-use crate::data::{AuthorRef, Page, Post, PostStatus, PostSummary, TagCount};
+use crate::business::Listing;
+use crate::data::{AuthorRef, PageRequest, Post, PostStatus, PostSummary, TagCount};
+
+/// What a record weighs beyond its text (ids, times, counts, allocations).
+const RECORD_OVERHEAD: usize = 160;
+
+/// Roughly the bytes a summary holds: its text and fixed fields.
+fn summary_weight(summary: &PostSummary) -> usize {
+    let tags: usize = summary.tags.iter().map(|t| t.len() + 24).sum();
+    summary.slug.len()
+        + summary.title.len()
+        + summary.excerpt.len()
+        + summary.author.name.len()
+        + tags
+        + RECORD_OVERHEAD
+}
 
 impl Cached for Option<Post> {
     fn encode(&self) -> Option<Vec<u8>> {
@@ -20,22 +35,42 @@ impl Cached for Option<Post> {
     fn shareable(&self) -> bool {
         self.is_some()
     }
+    /// The record, and its rendering (the body twice: `content` and the
+    /// excerpt are small beside it).
+    fn weight(&self) -> usize {
+        self.as_ref().map_or(RECORD_OVERHEAD, |post| {
+            let tags: usize = post.tags.iter().map(|t| t.len() + 24).sum();
+            2 * (post.content.len()
+                + post.slug.len()
+                + post.title.len()
+                + post.author.name.len()
+                + tags
+                + RECORD_OVERHEAD)
+        })
+    }
 }
 
-impl Cached for Page<PostSummary> {
+impl Cached for Listing<PostSummary> {
     fn encode(&self) -> Option<Vec<u8>> {
         let items: Vec<_> = self.items.iter().map(CachedSummary::from).collect();
-        serde_json::to_vec(&(items, self.total)).ok()
+        let page = (self.page.page, self.page.limit);
+        serde_json::to_vec(&(items, self.total, page)).ok()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let (items, total): (Vec<CachedSummary>, u64) = serde_json::from_slice(bytes).ok()?;
-        Some(Page {
+        let (items, total, (page, limit)): (Vec<CachedSummary>, u64, (u32, u32)) =
+            serde_json::from_slice(bytes).ok()?;
+        Some(Listing {
             items: items.into_iter().map(PostSummary::from).collect(),
             total,
+            page: PageRequest { page, limit },
         })
     }
     fn shareable(&self) -> bool {
         !self.items.is_empty()
+    }
+    /// The summaries and their rendering.
+    fn weight(&self) -> usize {
+        2 * self.items.iter().map(summary_weight).sum::<usize>() + RECORD_OVERHEAD
     }
 }
 
@@ -52,6 +87,10 @@ impl Cached for Vec<TagCount> {
                 .map(|(name, post_count)| TagCount { name, post_count })
                 .collect(),
         )
+    }
+    /// The names and their rendering.
+    fn weight(&self) -> usize {
+        2 * self.iter().map(|tag| tag.name.len() + 48).sum::<usize>() + RECORD_OVERHEAD
     }
 }
 

@@ -14,6 +14,7 @@
 mod auth;
 mod codec;
 mod comments;
+mod generation;
 mod posts;
 mod reads;
 mod social;
@@ -53,7 +54,8 @@ pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
         })
         .connect_with(options)
         .await?;
-    Ok(repositories(Arc::new(PgStore { pool })))
+    let generation = Arc::new(generation::PgGeneration::new(pool.clone()));
+    Ok(repositories(Arc::new(PgStore { pool }), generation))
 }
 
 impl PgStore {

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::reads::{self, PostKey};
 use super::{PgStore, bump_generation};
-use crate::data::common::CONTENT_GENERATION;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, micros, suffix_range, unique_tags,
 };
@@ -46,12 +45,6 @@ impl PostRepository for PgStore {
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
         reads::tag_counts(&self.pool).await
-    }
-
-    async fn content_generation(&self) -> DataResult<i64> {
-        Ok(sqlx::query_scalar(CONTENT_GENERATION)
-            .fetch_one(&self.pool)
-            .await?)
     }
 }
 

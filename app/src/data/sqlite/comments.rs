@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqliteExecutor};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::codec::{CommentRow, id, ts};
-use super::{SqliteStore, bump_generation};
 use crate::data::common::{COMMENT_SELECT, page};
 use crate::data::rules::{found, limit_offset};
 use crate::data::{
@@ -24,7 +24,8 @@ async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult
 #[async_trait]
 impl CommentRepository for SqliteStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
-        self.write(move |conn| Box::pin(create(conn, new))).await
+        self.write_content(move |conn| Box::pin(create(conn, new)))
+            .await
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
@@ -50,7 +51,7 @@ impl CommentRepository for SqliteStore {
     }
 
     async fn delete(&self, comment: Uuid) -> DataResult<()> {
-        self.write(move |conn| Box::pin(delete(conn, comment)))
+        self.write_content(move |conn| Box::pin(delete(conn, comment)))
             .await
     }
 }
@@ -72,7 +73,6 @@ async fn create(conn: &mut SqliteConnection, new: NewComment) -> DataResult<Comm
     .execute(&mut *conn)
     .await?;
     found(inserted.rows_affected())?;
-    bump_generation(conn).await?;
     comment(&mut *conn, new.id)
         .await?
         .ok_or(DataError::NotFound)
@@ -85,5 +85,5 @@ async fn delete(conn: &mut SqliteConnection, comment: Uuid) -> DataResult<()> {
         .execute(&mut *conn)
         .await?;
     found(done.rows_affected())?;
-    bump_generation(conn).await
+    Ok(())
 }

@@ -9,7 +9,10 @@
 //! would get `SQLITE_BUSY` at once whenever another process wrote in
 //! between), each write in its own savepoint, and commits once; processes
 //! sharing the file take turns at it through a lock file ([`turns`]), with
-//! `busy_timeout` as the safety net.
+//! `busy_timeout` as the safety net. A batch that changed posts, tags or
+//! comments commits through the content generation's protocol
+//! ([`generation`]), so cached reads in every process see it once it is
+//! acknowledged.
 //!
 //! Ids are stored as UUID text and times as fixed-width RFC 3339 text
 //! ([`codec`]), so text order is id and time order.
@@ -18,6 +21,7 @@ mod auth;
 mod batch;
 mod codec;
 mod comments;
+mod generation;
 mod posts;
 mod reads;
 mod social;
@@ -38,6 +42,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Sqlite, TransactionManager};
 
+use self::generation::SharedGeneration;
 use self::turns::Turns;
 use self::writer::Writer;
 use super::connect::{ACQUIRE_TIMEOUT, Work, repositories};
@@ -67,7 +72,8 @@ pub(crate) struct SqliteStore {
 
 /// Opens (creating when missing) the SQLite file named by `url`.
 pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
-    Ok(repositories(Arc::new(SqliteStore::open(url).await?)))
+    let (store, generation) = SqliteStore::open(url).await?;
+    Ok(repositories(Arc::new(store), generation))
 }
 
 impl SqliteStore {
@@ -77,7 +83,10 @@ impl SqliteStore {
     ///
     /// An in-memory database is private to its connection, so the readers
     /// would not see the writer's: use a file (or `mode=memory&cache=shared`).
-    async fn open(url: &str) -> DataResult<Self> {
+    ///
+    /// Returns the content generation beside the store: the writer counts
+    /// it after every commit of posts, tags or comments, and reads take it.
+    async fn open(url: &str) -> DataResult<(Self, Arc<SharedGeneration>)> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -108,10 +117,9 @@ impl SqliteStore {
             })
             .connect_with(options.clone().pragma("query_only", "ON"))
             .await?;
-        Ok(Self {
-            pool,
-            writer: Writer::start(conn, options, turns),
-        })
+        let generation = Arc::new(generation::for_pool(url, &pool).await?);
+        let writer = Writer::start(conn, options, turns, Arc::clone(&generation));
+        Ok((Self { pool, writer }, generation))
     }
 
     /// Runs `work` in a write transaction of the process's writer, and
@@ -122,7 +130,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
     {
-        self.writer.write(work).await
+        self.writer.write(false, work).await
+    }
+
+    /// [`Self::write`] for a write to posts, tags or comments: its commit
+    /// counts a new content generation, so no cached read made before it is
+    /// served after it.
+    async fn write_content<T, F>(&self, work: F) -> DataResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+    {
+        self.writer.write(true, work).await
     }
 }
 
@@ -166,19 +185,6 @@ fn is_busy(error: &sqlx::Error) -> bool {
     // Extended result codes keep the primary code in the low byte.
     code.and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| code & 0xff == SQLITE_BUSY)
-}
-
-/// Sets a new, random content generation; called in every transaction
-/// that writes posts, tags or comments, so caches keyed by it see the write.
-/// Random rather than counted: a Redis shared by several databases (or by
-/// copies of one) then never holds one database's reads under a key another
-/// database reaches, as two counters from the same start would.
-async fn bump_generation(conn: &mut SqliteConnection) -> DataResult<()> {
-    sqlx::query("UPDATE content_generation SET generation = ? WHERE id = 1")
-        .bind(rand::random::<i64>())
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// The SQLite migrations, embedded in the binary.
@@ -234,7 +240,7 @@ mod tests {
     async fn a_saturated_pool_fails_within_the_acquire_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
         let mut held = Vec::new();
         for _ in 0..POOL_SIZE {
             held.push(store.pool.acquire().await.unwrap());

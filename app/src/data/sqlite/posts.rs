@@ -5,10 +5,9 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::codec::{id, read_id, ts};
 use super::reads::{self, PostKey};
-use super::{SqliteStore, bump_generation};
-use crate::data::common::CONTENT_GENERATION;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, suffix_range, unique_tags,
 };
@@ -20,7 +19,8 @@ use crate::data::{
 #[async_trait]
 impl PostRepository for SqliteStore {
     async fn create(&self, new: NewPost) -> DataResult<Post> {
-        self.write(move |conn| Box::pin(create(conn, new))).await
+        self.write_content(move |conn| Box::pin(create(conn, new)))
+            .await
     }
 
     async fn by_id(&self, post: Uuid) -> DataResult<Option<Post>> {
@@ -36,22 +36,17 @@ impl PostRepository for SqliteStore {
     }
 
     async fn update(&self, post: Uuid, change: PostChange) -> DataResult<Post> {
-        self.write(move |conn| Box::pin(update(conn, post, change)))
+        self.write_content(move |conn| Box::pin(update(conn, post, change)))
             .await
     }
 
     async fn delete(&self, post: Uuid) -> DataResult<()> {
-        self.write(move |conn| Box::pin(delete(conn, post))).await
+        self.write_content(move |conn| Box::pin(delete(conn, post)))
+            .await
     }
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
         reads::tag_counts(&self.pool).await
-    }
-
-    async fn content_generation(&self) -> DataResult<i64> {
-        Ok(sqlx::query_scalar(CONTENT_GENERATION)
-            .fetch_one(&self.pool)
-            .await?)
     }
 }
 
@@ -63,7 +58,6 @@ async fn create(conn: &mut SqliteConnection, new: NewPost) -> DataResult<Post> {
     if new.status == PostStatus::Published {
         notify_followers(conn, new.id, new.author_id, &ts(new.created_at)).await?;
     }
-    bump_generation(conn).await?;
     reads::post(&mut *conn, PostKey::Id(new.id))
         .await?
         .ok_or(DataError::NotFound)
@@ -103,7 +97,6 @@ async fn update(conn: &mut SqliteConnection, post: Uuid, change: PostChange) -> 
     if let Some(published) = change.first_publish.filter(|_| never_published) {
         notify_followers(conn, post, author, &ts(published)).await?;
     }
-    bump_generation(conn).await?;
     reads::post(&mut *conn, PostKey::Id(post))
         .await?
         .ok_or(DataError::NotFound)
@@ -117,7 +110,7 @@ async fn delete(conn: &mut SqliteConnection, post: Uuid) -> DataResult<()> {
         .execute(&mut *conn)
         .await?;
     found(done.rows_affected())?;
-    bump_generation(conn).await
+    Ok(())
 }
 
 /// Inserts the post under the first free slug among `slug_base`,

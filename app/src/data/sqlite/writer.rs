@@ -21,6 +21,7 @@ use sqlx::{Connection, Database, Sqlite, Transaction, TransactionManager};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
+use super::generation::SharedGeneration;
 use super::is_busy;
 use super::turns::Turns;
 use crate::data::connect::Work;
@@ -56,21 +57,29 @@ impl Writer {
         conn: SqliteConnection,
         options: SqliteConnectOptions,
         turns: Turns,
+        generation: Arc<SharedGeneration>,
     ) -> Self {
         let (queue, commands) = mpsc::channel(QUEUE);
-        tokio::spawn(serve(Some(conn), options, Arc::new(turns), commands));
+        let shared = Shared {
+            turns: Arc::new(turns),
+            generation,
+        };
+        tokio::spawn(serve(Some(conn), options, shared, commands));
         Self { queue }
     }
 
     /// Runs `work` in the writer's next transaction and returns its result
     /// once that transaction committed (an error as soon as it is known).
-    pub(super) async fn write<T, F>(&self, work: F) -> DataResult<T>
+    /// A `content` write (posts, tags, comments) makes its transaction's
+    /// commit count a new content generation.
+    pub(super) async fn write<T, F>(&self, content: bool, work: F) -> DataResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Pending {
+            content,
             work: Some(work),
             done: None,
             reply: Some(reply),
@@ -113,6 +122,8 @@ struct Failed {
 
 /// A write in the writer's hands, whatever its result type.
 trait Job: Send {
+    /// Whether the write changes posts, tags or comments.
+    fn content(&self) -> bool;
     /// Runs the write; `false` when it failed, in which case its caller
     /// has been answered with the error already.
     fn run<'a>(
@@ -128,6 +139,8 @@ trait Job: Send {
 
 /// A write and the caller waiting for it.
 struct Pending<T, F> {
+    /// Whether it changes posts, tags or comments.
+    content: bool,
     /// The work, until it runs.
     work: Option<F>,
     /// What it returned, until the commit.
@@ -150,6 +163,10 @@ where
     T: Send + 'static,
     F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
 {
+    fn content(&self) -> bool {
+        self.content
+    }
+
     fn run<'a>(
         &'a mut self,
         conn: &'a mut SqliteConnection,
@@ -182,11 +199,20 @@ where
     }
 }
 
+/// What every batch of one process shares.
+#[derive(Clone)]
+struct Shared {
+    /// This process's turns at the file.
+    turns: Arc<Turns>,
+    /// Counted after every commit of a content write.
+    generation: Arc<SharedGeneration>,
+}
+
 /// The writer task: gathers a batch, runs it, and again, until closed.
 async fn serve(
     mut conn: Option<SqliteConnection>,
     options: SqliteConnectOptions,
-    turns: Arc<Turns>,
+    shared: Shared,
     mut commands: mpsc::Receiver<Command>,
 ) {
     let mut jobs: Vec<Box<dyn Job>> = Vec::new();
@@ -209,7 +235,7 @@ async fn serve(
         if jobs.is_empty() {
             break;
         }
-        (conn, jobs) = next_batch(conn, &options, &turns, jobs).await;
+        (conn, jobs) = next_batch(conn, &options, &shared, jobs).await;
     }
     if let Some(conn) = conn {
         let _ = conn.close().await;
@@ -229,7 +255,7 @@ async fn serve(
 async fn next_batch(
     conn: Option<SqliteConnection>,
     options: &SqliteConnectOptions,
-    turns: &Arc<Turns>,
+    shared: &Shared,
     jobs: Vec<Box<dyn Job>>,
 ) -> (Option<SqliteConnection>, Vec<Box<dyn Job>>) {
     let conn = match conn {
@@ -245,7 +271,7 @@ async fn next_batch(
             }
         },
     };
-    match tokio::spawn(batch(conn, Arc::clone(turns), jobs)).await {
+    match tokio::spawn(batch(conn, shared.clone(), jobs)).await {
         Ok(outcome) => outcome,
         Err(panicked) => {
             tracing::error!(error = %panicked, "an SQLite write panicked; its batch is lost");
@@ -258,11 +284,11 @@ async fn next_batch(
 /// returns the connection when it is fit for the next batch.
 async fn batch(
     mut conn: SqliteConnection,
-    turns: Arc<Turns>,
+    shared: Shared,
     jobs: Vec<Box<dyn Job>>,
 ) -> (Option<SqliteConnection>, Vec<Box<dyn Job>>) {
-    let turn = turns.take().await;
-    let ended = transact(&mut conn, jobs).await;
+    let turn = shared.turns.take().await;
+    let ended = transact(&mut conn, &shared.generation, jobs).await;
     drop(turn);
     let depth = <Sqlite as Database>::TransactionManager::get_transaction_depth(&conn);
     if keep_connection(ended.reopen, depth) {
@@ -292,7 +318,11 @@ fn failed(step: &'static str, reason: &str) -> DataError {
 
 /// One transaction over `jobs`: each in a savepoint, one commit, then the
 /// answers. On a failure of the batch, carries out [`recover`].
-async fn transact(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> Ended {
+async fn transact(
+    conn: &mut SqliteConnection,
+    generation: &SharedGeneration,
+    jobs: Vec<Box<dyn Job>>,
+) -> Ended {
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(error) => return settle(Step::Begin, &error, Vec::new(), jobs),
@@ -316,7 +346,8 @@ async fn transact(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> Ended
             }
         }
     }
-    match commit(tx).await {
+    let content = done.iter().any(|job| job.content());
+    match commit(tx, content.then_some(generation)).await {
         Ok(()) => {
             for job in done {
                 job.succeed();
@@ -331,8 +362,16 @@ async fn transact(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> Ended
 }
 
 /// Commits a batch: the one place a SQLite write transaction commits.
-async fn commit(tx: Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
-    tx.commit().await
+/// When the batch changed content, the commit goes through `generation`'s
+/// protocol, so it is counted before any of its callers is answered.
+async fn commit(
+    tx: Transaction<'_, Sqlite>,
+    generation: Option<&SharedGeneration>,
+) -> Result<(), sqlx::Error> {
+    match generation {
+        Some(generation) => generation.commit(tx.commit()).await,
+        None => tx.commit().await,
+    }
 }
 
 /// Runs one job in its own savepoint: `Ok(false)` when the job failed and

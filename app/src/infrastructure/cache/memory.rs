@@ -1,23 +1,28 @@
 //! The in-process cache (L1): moka, bounded in bytes, with per-entry TTL.
 //!
-//! Each worker has its own; it answers without a network round trip and
-//! needs no invalidation, because keys carry the content generation (see
-//! the parent module).
+//! It holds values, not bytes: a hit hands out the very value (behind an
+//! `Arc`) that an earlier request loaded, with whatever that request made
+//! of it (its JSON, say), so a hit does no decoding or encoding. Each
+//! worker has its own; it needs no invalidation, because keys carry the
+//! content generation (see the parent module).
 
+use std::any::Any;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use moka::Expiry;
-
-use super::Cache;
 
 /// The byte budget of one worker's cache when the caller has no opinion.
 pub const DEFAULT_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 
-/// A value and how long it may live.
+/// A cached value, of whatever type its key's reader stores.
+pub type Value = Arc<dyn Any + Send + Sync>;
+
+/// A value, what it is taken to weigh, and how long it may live.
 #[derive(Clone)]
 struct Entry {
-    bytes: std::sync::Arc<[u8]>,
+    value: Value,
+    weight: u32,
     ttl: Duration,
 }
 
@@ -30,7 +35,7 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
-/// A size-bounded, TTL-respecting in-process cache.
+/// A size-bounded, TTL-respecting in-process cache of values.
 #[derive(Clone)]
 pub struct MemoryCache {
     entries: moka::future::Cache<String, Entry>,
@@ -38,44 +43,36 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     /// A cache that evicts the least useful entries beyond
-    /// `capacity_bytes` (keys and values counted).
+    /// `capacity_bytes` (keys and the values' stated weights counted).
+    /// Once full, moka admits a new key only when it is likely to be used
+    /// more than what it would evict, so one-off keys (searches) do not
+    /// push out popular entries.
     pub fn new(capacity_bytes: u64) -> Self {
         let entries = moka::future::Cache::builder()
             .max_capacity(capacity_bytes)
             .weigher(|key: &String, entry: &Entry| {
-                u32::try_from(key.len() + entry.bytes.len()).unwrap_or(u32::MAX)
+                u32::try_from(key.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(entry.weight)
             })
             .expire_after(PerEntryTtl)
             .build();
         Self { entries }
     }
-}
 
-#[async_trait]
-impl Cache for MemoryCache {
-    async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.entries
-            .get(key)
-            .await
-            .map(|entry| entry.bytes.to_vec())
+    /// The value under `key`, if any.
+    pub async fn get(&self, key: &str) -> Option<Value> {
+        self.entries.get(key).await.map(|entry| entry.value)
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+    /// Stores `value`, taken to weigh `weight` bytes, for at most `ttl`.
+    pub async fn insert(&self, key: String, value: Value, weight: usize, ttl: Duration) {
         if ttl.is_zero() {
             return;
         }
-        let entry = Entry {
-            bytes: value.into(),
-            ttl,
-        };
-        self.entries.insert(key.to_owned(), entry).await;
-    }
-
-    /// The same as `set`: this cache is bounded in bytes, and once full,
-    /// moka admits a new key only when it is likely to be used more than
-    /// what it would evict, so one-off keys do not push out popular entries.
-    async fn set_local(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        self.set(key, value, ttl).await;
+        let weight = u32::try_from(weight).unwrap_or(u32::MAX);
+        let entry = Entry { value, weight, ttl };
+        self.entries.insert(key, entry).await;
     }
 }
 
@@ -83,20 +80,24 @@ impl Cache for MemoryCache {
 mod tests {
     use super::*;
 
+    fn text(value: Option<Value>) -> Option<&'static str> {
+        value.and_then(|v| v.downcast_ref::<&'static str>().copied())
+    }
+
     #[tokio::test]
     async fn stores_and_expires() {
         let cache = MemoryCache::new(1024);
         cache
-            .set("a", b"one".to_vec(), Duration::from_secs(60))
+            .insert("a".into(), Arc::new("one"), 3, Duration::from_secs(60))
             .await;
         cache
-            .set("b", b"two".to_vec(), Duration::from_millis(20))
+            .insert("b".into(), Arc::new("two"), 3, Duration::from_millis(20))
             .await;
-        assert_eq!(cache.get("a").await.as_deref(), Some(&b"one"[..]));
-        assert_eq!(cache.get("b").await.as_deref(), Some(&b"two"[..]));
+        assert_eq!(text(cache.get("a").await), Some("one"));
+        assert_eq!(text(cache.get("b").await), Some("two"));
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get("b").await, None);
-        assert_eq!(cache.get("missing").await, None);
+        assert!(cache.get("b").await.is_none());
+        assert!(cache.get("missing").await.is_none());
     }
 
     #[tokio::test]
@@ -104,7 +105,7 @@ mod tests {
         let cache = MemoryCache::new(4096);
         for i in 0..100 {
             cache
-                .set(&format!("k{i}"), vec![0; 512], Duration::from_secs(60))
+                .insert(format!("k{i}"), Arc::new(i), 512, Duration::from_secs(60))
                 .await;
         }
         cache.entries.run_pending_tasks().await;

@@ -58,9 +58,8 @@ impl RedisCache {
         })
     }
 
-    /// The value under `key` and how long it has left to live, so a copy
-    /// kept in process expires no later than this one.
-    pub async fn get_with_ttl(&self, key: &str) -> Option<(Vec<u8>, Duration)> {
+    /// The value under `key` and how long it has left to live.
+    async fn get_timed(&self, key: &str) -> Option<(Vec<u8>, Duration)> {
         let mut pipe = redis::pipe();
         pipe.get(format!("{PREFIX}{key}"))
             .pttl(format!("{PREFIX}{key}"));
@@ -114,11 +113,15 @@ impl RedisCache {
     }
 }
 
-/// The plain trait, for the health check's round trip through Redis alone.
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.get_with_ttl(key).await.map(|(bytes, _)| bytes)
+        self.get_timed(key).await.map(|(bytes, _)| bytes)
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Option<(Vec<u8>, Option<Duration>)> {
+        let (bytes, ttl) = self.get_timed(key).await?;
+        Some((bytes, Some(ttl)))
     }
 
     /// Stores `value` under `key` for `ttl` (at least a millisecond).
@@ -132,5 +135,33 @@ impl Cache for RedisCache {
         let mut conn = self.conn.clone();
         self.run(async move { cmd.query_async::<()>(&mut conn).await })
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_redis_reads_as_a_miss() {
+        // Port 1 on loopback refuses connections at once.
+        let redis = RedisCache::connect("redis://127.0.0.1:1").unwrap();
+        redis.set("k", b"v".to_vec(), Duration::from_secs(5)).await;
+        assert_eq!(redis.get("k").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_hit_tells_its_remaining_time() {
+        let Ok(url) = std::env::var("TEST_REDIS_URL") else {
+            eprintln!("skipped: TEST_REDIS_URL is unset");
+            return;
+        };
+        let redis = RedisCache::connect(&url).unwrap();
+        let key = format!("test:{}", uuid::Uuid::now_v7());
+        redis.set(&key, b"v".to_vec(), Duration::from_secs(5)).await;
+        let (bytes, ttl) = redis.get_with_ttl(&key).await.expect("redis answers");
+        assert_eq!(bytes, b"v");
+        let ttl = ttl.expect("redis knows the time left");
+        assert!(ttl > Duration::from_secs(3) && ttl <= Duration::from_secs(5));
     }
 }

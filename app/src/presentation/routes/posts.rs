@@ -1,6 +1,5 @@
 //! Posts: list, show (by id or slug), create, update, delete.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -9,24 +8,29 @@ use crate::business::parse_id;
 use crate::presentation::AppState;
 use crate::presentation::auth::{Authenticated, viewer};
 use crate::presentation::conditional;
-use crate::presentation::envelope::{ListData, created};
+use crate::presentation::envelope::{Data, ListData, created};
 use crate::presentation::error::ApiError;
 use crate::presentation::extract::{ApiJson, ApiQuery};
 use crate::presentation::requests::{CreatePost, PostListQuery, UpdatePost};
 use crate::presentation::views::{PostSummaryView, PostView};
 
-/// `GET /api/posts` → a page of summaries the caller may see.
+/// `GET /api/posts` → a page of summaries the caller may see (rendered
+/// once per cache entry).
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Option<Authenticated>,
     ApiQuery(query): ApiQuery<PostListQuery>,
-) -> Result<Json<ListData<PostSummaryView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let listing = state
         .services()
         .posts
         .list(viewer(caller.as_ref()), query.into())
         .await?;
-    Ok(Json(ListData::from_listing(listing, PostSummaryView::from)))
+    let rendered = listing.rendered(|listing| {
+        let page = ListData::from_listing(listing.clone(), PostSummaryView::from);
+        conditional::render_untagged(&page)
+    });
+    Ok(conditional::respond(&HeaderMap::new(), rendered))
 }
 
 /// `GET /api/posts/{idOrSlug}` → the full post with an ETag (304 when
@@ -42,12 +46,12 @@ pub(crate) async fn show(
         .posts
         .get(viewer(caller.as_ref()), &id_or_slug)
         .await?;
-    let version = post.version;
-    Ok(conditional::single(
-        &headers,
-        PostView::from(post),
-        Some(version),
-    ))
+    let rendered = post.rendered(|post| {
+        let version = post.as_ref().map(|post| post.version);
+        let view = post.clone().map(PostView::from);
+        conditional::render(&Data { data: view }, version)
+    });
+    Ok(conditional::respond(&headers, rendered))
 }
 
 /// `POST /api/posts` → 201 with the post and its `Location`.

@@ -2,12 +2,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::business::parse_id;
 use crate::presentation::AppState;
 use crate::presentation::auth::{Authenticated, viewer};
+use crate::presentation::conditional;
 use crate::presentation::envelope::{Data, ListData, created};
 use crate::presentation::error::ApiError;
 use crate::presentation::extract::{ApiJson, ApiQuery};
@@ -89,12 +90,13 @@ pub(crate) async fn read_notifications(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/tags` → tags over published posts, most used first.
-pub(crate) async fn tags(
-    State(state): State<AppState>,
-) -> Result<Json<Data<Vec<TagView>>>, ApiError> {
+/// `GET /api/tags` → tags over published posts, most used first (rendered
+/// once per cache entry).
+pub(crate) async fn tags(State(state): State<AppState>) -> Result<Response, ApiError> {
     let tags = state.services().tags.counts().await?;
-    Ok(Json(Data {
-        data: tags.into_iter().map(TagView::from).collect(),
-    }))
+    let rendered = tags.rendered(|tags| {
+        let data: Vec<TagView> = tags.iter().cloned().map(TagView::from).collect();
+        conditional::render_untagged(&Data { data })
+    });
+    Ok(conditional::respond(&HeaderMap::new(), rendered))
 }

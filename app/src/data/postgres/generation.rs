@@ -1,0 +1,215 @@
+//! The PostgreSQL content generation: a random value set in the same
+//! transaction as every write to posts, tags or comments (`bump_generation`),
+//! read with one query per batch of concurrent requests.
+//!
+//! Several hosts may share the database, so no memory of this host can
+//! know of their writes: the value must come from the database. But one
+//! query can serve every request that arrived before it started: a request
+//! joins a query only if that query started after the request arrived
+//! (otherwise it waits for the next one, which starts as soon as the one
+//! in flight ends), so every request still reads a value at least as new
+//! as every write acknowledged before it arrived. The value changes in the
+//! write's own transaction, so whatever a read loads after taking it may
+//! always be stored under it.
+//!
+//! The query runs in a task of its own, so a request that goes away does
+//! not stop it for the others; no lock is held across an await.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::data::common::CONTENT_GENERATION;
+use crate::data::generation::{ContentGeneration, Generation};
+use crate::data::{DataError, DataResult};
+
+/// Which rounds (queries) have started and whether one is wanted next.
+#[derive(Debug, Default)]
+struct Rounds {
+    /// The number of the latest round started.
+    started: u64,
+    /// Whether that round is still running.
+    running: bool,
+    /// Whether a request arrived while it runs, so needs the next round.
+    wanted: bool,
+}
+
+/// What a request arriving does.
+#[derive(Debug, PartialEq, Eq)]
+enum Arrival {
+    /// No round runs: it starts round `.0` (which starts after it arrived).
+    Lead(u64),
+    /// A round runs, which may have started before it arrived: it waits
+    /// for round `.0`, the next one.
+    Wait(u64),
+}
+
+impl Rounds {
+    /// A request arrives.
+    fn arrive(&mut self) -> Arrival {
+        if self.running {
+            self.wanted = true;
+            Arrival::Wait(self.started + 1)
+        } else {
+            self.started += 1;
+            self.running = true;
+            Arrival::Lead(self.started)
+        }
+    }
+
+    /// The running round ended; the round to run next, if a request waits
+    /// for one.
+    fn finish(&mut self) -> Option<u64> {
+        if std::mem::take(&mut self.wanted) {
+            self.started += 1;
+            Some(self.started)
+        } else {
+            self.running = false;
+            None
+        }
+    }
+}
+
+/// What the query tasks and the waiting requests share.
+struct Inner {
+    pool: PgPool,
+    rounds: Mutex<Rounds>,
+    /// The latest round ended and what it read (`None`: the query failed).
+    ended: watch::Sender<(u64, Option<i64>)>,
+}
+
+/// The content generation of one PostgreSQL database.
+pub(crate) struct PgGeneration {
+    inner: Arc<Inner>,
+}
+
+impl PgGeneration {
+    /// Reads the generation through `pool`.
+    pub(crate) fn new(pool: PgPool) -> Self {
+        let inner = Inner {
+            pool,
+            rounds: Mutex::new(Rounds::default()),
+            ended: watch::channel((0, None)).0,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+impl Inner {
+    fn rounds(&self) -> std::sync::MutexGuard<'_, Rounds> {
+        self.rounds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `round`, then every round wanted while one ran.
+    async fn run(self: Arc<Self>, mut round: u64) {
+        loop {
+            let read = sqlx::query_scalar::<_, i64>(CONTENT_GENERATION)
+                .fetch_one(&self.pool)
+                .await;
+            if let Err(error) = &read {
+                tracing::debug!(%error, "the content generation could not be read");
+            }
+            self.ended.send_replace((round, read.ok()));
+            match self.rounds().finish() {
+                Some(next) => round = next,
+                None => return,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ContentGeneration for PgGeneration {
+    async fn current(&self) -> DataResult<Generation> {
+        let round = match self.inner.rounds().arrive() {
+            Arrival::Lead(round) => {
+                tokio::spawn(Arc::clone(&self.inner).run(round));
+                round
+            }
+            Arrival::Wait(round) => round,
+        };
+        let mut ended = self.inner.ended.subscribe();
+        let (_, read) = *ended
+            .wait_for(|(ended, _)| *ended >= round)
+            .await
+            .map_err(|error| DataError::Unavailable(Box::new(error)))?;
+        let value = read.ok_or_else(|| {
+            DataError::Unavailable("the content generation could not be read".into())
+        })?;
+        Ok(Generation {
+            epoch: 0,
+            serial: value as u64,
+        })
+    }
+
+    /// The value changes in the write's transaction: always.
+    fn still(&self, _taken: Generation) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn the_first_request_leads_and_later_ones_wait_for_the_next_round() {
+        let mut rounds = Rounds::default();
+        assert_eq!(rounds.arrive(), Arrival::Lead(1));
+        assert_eq!(rounds.arrive(), Arrival::Wait(2));
+        assert_eq!(rounds.arrive(), Arrival::Wait(2));
+        assert_eq!(rounds.finish(), Some(2));
+        assert_eq!(rounds.arrive(), Arrival::Wait(3));
+        assert_eq!(rounds.finish(), Some(3));
+        assert_eq!(rounds.finish(), None);
+        assert_eq!(rounds.arrive(), Arrival::Lead(4));
+    }
+
+    proptest! {
+        /// In any sequence of arrivals and ends, every request waits for a
+        /// round that starts after it arrived, and that round does run.
+        #[test]
+        fn every_request_gets_a_round_started_after_it(arrivals in proptest::collection::vec(any::<bool>(), 0..200)) {
+            let mut rounds = Rounds::default();
+            // Each request's round and the round that was running when it arrived.
+            let mut waiting: Vec<u64> = Vec::new();
+            let mut ran: Vec<u64> = Vec::new();
+            let mut running: Option<u64> = None;
+            for arrive in arrivals {
+                if arrive || running.is_none() {
+                    let target = match rounds.arrive() {
+                        Arrival::Lead(round) => {
+                            prop_assert!(running.is_none());
+                            running = Some(round);
+                            round
+                        }
+                        Arrival::Wait(round) => {
+                            prop_assert!(Some(round) > running, "waits for a later round");
+                            round
+                        }
+                    };
+                    waiting.push(target);
+                } else if let Some(round) = running {
+                    ran.push(round);
+                    running = rounds.finish();
+                    if let Some(next) = running {
+                        prop_assert_eq!(next, round + 1);
+                    }
+                }
+            }
+            while let Some(round) = running {
+                ran.push(round);
+                running = rounds.finish();
+            }
+            for target in waiting {
+                prop_assert!(ran.contains(&target), "round {} ran", target);
+            }
+        }
+    }
+}
