@@ -258,4 +258,63 @@ mod tests {
         drop(held);
         store.ping().await.unwrap();
     }
+
+    #[tokio::test]
+    async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/app.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        store
+            .write(|conn| {
+                Box::pin(async move {
+                    sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        let insert = |keys: &'static [&'static str]| {
+            store.write(move |conn| {
+                Box::pin(async move {
+                    for key in keys {
+                        sqlx::query("INSERT INTO t VALUES (?)")
+                            .bind(key)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        // Queued together, so the writer takes them as one batch; the
+        // second writes `x`, then collides on `a`: `x` must go with it.
+        let (first, failing, last) =
+            tokio::join!(insert(&["a"]), insert(&["x", "a"]), insert(&["b"]));
+        first.unwrap();
+        last.unwrap();
+        assert!(
+            matches!(failing, Err(DataError::Conflict { .. })),
+            "{failing:?}"
+        );
+        let stored: Vec<String> = sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, ["a", "b"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_read_pool_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/app.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let refused = sqlx::query("UPDATE content_generation SET generation = 1")
+            .execute(&store.pool)
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
 }

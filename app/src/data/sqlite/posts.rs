@@ -54,7 +54,8 @@ impl PostRepository for SqliteStore {
 /// is published, and returns it as stored.
 async fn create(conn: &mut SqliteConnection, new: NewPost) -> DataResult<Post> {
     insert_with_free_slug(conn, &new).await?;
-    replace_tags(conn, new.id, &new.tags).await?;
+    // A new post has no tags to replace: one statement fewer per write.
+    insert_tags(conn, new.id, &new.tags).await?;
     if new.status == PostStatus::Published {
         notify_followers(conn, new.id, new.author_id, &ts(new.created_at)).await?;
     }
@@ -152,13 +153,19 @@ async fn insert_with_free_slug(conn: &mut SqliteConnection, new: &NewPost) -> Da
     })
 }
 
-/// Sets a post's tags to `tags`, in their order, in one insert.
+/// Sets a post's tags to `tags`, in their order.
 async fn replace_tags(conn: &mut SqliteConnection, post: Uuid, tags: &[String]) -> DataResult<()> {
-    let post = id(post);
     sqlx::query("DELETE FROM post_tags WHERE post_id = ?")
-        .bind(&post)
+        .bind(id(post))
         .execute(&mut *conn)
         .await?;
+    insert_tags(conn, post, tags).await
+}
+
+/// Gives a post that has none the tags `tags`, in their order, in one
+/// insert.
+async fn insert_tags(conn: &mut SqliteConnection, post: Uuid, tags: &[String]) -> DataResult<()> {
+    let post = id(post);
     let tags = unique_tags(tags);
     if tags.is_empty() {
         return Ok(());
