@@ -138,3 +138,34 @@ async fn sqlite_creates_its_folder() {
     assert!(file.exists());
     assert_eq!(repos.database.backend(), "sqlite");
 }
+
+both! {
+    /// While other pools read the generation without pause (so a read is
+    /// always in flight), every read that starts after a write returns a
+    /// generation other than the one before the write, on another pool too.
+    async fn the_generation_after_a_write_is_never_the_one_before(repos, url) {
+        let other = connect(&url).await.unwrap();
+        let ann = user(&repos, "ann@example.com").await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = JoinSet::new();
+        for pool in [&repos, &other, &repos, &other] {
+            let (generation, stop) = (pool.generation.clone(), stop.clone());
+            readers.spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    generation.current().await.unwrap();
+                    // SQLite's is ready at once: let the writer run.
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        for n in 0..100 {
+            let before = repos.generation.current().await.unwrap();
+            repos.posts.create(new_post(&ann, "Gen", PostStatus::Published, n)).await.unwrap();
+            let (mine, theirs) = tokio::join!(repos.generation.current(), other.generation.current());
+            assert_ne!(mine.unwrap(), before, "write {n}, same pool");
+            assert_ne!(theirs.unwrap(), before, "write {n}, another pool");
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        readers.join_all().await;
+    }
+}
