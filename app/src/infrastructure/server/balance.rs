@@ -61,7 +61,7 @@ impl Balance {
         if instance.count < 2 {
             return None;
         }
-        match Table::open(socket, instance.index) {
+        match Table::open(socket, instance.index, instance.count) {
             Ok(table) => Some(Arc::new(Self {
                 table,
                 mine: AtomicU32::new(0),

@@ -41,13 +41,17 @@ pub struct Table {
     slots: &'static [Slot; SLOTS],
     path: PathBuf,
     index: usize,
+    /// The slots read on every accept: corral's worker count. A worker
+    /// added later by `corral scale` sees every slot below its own count;
+    /// the older ones, not seeing it, only hold back less.
+    scanned: usize,
     pid: u32,
 }
 
 impl Table {
     /// Opens (creating it if needed) the table of `socket`, and takes slot
-    /// `index` for this process with no connection.
-    pub fn open(socket: impl AsFd, index: usize) -> std::io::Result<Self> {
+    /// `index` of `count` for this process with no connection.
+    pub fn open(socket: impl AsFd, index: usize, count: usize) -> std::io::Result<Self> {
         if index >= SLOTS {
             return Err(std::io::Error::other(format!(
                 "instance {index} is beyond the {SLOTS} slots a table has"
@@ -87,6 +91,7 @@ impl Table {
             slots,
             path,
             index,
+            scanned: count.clamp(index + 1, SLOTS),
             pid,
         })
     }
@@ -108,7 +113,7 @@ impl Table {
     /// The other workers' connections, as their slots say.
     pub fn others(&self) -> Others {
         let mut others = Others::default();
-        for (pid, connections) in self.occupied() {
+        for (pid, connections) in occupied(&self.slots[..self.scanned]) {
             if pid != self.pid {
                 others.connections += u64::from(connections);
                 others.workers += 1;
@@ -120,7 +125,7 @@ impl Table {
     /// Clears the slots of processes that no longer exist; returns how many.
     pub fn forget_dead(&self) -> usize {
         let mut forgotten = 0;
-        for slot in self.slots {
+        for slot in &self.slots[..self.scanned] {
             let word = slot.word.load(Ordering::SeqCst);
             let pid = (word >> 32) as u32;
             if word == 0 || pid == self.pid || alive(pid) {
@@ -152,18 +157,18 @@ impl Table {
             }
         }
         let _ = self.forget_dead();
-        if self.occupied().next().is_none() {
+        if occupied(self.slots).next().is_none() {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
 
-    /// `(pid, connections)` of every occupied slot.
-    fn occupied(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.slots.iter().filter_map(|slot| {
-            let word = slot.word.load(Ordering::SeqCst);
-            (word != 0).then_some(((word >> 32) as u32, word as u32))
-        })
-    }
+/// `(pid, connections)` of every occupied slot of `slots`.
+fn occupied(slots: &[Slot]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    slots.iter().filter_map(|slot| {
+        let word = slot.word.load(Ordering::SeqCst);
+        (word != 0).then_some(((word >> 32) as u32, word as u32))
+    })
 }
 
 /// Whether `pid` exists (a zombie not reaped yet counts as alive, for the
@@ -188,11 +193,11 @@ mod tests {
     #[test]
     fn workers_see_each_other_and_a_taken_over_slot_ignores_its_old_owner() {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let me = Table::open(&socket, 0).unwrap();
+        let me = Table::open(&socket, 0, 2).unwrap();
         assert_eq!(me.others(), Others::default());
         me.publish(7);
         // Another worker, in slot 1, as this test's pid cannot be two.
-        let other = Table::open(&socket, 1).unwrap();
+        let other = Table::open(&socket, 1, 2).unwrap();
         let other_pid = u64::from(u32::MAX - 1);
         other.slots[1]
             .word
