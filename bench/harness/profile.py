@@ -20,7 +20,8 @@ from harness.procs import cpu_seconds
 CATEGORIES = [
     ("context switches and futex waits (thread hand-offs, parking)",
      ("finish_task_switch", "futex", "__schedule", "schedule_hrtimeout", "do_nanosleep")),
-    ("access log: tracing, its formatting and the write", ("tracing_subscriber", "tracing_core")),
+    ("access log: the app's line formatting and its writer thread", ("infrastructure::telemetry",)),
+    ("tracing: the per-request span and events", ("tracing_subscriber", "tracing_core")),
     ("SQLite: sqlx's connection thread and the engine", ("sqlx_sqlite", "sqlite3")),
     ("PostgreSQL and Redis clients", ("sqlx_postgres", "redis::")),
     ("sqlx pool and query plumbing", ("sqlx_core",)),
@@ -40,7 +41,7 @@ def categorize(stacks: list) -> list:
     >>> categorize([["write", "tracing_subscriber::fmt::X", "main"],
     ...             ["sqlite3VdbeExec", "sqlx_sqlite::worker"],
     ...             ["finish_task_switch", "sqlx_sqlite::worker"], ["memcpy"]])
-    [(25.0, 'context switches and futex waits (thread hand-offs, parking)'), (25.0, 'access log: tracing, its formatting and the write'), (25.0, "SQLite: sqlx's connection thread and the engine"), (25.0, 'other')]
+    [(25.0, 'context switches and futex waits (thread hand-offs, parking)'), (25.0, 'tracing: the per-request span and events'), (25.0, "SQLite: sqlx's connection thread and the engine"), (25.0, 'other')]
     """
     counts: Counter = Counter()
     for stack in stacks:
