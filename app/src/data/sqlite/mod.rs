@@ -263,7 +263,7 @@ mod tests {
     async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
         store
             .write(|conn| {
                 Box::pin(async move {
@@ -310,7 +310,7 @@ mod tests {
     async fn the_read_pool_cannot_write() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
         store.migrate().await.unwrap();
         let refused = sqlx::query("UPDATE content_generation SET generation = 1")
             .execute(&store.pool)
