@@ -4,11 +4,19 @@
 //! `fail`, slow is `warn`. A shared cache that does not answer is only
 //! `warn`: requests still succeed without it, so the worker stays in
 //! rotation. No error text is reported, only statuses and timings.
+//!
+//! A passing report answers for [`FRESH`], and requests that arrive while a
+//! check runs share it: however often `/health` is asked (a load balancer,
+//! a benchmark, a client hammering it), a worker pings the database at most
+//! about once per [`FRESH`], so `/health` cannot load the database it
+//! reports on. A report that is not `pass` is never reused: the next request
+//! measures again, so a recovery shows at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::data::{Database, PoolUsage};
@@ -18,6 +26,8 @@ use crate::infrastructure::cache::Cache;
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// A round trip slower than this is reported as `warn`.
 pub const SLOW: Duration = Duration::from_millis(500);
+/// How long a passing report answers for, counted from its check's start.
+pub const FRESH: Duration = Duration::from_millis(100);
 
 /// The IETF health-check statuses, worst last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,6 +68,24 @@ pub struct HealthReport {
 pub struct HealthService {
     database: Arc<dyn Database>,
     shared_cache: Option<Arc<dyn Cache>>,
+    /// The last report and the check running now; never held across an
+    /// await.
+    state: Arc<Mutex<Checks>>,
+}
+
+/// What [`HealthService::check`] may answer with without measuring.
+#[derive(Default)]
+struct Checks {
+    /// The last report, with its check's start.
+    latest: Option<(Instant, Arc<HealthReport>)>,
+    /// Where the running check's report will be sent.
+    running: Option<watch::Receiver<Option<Arc<HealthReport>>>>,
+}
+
+/// Whether a report of `status`, whose check started `age` ago, may answer
+/// a request now.
+fn reusable(status: HealthStatus, age: Duration) -> bool {
+    status == HealthStatus::Pass && age < FRESH
 }
 
 impl HealthService {
@@ -65,6 +93,7 @@ impl HealthService {
         Self {
             database,
             shared_cache: None,
+            state: Arc::default(),
         }
     }
 
@@ -72,36 +101,63 @@ impl HealthService {
         self.shared_cache = Some(cache);
     }
 
-    /// Pings the database and round-trips a probe through the shared cache.
-    pub async fn check(&self) -> HealthReport {
-        let mut checks = vec![self.check_database().await];
-        if let Some(cache) = &self.shared_cache {
-            checks.push(check_cache(cache.as_ref()).await);
+    /// The database's and the shared cache's health: a passing report
+    /// younger than [`FRESH`], the check running now, or a new check. The
+    /// check runs in a task of its own, so a client that goes away does not
+    /// cancel it for the others waiting on it.
+    pub async fn check(&self) -> Arc<HealthReport> {
+        let mut running = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((started, report)) = &state.latest
+                && reusable(report.status, started.elapsed())
+            {
+                return Arc::clone(report);
+            }
+            match &state.running {
+                Some(running) => running.clone(),
+                None => {
+                    let running = self.start_check();
+                    state.running = Some(running.clone());
+                    running
+                }
+            }
+        };
+        let sent = running
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|report| report.clone());
+        match sent {
+            Some(report) => report,
+            // The check's task died (a panic): measure here, and let the
+            // next request start afresh.
+            None => {
+                self.state
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .running = None;
+                Arc::new(measure(Arc::clone(&self.database), self.shared_cache.clone()).await)
+            }
         }
-        let status = checks
-            .iter()
-            .map(|check| check.status)
-            .max()
-            .unwrap_or(HealthStatus::Pass);
-        HealthReport { status, checks }
     }
 
-    async fn check_database(&self) -> Check {
-        let started = Instant::now();
-        let answered = tokio::time::timeout(CHECK_TIMEOUT, self.database.ping()).await;
-        let observed = started.elapsed();
-        let status = match answered {
-            Ok(Ok(())) => timed(observed),
-            Ok(Err(_)) | Err(_) => HealthStatus::Fail,
-        };
-        let time = Utc::now();
-        Check {
-            name: "database:responseTime",
-            component_type: "datastore",
-            observed,
-            status,
-            time,
-        }
+    /// Starts a check in its own task; its report is sent on the returned
+    /// channel and kept as the latest.
+    fn start_check(&self) -> watch::Receiver<Option<Arc<HealthReport>>> {
+        let (report_to, report) = watch::channel(None);
+        let database = Arc::clone(&self.database);
+        let cache = self.shared_cache.clone();
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let measured = Arc::new(measure(database, cache).await);
+            let mut checks = state.lock().unwrap_or_else(PoisonError::into_inner);
+            checks.latest = Some((started, Arc::clone(&measured)));
+            checks.running = None;
+            drop(checks);
+            let _ = report_to.send(Some(measured));
+        });
+        report
     }
 
     /// Connections of the database pool, for the gauges of `/metrics`.
@@ -112,6 +168,38 @@ impl HealthService {
     /// The database backend's name (`sqlite` or `postgres`).
     pub fn backend(&self) -> &'static str {
         self.database.backend()
+    }
+}
+
+/// Pings the database and round-trips a probe through the shared cache.
+async fn measure(database: Arc<dyn Database>, cache: Option<Arc<dyn Cache>>) -> HealthReport {
+    let mut checks = vec![check_database(database.as_ref()).await];
+    if let Some(cache) = &cache {
+        checks.push(check_cache(cache.as_ref()).await);
+    }
+    let status = checks
+        .iter()
+        .map(|check| check.status)
+        .max()
+        .unwrap_or(HealthStatus::Pass);
+    HealthReport { status, checks }
+}
+
+async fn check_database(database: &dyn Database) -> Check {
+    let started = Instant::now();
+    let answered = tokio::time::timeout(CHECK_TIMEOUT, database.ping()).await;
+    let observed = started.elapsed();
+    let status = match answered {
+        Ok(Ok(())) => timed(observed),
+        Ok(Err(_)) | Err(_) => HealthStatus::Fail,
+    };
+    let time = Utc::now();
+    Check {
+        name: "database:responseTime",
+        component_type: "datastore",
+        observed,
+        status,
+        time,
     }
 }
 
@@ -156,5 +244,17 @@ mod tests {
         assert!(HealthStatus::Fail > HealthStatus::Warn && HealthStatus::Warn > HealthStatus::Pass);
         assert_eq!(timed(Duration::from_millis(3)), HealthStatus::Pass);
         assert_eq!(timed(SLOW + Duration::from_millis(1)), HealthStatus::Warn);
+    }
+
+    #[test]
+    fn only_a_fresh_pass_is_reused() {
+        assert!(reusable(HealthStatus::Pass, Duration::ZERO));
+        assert!(reusable(
+            HealthStatus::Pass,
+            FRESH - Duration::from_millis(1)
+        ));
+        assert!(!reusable(HealthStatus::Pass, FRESH));
+        assert!(!reusable(HealthStatus::Warn, Duration::ZERO));
+        assert!(!reusable(HealthStatus::Fail, Duration::ZERO));
     }
 }

@@ -2,6 +2,7 @@
 //! `/health` and `/metrics`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use app::business::{Services, Settings};
 use app::presentation::{AppState, ops_router};
@@ -146,6 +147,35 @@ async fn health_reports_the_database() {
     let head = app.call(Method::HEAD, "/health", None, &[], None).await;
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.body.is_empty());
+}
+
+/// When the database check of a `/health` answer was measured.
+async fn health_measured(app: &TestApp) -> (StatusCode, String) {
+    let health = app.get("/health", None).await;
+    let time = health.json()["checks"]["database:responseTime"][0]["time"]
+        .as_str()
+        .expect("a measurement time")
+        .to_owned();
+    (health.status, time)
+}
+
+#[tokio::test]
+async fn health_pings_the_database_at_most_once_per_100_ms_and_never_reuses_a_failure() {
+    let app = TestApp::new().await;
+    let (status, first) = health_measured(&app).await;
+    let (_, again) = health_measured(&app).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first), "reused at once");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (_, later) = health_measured(&app).await;
+    assert_ne!(later, first, "measured again once the report is 100 ms old");
+
+    app.repos.database.close().await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, failed) = health_measured(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (_, failed_again) = health_measured(&app).await;
+    assert_ne!(failed_again, failed, "a failure is measured again");
 }
 
 #[tokio::test]
