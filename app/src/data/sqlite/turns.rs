@@ -85,6 +85,26 @@ impl Turns {
     }
 }
 
+impl Turns {
+    /// Waits for this process's turn on the calling thread: the writer's
+    /// own thread, which has nothing else to do meanwhile. A lock that
+    /// cannot be taken is handled as in [`Self::take`].
+    pub(super) fn take_blocking(&self) -> Turn {
+        let Some(file) = &self.file else {
+            return Turn { file: None };
+        };
+        match wait_for_lock(file) {
+            Ok(()) => Turn {
+                file: Some(Arc::clone(file)),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
+                Turn { file: None }
+            }
+        }
+    }
+}
+
 /// Blocks until the exclusive lock on `file` is ours.
 fn wait_for_lock(file: &File) -> io::Result<()> {
     loop {
