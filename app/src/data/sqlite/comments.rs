@@ -51,8 +51,7 @@ impl CommentRepository for SqliteStore {
     }
 
     async fn delete(&self, comment: Uuid) -> DataResult<()> {
-        self.write_content(move |conn| delete(conn, comment))
-            .await
+        self.write_content(move |conn| delete(conn, comment)).await
     }
 }
 

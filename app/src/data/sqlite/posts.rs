@@ -66,7 +66,9 @@ fn create(conn: &Connection, new: NewPost) -> DataResult<Post> {
 fn update(conn: &Connection, post: Uuid, change: PostChange) -> DataResult<Post> {
     let (version, published_at, author): (i64, Option<String>, String) = conn
         .prepare_cached("SELECT version, published_at, author_id FROM posts WHERE id = ?")?
-        .query_row([id(post)], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .query_row([id(post)], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?
         .ok_or(DataError::NotFound)?;
     check_version(change.expected_version, version)?;
@@ -102,7 +104,7 @@ fn written(conn: &Connection, post: Uuid) -> DataResult<Post> {
         .query_row([id(post)], PostRow::read)
         .optional()?
         .ok_or(DataError::NotFound)?;
-    Ok(row.parts().map(PostParts::into_post)?)
+    row.parts().map(PostParts::into_post)
 }
 
 /// Deletes a post; its tags, comments and notifications go with it

@@ -26,10 +26,10 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BUSY_TIMEOUT, SQLITE_BUSY};
 use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
 use super::generation::SharedGeneration;
 use super::turns::Turns;
+use super::{BUSY_TIMEOUT, SQLITE_BUSY};
 use crate::data::{DataError, DataResult};
 
 /// The most writes one transaction carries: enough to amortise the commit
