@@ -25,6 +25,8 @@ pub(super) struct Turns {
 pub(super) struct Turn {
     /// The locked file, when the lock was taken.
     file: Option<Arc<File>>,
+    /// Whether another process held the lock when this turn was asked for.
+    waited: bool,
 }
 
 /// The lock file of the database `db`: `db` with `-writer.lock` appended.
@@ -61,25 +63,40 @@ impl Turns {
     /// apart, only less promptly.
     pub(super) async fn take(&self) -> Turn {
         let Some(file) = &self.file else {
-            return Turn { file: None };
+            return Turn {
+                file: None,
+                waited: false,
+            };
         };
-        let taken = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(()),
+        let (taken, waited) = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => (Ok(()), false),
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 let file = Arc::clone(file);
-                tokio::task::spawn_blocking(move || wait_for_lock(&file))
+                let taken = tokio::task::spawn_blocking(move || wait_for_lock(&file))
                     .await
-                    .unwrap_or_else(|join| Err(io::Error::other(join)))
+                    .unwrap_or_else(|join| Err(io::Error::other(join)));
+                (taken, true)
             }
-            Err(error) => Err(error.into()),
+            Err(error) => (Err(error.into()), false),
         };
-        match taken {
-            Ok(()) => Turn {
-                file: Some(Arc::clone(file)),
-            },
-            Err(error) => {
-                tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
-                Turn { file: None }
+        turn(file, taken, waited)
+    }
+}
+
+/// The turn `taken` gave, or none when the lock could not be taken: that
+/// is logged and done without, as SQLite's own lock still keeps writes
+/// apart, only less promptly.
+fn turn(file: &Arc<File>, taken: io::Result<()>, waited: bool) -> Turn {
+    match taken {
+        Ok(()) => Turn {
+            file: Some(Arc::clone(file)),
+            waited,
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
+            Turn {
+                file: None,
+                waited: false,
             }
         }
     }
@@ -91,17 +108,25 @@ impl Turns {
     /// cannot be taken is handled as in [`Self::take`].
     pub(super) fn take_blocking(&self) -> Turn {
         let Some(file) = &self.file else {
-            return Turn { file: None };
+            return Turn {
+                file: None,
+                waited: false,
+            };
         };
-        match wait_for_lock(file) {
-            Ok(()) => Turn {
-                file: Some(Arc::clone(file)),
-            },
-            Err(error) => {
-                tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
-                Turn { file: None }
-            }
-        }
+        let (taken, waited) = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => (Ok(()), false),
+            Err(rustix::io::Errno::WOULDBLOCK) => (wait_for_lock(file), true),
+            Err(error) => (Err(error.into()), false),
+        };
+        turn(file, taken, waited)
+    }
+}
+
+impl Turn {
+    /// Whether another process was writing when this turn was asked for:
+    /// it is then likely waiting again by the time this turn ends.
+    pub(super) fn waited(&self) -> bool {
+        self.waited
     }
 }
 
@@ -160,5 +185,18 @@ mod tests {
             .await
             .expect("the second gets its turn once the first ends")
             .unwrap();
+    }
+
+    #[test]
+    fn a_turn_knows_whether_the_other_process_held_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let (first, second) = (Turns::beside(&db).unwrap(), Turns::beside(&db).unwrap());
+        let free = first.take_blocking();
+        assert!(!free.waited(), "nobody held the lock");
+        let waiting = std::thread::spawn(move || second.take_blocking().waited());
+        std::thread::sleep(Duration::from_millis(50));
+        drop(free);
+        assert!(waiting.join().unwrap(), "the first held the lock");
     }
 }
