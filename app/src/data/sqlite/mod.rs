@@ -1,8 +1,8 @@
 //! The SQLite backend: one file shared by every worker process.
 //!
 //! WAL lets readers run beside the one writer. Each process has one
-//! writer connection, owned by a task ([`writer`]) that every write goes
-//! through, and a pool of read connections that cannot write
+//! writer connection (`rusqlite`), owned by a thread ([`writer`]) that
+//! every write goes through, and a pool of read connections that cannot write
 //! (`query_only`). The writer runs what is queued in one transaction opened
 //! with `BEGIN IMMEDIATE`, which takes the write lock before reading
 //! anything (a deferred transaction that read first and then tried to write
