@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{FlockOperation, fcntl_lock, flock};
 
 /// The lock file of one database, opened once per process.
 pub(super) struct Turns {
@@ -25,8 +25,6 @@ pub(super) struct Turns {
 pub(super) struct Turn {
     /// The locked file, when the lock was taken.
     file: Option<Arc<File>>,
-    /// Whether another process held the lock when this turn was asked for.
-    waited: bool,
 }
 
 /// The lock file of the database `db`: `db` with `-writer.lock` appended.
@@ -44,6 +42,8 @@ impl Turns {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            // Readable too: the shared `fcntl` lock a waiter holds needs it.
+            .read(true)
             .write(true)
             .open(lock_path(db))?;
         Ok(Self {
@@ -63,41 +63,33 @@ impl Turns {
     /// apart, only less promptly.
     pub(super) async fn take(&self) -> Turn {
         let Some(file) = &self.file else {
-            return Turn {
-                file: None,
-                waited: false,
-            };
+            return Turn { file: None };
         };
-        let (taken, waited) = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => (Ok(()), false),
+        let taken = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(()),
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 let file = Arc::clone(file);
-                let taken = tokio::task::spawn_blocking(move || wait_for_lock(&file))
+                tokio::task::spawn_blocking(move || wait_for_lock(&file))
                     .await
-                    .unwrap_or_else(|join| Err(io::Error::other(join)));
-                (taken, true)
+                    .unwrap_or_else(|join| Err(io::Error::other(join)))
             }
-            Err(error) => (Err(error.into()), false),
+            Err(error) => Err(error.into()),
         };
-        turn(file, taken, waited)
+        turn(file, taken)
     }
 }
 
 /// The turn `taken` gave, or none when the lock could not be taken: that
 /// is logged and done without, as SQLite's own lock still keeps writes
 /// apart, only less promptly.
-fn turn(file: &Arc<File>, taken: io::Result<()>, waited: bool) -> Turn {
+fn turn(file: &Arc<File>, taken: io::Result<()>) -> Turn {
     match taken {
         Ok(()) => Turn {
             file: Some(Arc::clone(file)),
-            waited,
         },
         Err(error) => {
             tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
-            Turn {
-                file: None,
-                waited: false,
-            }
+            Turn { file: None }
         }
     }
 }
@@ -108,36 +100,56 @@ impl Turns {
     /// cannot be taken is handled as in [`Self::take`].
     pub(super) fn take_blocking(&self) -> Turn {
         let Some(file) = &self.file else {
-            return Turn {
-                file: None,
-                waited: false,
-            };
+            return Turn { file: None };
         };
-        let (taken, waited) = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => (Ok(()), false),
-            Err(rustix::io::Errno::WOULDBLOCK) => (wait_for_lock(file), true),
-            Err(error) => (Err(error.into()), false),
+        let taken = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => wait_for_lock(file),
+            Err(error) => Err(error.into()),
         };
-        turn(file, taken, waited)
+        turn(file, taken)
     }
 }
 
-impl Turn {
-    /// Whether another process was writing when this turn was asked for:
-    /// it is then likely waiting again by the time this turn ends.
-    pub(super) fn waited(&self) -> bool {
-        self.waited
-    }
-}
-
-/// Blocks until the exclusive lock on `file` is ours.
-fn wait_for_lock(file: &File) -> io::Result<()> {
-    loop {
-        match flock(file, FlockOperation::LockExclusive) {
-            Err(rustix::io::Errno::INTR) => continue,
-            other => return other.map_err(io::Error::from),
+impl Turns {
+    /// Whether a writer of another process is waiting for its turn now.
+    ///
+    /// `flock` wakes a waiter but does not hand it the lock, so a writer
+    /// that ends its turn and has more to write takes the lock back long
+    /// before the other process's writer is scheduled, and can keep it for
+    /// as long as requests keep coming. Waiters therefore say they wait by
+    /// holding a shared `fcntl` lock on the same file (a lock of another
+    /// kind, independent of the `flock`), which this probes without
+    /// waiting.
+    pub(super) fn other_waiting(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        match fcntl_lock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                let _ = fcntl_lock(&**file, FlockOperation::Unlock);
+                false
+            }
+            Err(_) => true,
         }
     }
+}
+
+/// Blocks until the exclusive lock on `file` is ours, saying meanwhile
+/// that this process waits (see [`Turns::other_waiting`]). Should that
+/// not be possible, the wait goes on without saying so.
+fn wait_for_lock(file: &File) -> io::Result<()> {
+    let said = fcntl_lock(file, FlockOperation::LockShared).is_ok();
+    let taken = loop {
+        match flock(file, FlockOperation::LockExclusive) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other.map_err(io::Error::from),
+        }
+    };
+    if said {
+        let _ = fcntl_lock(file, FlockOperation::Unlock);
+    }
+    taken
 }
 
 impl Drop for Turn {
@@ -188,15 +200,41 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_knows_whether_the_other_process_held_the_lock() {
+    fn a_writer_sees_when_the_other_process_waits_for_its_turn() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("app.db");
-        let (first, second) = (Turns::beside(&db).unwrap(), Turns::beside(&db).unwrap());
-        let free = first.take_blocking();
-        assert!(!free.waited(), "nobody held the lock");
-        let waiting = std::thread::spawn(move || second.take_blocking().waited());
-        std::thread::sleep(Duration::from_millis(50));
-        drop(free);
-        assert!(waiting.join().unwrap(), "the first held the lock");
+        let first = Turns::beside(&db).unwrap();
+        let turn = first.take_blocking();
+        assert!(!first.other_waiting(), "nobody waits yet");
+        // `fcntl` locks belong to the process, so the waiter must be
+        // another process: a child that waits for its turn, as its writer
+        // would, then exits at once. Between fork and exit it makes only
+        // system calls.
+        let second = Turns::beside(&db).unwrap();
+        let file = second.file.clone().unwrap();
+        // SAFETY: the child runs no code that could need a lock another
+        // thread held at the fork: two system calls, then `_exit`.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork failed");
+        if child == 0 {
+            let code = i32::from(wait_for_lock(&file).is_err());
+            // SAFETY: ends the child without running the parent's exit
+            // handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !first.other_waiting() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiter never showed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(turn);
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(child, &raw mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        assert!(!first.other_waiting(), "the waiter had its turn and left");
     }
 }

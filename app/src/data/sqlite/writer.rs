@@ -41,8 +41,8 @@ const MAX_BATCH: usize = 128;
 /// waits for room (it has started nothing yet, so it may be cancelled).
 const QUEUE: usize = 1024;
 
-/// How long a writer that had to wait for its turn leaves the lock free
-/// after it, so the other process, likely waiting again, gets the next.
+/// How long a writer leaves the lock free after its turn when another
+/// process's writer waits for it, so that one gets the next turn.
 const HAND_OVER: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Statements each writer connection keeps prepared: every write statement
@@ -324,12 +324,9 @@ fn batch(
 ) -> (Option<Connection>, Vec<Box<dyn Job>>) {
     let turn = shared.turns.take_blocking();
     let ended = transact(&conn, &shared.generation, jobs);
-    let contended = turn.waited();
     drop(turn);
-    if contended {
-        // `flock` wakes a waiter but does not hand it the lock: this thread
-        // would take it back long before the other process's writer is
-        // scheduled, and keep it for as long as requests keep coming.
+    if shared.turns.other_waiting() {
+        // Leave the lock to it, or this thread would take it back first.
         std::thread::sleep(HAND_OVER);
     }
     if keep_connection(ended.reopen, !conn.is_autocommit()) {
