@@ -112,16 +112,36 @@ impl Turns {
 }
 
 impl Turns {
-    /// Whether a writer of another process is waiting for its turn now.
+    /// Called right after a turn ended: when a writer of another process
+    /// waits for its turn, waits until that writer has it.
     ///
     /// `flock` wakes a waiter but does not hand it the lock, so a writer
     /// that ends its turn and has more to write takes the lock back long
     /// before the other process's writer is scheduled, and can keep it for
-    /// as long as requests keep coming. Waiters therefore say they wait by
-    /// holding a shared `fcntl` lock on the same file (a lock of another
-    /// kind, independent of the `flock`), which this probes without
-    /// waiting.
-    pub(super) fn other_waiting(&self) -> bool {
+    /// as long as requests keep coming (S4's p99 went to a second). Waiters
+    /// therefore hold a shared `fcntl` lock on the same file (a lock of
+    /// another kind, independent of the `flock`) until their turn starts;
+    /// an exclusive `fcntl` lock is granted only once none does.
+    pub(super) fn let_waiter_go(&self) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let granted = match fcntl_lock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::ACCESS) => {
+                fcntl_lock(&**file, FlockOperation::LockExclusive)
+            }
+            Err(error) => Err(error),
+        };
+        if granted.is_ok() {
+            let _ = fcntl_lock(&**file, FlockOperation::Unlock);
+        }
+    }
+
+    /// Whether a writer of another process is waiting for its turn now
+    /// (see [`Self::let_waiter_go`]).
+    #[cfg(test)]
+    fn other_waiting(&self) -> bool {
         let Some(file) = &self.file else {
             return false;
         };
@@ -136,7 +156,7 @@ impl Turns {
 }
 
 /// Blocks until the exclusive lock on `file` is ours, saying meanwhile
-/// that this process waits (see [`Turns::other_waiting`]). Should that
+/// that this process waits (see [`Turns::let_waiter_go`]). Should that
 /// not be possible, the wait goes on without saying so.
 fn wait_for_lock(file: &File) -> io::Result<()> {
     let said = fcntl_lock(file, FlockOperation::LockShared).is_ok();
@@ -231,6 +251,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         drop(turn);
+        // Returns once the child had its turn (it exits right after).
+        first.let_waiter_go();
         let mut status = 0;
         // SAFETY: waits for the child forked above.
         assert_eq!(unsafe { libc::waitpid(child, &raw mut status, 0) }, child);

@@ -41,10 +41,6 @@ const MAX_BATCH: usize = 128;
 /// waits for room (it has started nothing yet, so it may be cancelled).
 const QUEUE: usize = 1024;
 
-/// How long a writer leaves the lock free after its turn when another
-/// process's writer waits for it, so that one gets the next turn.
-const HAND_OVER: std::time::Duration = std::time::Duration::from_micros(100);
-
 /// Statements each writer connection keeps prepared: every write statement
 /// of the application, with room to spare.
 const STATEMENT_CACHE: usize = 64;
@@ -325,10 +321,9 @@ fn batch(
     let turn = shared.turns.take_blocking();
     let ended = transact(&conn, &shared.generation, jobs);
     drop(turn);
-    if shared.turns.other_waiting() {
-        // Leave the lock to it, or this thread would take it back first.
-        std::thread::sleep(HAND_OVER);
-    }
+    // Or this thread would take the lock back before the other process's
+    // writer, woken, gets to it.
+    shared.turns.let_waiter_go();
     if keep_connection(ended.reopen, !conn.is_autocommit()) {
         (Some(conn), ended.requeued)
     } else {
