@@ -42,6 +42,27 @@ impl From<sqlx::Error> for DataError {
     }
 }
 
+/// The SQLite writer's errors map as sqlx maps SQLite's: the same extended
+/// result codes are unique and foreign-key violations, and the message
+/// names the key.
+impl From<rusqlite::Error> for DataError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        if let rusqlite::Error::SqliteFailure(failure, message) = &error {
+            match failure.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    return Self::Conflict {
+                        constraint: key_named(message.as_deref().unwrap_or_default()),
+                    };
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return Self::NotFound,
+                _ => {}
+            }
+        }
+        Self::Unavailable(Box::new(error))
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for DataError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
         Self::Unavailable(Box::new(error))
@@ -50,7 +71,12 @@ impl From<sqlx::migrate::MigrateError> for DataError {
 
 /// The business name of the unique key a violation reports.
 fn unique_key(error: &dyn DatabaseError) -> &'static str {
-    let reported = error.constraint().unwrap_or_else(|| error.message());
+    key_named(error.constraint().unwrap_or_else(|| error.message()))
+}
+
+/// The business name of the unique key `reported` (a constraint name or
+/// a message) names.
+fn key_named(reported: &str) -> &'static str {
     UNIQUE_KEYS
         .iter()
         .find(|(fragment, _)| reported.contains(fragment))

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::codec::{UserRow, id, read_ts, ts};
@@ -16,25 +16,21 @@ use crate::data::{
 impl SessionRepository for SqliteStore {
     async fn create(&self, session: NewSession) -> DataResult<()> {
         self.write(move |conn| {
-            Box::pin(async move {
-                // Expired sessions are useless; sweeping them here keeps the
-                // table small without a background job.
-                sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-                    .bind(ts(session.created_at))
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
-                     VALUES (?, ?, ?, ?)",
-                )
-                .bind(&session.token_hash)
-                .bind(id(session.user_id))
-                .bind(ts(session.created_at))
-                .bind(ts(session.expires_at))
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            // Expired sessions are useless; sweeping them here keeps the
+            // table small without a background job.
+            conn.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?")?
+                .execute([ts(session.created_at)])?;
+            conn.prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![
+                session.token_hash,
+                id(session.user_id),
+                ts(session.created_at),
+                ts(session.expires_at),
+            ])?;
+            Ok(())
         })
         .await
     }
@@ -54,13 +50,10 @@ impl SessionRepository for SqliteStore {
     async fn revoke(&self, token_hash: &[u8]) -> DataResult<bool> {
         let token_hash = token_hash.to_vec();
         self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-                    .bind(token_hash)
-                    .execute(conn)
-                    .await?;
-                Ok(done.rows_affected() > 0)
-            })
+            let deleted = conn
+                .prepare_cached("DELETE FROM sessions WHERE token_hash = ?")?
+                .execute([token_hash])?;
+            Ok(deleted > 0)
         })
         .await
     }
@@ -78,13 +71,11 @@ impl LoginThrottleRepository for SqliteStore {
         // The writer's immediate transaction makes read-count-write atomic
         // per key across every process on the file.
         self.write(move |conn| {
-            Box::pin(async move {
-                sweep(conn, now, limits).await?;
-                let previous = load(conn, &key).await?;
-                let (next, refused) = Throttle::reserve(previous, now, limits);
-                store(conn, &key, next).await?;
-                Ok(refused)
-            })
+            sweep(conn, now, limits)?;
+            let previous = load(conn, &key)?;
+            let (next, refused) = Throttle::reserve(previous, now, limits);
+            store(conn, &key, next)?;
+            Ok(refused)
         })
         .await
     }
@@ -97,16 +88,14 @@ impl LoginThrottleRepository for SqliteStore {
     ) -> DataResult<Option<DateTime<Utc>>> {
         let key = key.to_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                // No record: a success reset the key meanwhile; nothing to
-                // add to.
-                let Some(previous) = load(conn, &key).await? else {
-                    return Ok(None);
-                };
-                let (next, locked) = previous.fail(micros(now), limits);
-                store(conn, &key, next).await?;
-                Ok(locked)
-            })
+            // No record: a success reset the key meanwhile; nothing to add
+            // to.
+            let Some(previous) = load(conn, &key)? else {
+                return Ok(None);
+            };
+            let (next, locked) = previous.fail(micros(now), limits);
+            store(conn, &key, next)?;
+            Ok(locked)
         })
         .await
     }
@@ -114,16 +103,12 @@ impl LoginThrottleRepository for SqliteStore {
     async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>> {
         let key = key.to_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                let locked = load(conn, &key).await?.and_then(|t| t.lock_end(now));
-                if locked.is_none() {
-                    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = ?")
-                        .bind(&key)
-                        .execute(conn)
-                        .await?;
-                }
-                Ok(locked)
-            })
+            let locked = load(conn, &key)?.and_then(|t| t.lock_end(now));
+            if locked.is_none() {
+                conn.prepare_cached("DELETE FROM login_throttle WHERE throttle_key = ?")?
+                    .execute([&key])?;
+            }
+            Ok(locked)
         })
         .await
     }
@@ -131,38 +116,34 @@ impl LoginThrottleRepository for SqliteStore {
 
 /// Deletes a few expired records, so keys that are never used again (made-up
 /// emails) do not pile up.
-async fn sweep(
-    conn: &mut SqliteConnection,
-    now: DateTime<Utc>,
-    limits: ThrottleLimits,
-) -> DataResult<()> {
-    sqlx::query(
+fn sweep(conn: &Connection, now: DateTime<Utc>, limits: ThrottleLimits) -> DataResult<()> {
+    conn.prepare_cached(
         "DELETE FROM login_throttle WHERE throttle_key IN (\
            SELECT throttle_key FROM login_throttle \
            WHERE window_start <= ? AND (locked_until IS NULL OR locked_until <= ?) LIMIT ?)",
-    )
-    .bind(ts(expired_before(now, limits)))
-    .bind(ts(now))
-    .bind(SWEEP_BATCH)
-    .execute(conn)
-    .await?;
+    )?
+    .execute(params![
+        ts(expired_before(now, limits)),
+        ts(now),
+        SWEEP_BATCH
+    ])?;
     Ok(())
 }
 
 /// The record of `key`, if any.
-async fn load(conn: &mut SqliteConnection, key: &str) -> DataResult<Option<Throttle>> {
-    let row = sqlx::query(
-        "SELECT failures, window_start, locked_until FROM login_throttle \
-         WHERE throttle_key = ?",
-    )
-    .bind(key)
-    .fetch_optional(conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let start: String = row.try_get("window_start")?;
-    let until: Option<String> = row.try_get("locked_until")?;
+fn load(conn: &Connection, key: &str) -> DataResult<Option<Throttle>> {
+    let row: Option<(_, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT failures, window_start, locked_until FROM login_throttle \
+             WHERE throttle_key = ?",
+        )?
+        .query_row([key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    let Some((failures, start, until)) = row else {
+        return Ok(None);
+    };
     Ok(Some(Throttle {
-        failures: row.try_get("failures")?,
+        failures,
         window_start: read_ts("login_throttle.window_start", &start)?,
         locked_until: until
             .map(|text| read_ts("login_throttle.locked_until", &text))
@@ -171,18 +152,18 @@ async fn load(conn: &mut SqliteConnection, key: &str) -> DataResult<Option<Throt
 }
 
 /// Writes the record of `key`.
-async fn store(conn: &mut SqliteConnection, key: &str, record: Throttle) -> DataResult<()> {
-    sqlx::query(
+fn store(conn: &Connection, key: &str, record: Throttle) -> DataResult<()> {
+    conn.prepare_cached(
         "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) \
          VALUES (?, ?, ?, ?) ON CONFLICT (throttle_key) DO UPDATE SET \
          failures = excluded.failures, window_start = excluded.window_start, \
          locked_until = excluded.locked_until",
-    )
-    .bind(key)
-    .bind(record.failures)
-    .bind(ts(record.window_start))
-    .bind(record.locked_until.map(ts))
-    .execute(conn)
-    .await?;
+    )?
+    .execute(params![
+        key,
+        record.failures,
+        ts(record.window_start),
+        record.locked_until.map(ts),
+    ])?;
     Ok(())
 }

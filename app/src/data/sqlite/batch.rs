@@ -80,10 +80,10 @@ pub(super) fn recover(step: Step, busy: bool) -> Recovery {
 }
 
 /// Whether the writer may keep using its connection after a batch: only
-/// when nothing asked for a new one and sqlx counts no transaction still
-/// open on it (a connection that is, is never used again).
-pub(super) fn keep_connection(reopen: bool, depth: usize) -> bool {
-    !reopen && depth == 0
+/// when nothing asked for a new one and SQLite says it is outside any
+/// transaction (a connection that is not, is never used again).
+pub(super) fn keep_connection(reopen: bool, in_transaction: bool) -> bool {
+    !reopen && !in_transaction
 }
 
 #[cfg(test)]
@@ -130,8 +130,8 @@ mod tests {
 
     #[test]
     fn a_connection_is_kept_only_when_it_is_surely_outside_any_transaction() {
-        assert!(keep_connection(false, 0));
-        assert!(!keep_connection(true, 0));
-        assert!(!keep_connection(false, 1));
+        assert!(keep_connection(false, false));
+        assert!(!keep_connection(true, false));
+        assert!(!keep_connection(false, true));
     }
 }

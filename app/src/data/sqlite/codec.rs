@@ -50,6 +50,20 @@ pub(super) struct UserRow {
 }
 
 impl UserRow {
+    /// A row the writer read (its columns named as in [`USER_COLUMNS`]).
+    ///
+    /// [`USER_COLUMNS`]: crate::data::common::USER_COLUMNS
+    pub(super) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            email: row.get("email")?,
+            name: row.get("name")?,
+            password_hash: row.get("password_hash")?,
+            role: row.get("role")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+
     /// The record.
     pub(super) fn into_user(self) -> DataResult<User> {
         Ok(User {
@@ -83,6 +97,25 @@ pub(super) struct PostRow {
 }
 
 impl PostRow {
+    /// A row the writer read back with [`super::reads::post_select`].
+    pub(super) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            slug: row.get("slug")?,
+            title: row.get("title")?,
+            content: row.get("content")?,
+            status: row.get("status")?,
+            tags: row.get("tags")?,
+            author_id: row.get("author_id")?,
+            author_name: row.get("author_name")?,
+            comment_count: row.get("comment_count")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            published_at: row.get("published_at")?,
+            version: row.get("version")?,
+        })
+    }
+
     /// Every column decoded.
     pub(super) fn parts(self) -> DataResult<PostParts> {
         let tags = serde_json::from_str(&self.tags)
@@ -122,6 +155,20 @@ pub(super) struct CommentRow {
 }
 
 impl CommentRow {
+    /// A row the writer read back with [`COMMENT_SELECT`].
+    ///
+    /// [`COMMENT_SELECT`]: crate::data::common::COMMENT_SELECT
+    pub(super) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            post_id: row.get("post_id")?,
+            content: row.get("content")?,
+            author_id: row.get("author_id")?,
+            author_name: row.get("author_name")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+
     /// The record.
     pub(super) fn into_comment(self) -> DataResult<Comment> {
         Ok(Comment {

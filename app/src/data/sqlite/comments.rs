@@ -1,7 +1,8 @@
 //! Comments on SQLite.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqliteExecutor};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::SqliteStore;
@@ -13,10 +14,10 @@ use crate::data::{
 };
 
 /// One comment by id.
-async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult<Option<Comment>> {
+async fn comment(pool: &SqlitePool, comment: Uuid) -> DataResult<Option<Comment>> {
     let row: Option<CommentRow> = sqlx::query_as(&format!("{COMMENT_SELECT} WHERE c.id = ?"))
         .bind(id(comment))
-        .fetch_optional(conn)
+        .fetch_optional(pool)
         .await?;
     row.map(CommentRow::into_comment).transpose()
 }
@@ -24,8 +25,7 @@ async fn comment<'c>(conn: impl SqliteExecutor<'c>, comment: Uuid) -> DataResult
 #[async_trait]
 impl CommentRepository for SqliteStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
-        self.write_content(move |conn| Box::pin(create(conn, new)))
-            .await
+        self.write_content(move |conn| create(conn, new)).await
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
@@ -51,39 +51,41 @@ impl CommentRepository for SqliteStore {
     }
 
     async fn delete(&self, comment: Uuid) -> DataResult<()> {
-        self.write_content(move |conn| Box::pin(delete(conn, comment)))
-            .await
+        self.write_content(move |conn| delete(conn, comment)).await
     }
 }
 
 /// Adds a comment to a published post.
-async fn create(conn: &mut SqliteConnection, new: NewComment) -> DataResult<Comment> {
+fn create(conn: &Connection, new: NewComment) -> DataResult<Comment> {
     // The post's status is read under the write lock the transaction
     // took, so a post switched to draft before this never gets the
     // comment. A missing author is a foreign-key violation: `NotFound`.
-    let inserted = sqlx::query(
-        "INSERT INTO comments (id, post_id, author_id, content, created_at) \
-         SELECT ?, id, ?, ?, ? FROM posts WHERE id = ? AND status = 'published'",
-    )
-    .bind(id(new.id))
-    .bind(id(new.author_id))
-    .bind(&new.content)
-    .bind(ts(new.created_at))
-    .bind(id(new.post_id))
-    .execute(&mut *conn)
-    .await?;
-    found(inserted.rows_affected())?;
-    comment(&mut *conn, new.id)
-        .await?
-        .ok_or(DataError::NotFound)
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO comments (id, post_id, author_id, content, created_at) \
+             SELECT ?, id, ?, ?, ? FROM posts WHERE id = ? AND status = 'published'",
+        )?
+        .execute(params![
+            id(new.id),
+            id(new.author_id),
+            new.content,
+            ts(new.created_at),
+            id(new.post_id),
+        ])?;
+    found(inserted as u64)?;
+    let row = conn
+        .prepare_cached(&format!("{COMMENT_SELECT} WHERE c.id = ?"))?
+        .query_row([id(new.id)], CommentRow::read)
+        .optional()?
+        .ok_or(DataError::NotFound)?;
+    row.into_comment()
 }
 
 /// Deletes a comment.
-async fn delete(conn: &mut SqliteConnection, comment: Uuid) -> DataResult<()> {
-    let done = sqlx::query("DELETE FROM comments WHERE id = ?")
-        .bind(id(comment))
-        .execute(&mut *conn)
-        .await?;
-    found(done.rows_affected())?;
+fn delete(conn: &Connection, comment: Uuid) -> DataResult<()> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM comments WHERE id = ?")?
+        .execute([id(comment)])?;
+    found(deleted as u64)?;
     Ok(())
 }

@@ -60,6 +60,7 @@
 //! (a restored backup) is not read through entries of the old one.
 
 use std::fs::{File, OpenOptions};
+#[cfg(test)]
 use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd as _;
@@ -327,6 +328,10 @@ impl SharedGeneration {
     /// write lock) as steps (a) to (d) of the module doc. If this future is
     /// dropped before `commit` finishes, the slot stays raised until the
     /// process' next commit settles it.
+    ///
+    /// The writer commits through [`Self::commit_blocking`]; this form
+    /// lets the tests cancel a commit in flight.
+    #[cfg(test)]
     pub(crate) async fn commit<T, E>(
         &self,
         commit: impl Future<Output = Result<T, E>>,
@@ -335,6 +340,22 @@ impl SharedGeneration {
         region.settle(self.slot, self.leaked.swap(0, SeqCst));
         let marker = Marker::raise(self);
         let outcome = commit.await;
+        marker.clear();
+        outcome
+    }
+
+    /// Runs `commit` (a transaction's `COMMIT`, which must hold SQLite's
+    /// write lock) as steps (a) to (d) of the module doc, on the calling
+    /// thread. If `commit` panics, the slot stays raised until the
+    /// process' next commit settles it, as for a cancelled commit.
+    pub(crate) fn commit_blocking<T, E>(
+        &self,
+        commit: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let region = self.region();
+        region.settle(self.slot, self.leaked.swap(0, SeqCst));
+        let marker = Marker::raise(self);
+        let outcome = commit();
         marker.clear();
         outcome
     }

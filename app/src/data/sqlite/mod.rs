@@ -1,8 +1,8 @@
 //! The SQLite backend: one file shared by every worker process.
 //!
 //! WAL lets readers run beside the one writer. Each process has one
-//! writer connection, owned by a task ([`writer`]) that every write goes
-//! through, and a pool of read connections that cannot write
+//! writer connection (`rusqlite`), owned by a thread ([`writer`]) that
+//! every write goes through, and a pool of read connections that cannot write
 //! (`query_only`). The writer runs what is queued in one transaction opened
 //! with `BEGIN IMMEDIATE`, which takes the write lock before reading
 //! anything (a deferred transaction that read first and then tried to write
@@ -44,8 +44,8 @@ use sqlx::{Connection, Sqlite, TransactionManager};
 
 use self::generation::SharedGeneration;
 use self::turns::Turns;
-use self::writer::Writer;
-use super::connect::{ACQUIRE_TIMEOUT, Work, repositories};
+use self::writer::{Opener, Writer};
+use super::connect::{ACQUIRE_TIMEOUT, repositories};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// How long a statement waits for another connection's write lock.
@@ -66,8 +66,12 @@ const POOL_SIZE: u32 = 8;
 pub(crate) struct SqliteStore {
     /// The read connections; they refuse to write.
     pool: SqlitePool,
-    /// The writer task's handle.
+    /// The writer thread's handle.
     writer: Writer,
+    /// How migrations (on sqlx, before any write) open their connection.
+    options: SqliteConnectOptions,
+    /// This process's turns at the file, taken by migrations too.
+    turns: Arc<Turns>,
 }
 
 /// Opens (creating when missing) the SQLite file named by `url`.
@@ -94,7 +98,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let (conn, turns) = if in_memory {
+        let (first, turns) = if in_memory {
             (
                 SqliteConnection::connect_with(&options).await?,
                 Turns::alone(),
@@ -118,8 +122,24 @@ impl SqliteStore {
             .connect_with(options.clone().pragma("query_only", "ON"))
             .await?;
         let generation = Arc::new(generation::for_pool(url, &pool).await?);
-        let writer = Writer::start(conn, options, turns, Arc::clone(&generation));
-        Ok((Self { pool, writer }, generation))
+        let opener = Opener {
+            filename: options.get_filename().to_owned(),
+            in_memory,
+        };
+        let turns = Arc::new(turns);
+        let writer = Writer::start(opener, Arc::clone(&turns), Arc::clone(&generation))?;
+        // The file is in WAL and the writer has its own connection now (an
+        // in-memory database lives on while the pool holds it open).
+        first.close().await?;
+        Ok((
+            Self {
+                pool,
+                writer,
+                options,
+                turns,
+            },
+            generation,
+        ))
     }
 
     /// Runs `work` in a write transaction of the process's writer, and
@@ -128,7 +148,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> DataResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> DataResult<T> + Send + 'static,
     {
         self.writer.write(false, work).await
     }
@@ -139,7 +159,7 @@ impl SqliteStore {
     async fn write_content<T, F>(&self, work: F) -> DataResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> DataResult<T> + Send + 'static,
     {
         self.writer.write(true, work).await
     }
@@ -194,20 +214,22 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 impl Database for SqliteStore {
     /// sqlx takes no lock around SQLite migrations, so two processes
     /// starting on a fresh file would both apply them. Running the migrator
-    /// as a write, inside the writer's immediate transaction, makes the
-    /// second wait on the write lock, then find everything applied. (Each
-    /// migration's own transaction becomes a savepoint inside it.)
+    /// during this process's turn, inside an immediate transaction, makes
+    /// the second wait on the write lock, then find everything applied.
+    /// (Each migration's own transaction becomes a savepoint inside it.)
+    /// Migrations stay on sqlx, on a connection of their own: they run once
+    /// per process, before requests write.
     async fn migrate(&self) -> DataResult<()> {
-        self.write(|conn| {
-            Box::pin(async move {
-                // `run_direct` is `run` without the `Acquire` bound that
-                // cannot be proven for a borrowed connection inside a
-                // `Send` future.
-                MIGRATOR.run_direct(conn).await?;
-                Ok(())
-            })
-        })
-        .await
+        let mut conn = SqliteConnection::connect_with(&self.options).await?;
+        let turn = self.turns.take().await;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        // `run_direct` is `run` without the `Acquire` bound that cannot be
+        // proven for a borrowed connection inside a `Send` future.
+        MIGRATOR.run_direct(&mut *tx).await?;
+        tx.commit().await?;
+        drop(turn);
+        conn.close().await?;
+        Ok(())
     }
 
     async fn ping(&self) -> DataResult<()> {
@@ -265,27 +287,15 @@ mod tests {
         let url = format!("sqlite://{}/app.db", dir.path().display());
         let (store, _generation) = SqliteStore::open(&url).await.unwrap();
         store
-            .write(|conn| {
-                Box::pin(async move {
-                    sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
-            })
+            .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")?))
             .await
             .unwrap();
         let insert = |keys: &'static [&'static str]| {
             store.write(move |conn| {
-                Box::pin(async move {
-                    for key in keys {
-                        sqlx::query("INSERT INTO t VALUES (?)")
-                            .bind(key)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
+                for key in keys {
+                    conn.execute("INSERT INTO t VALUES (?)", [key])?;
+                }
+                Ok(())
             })
         };
         // Queued together, so the writer takes them as one batch; the
@@ -303,6 +313,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, ["a", "b"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_loses_its_batch_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/app.db", dir.path().display());
+        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
+        let panicked = store
+            .write(|_| -> DataResult<()> { panic!("a bug in a write") })
+            .await;
+        assert!(
+            matches!(panicked, Err(DataError::Unavailable(_))),
+            "{panicked:?}"
+        );
+        store
+            .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?))
+            .await
+            .unwrap();
         store.close().await;
     }
 

@@ -2,12 +2,13 @@
 //! publishing creates, each write one unit of work for the writer.
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::codec::{id, read_id, ts};
-use super::reads::{self, PostKey};
+use super::codec::{PostRow, id, read_id, ts};
+use super::reads::{self, PostKey, post_select};
+use crate::data::common::PostParts;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, suffix_range, unique_tags,
 };
@@ -19,8 +20,7 @@ use crate::data::{
 #[async_trait]
 impl PostRepository for SqliteStore {
     async fn create(&self, new: NewPost) -> DataResult<Post> {
-        self.write_content(move |conn| Box::pin(create(conn, new)))
-            .await
+        self.write_content(move |conn| create(conn, new)).await
     }
 
     async fn by_id(&self, post: Uuid) -> DataResult<Option<Post>> {
@@ -36,13 +36,12 @@ impl PostRepository for SqliteStore {
     }
 
     async fn update(&self, post: Uuid, change: PostChange) -> DataResult<Post> {
-        self.write_content(move |conn| Box::pin(update(conn, post, change)))
+        self.write_content(move |conn| update(conn, post, change))
             .await
     }
 
     async fn delete(&self, post: Uuid) -> DataResult<()> {
-        self.write_content(move |conn| Box::pin(delete(conn, post)))
-            .await
+        self.write_content(move |conn| delete(conn, post)).await
     }
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
@@ -52,99 +51,102 @@ impl PostRepository for SqliteStore {
 
 /// Inserts a post with its tags, notifies the author's followers when it
 /// is published, and returns it as stored.
-async fn create(conn: &mut SqliteConnection, new: NewPost) -> DataResult<Post> {
-    insert_with_free_slug(conn, &new).await?;
+fn create(conn: &Connection, new: NewPost) -> DataResult<Post> {
+    insert_with_free_slug(conn, &new)?;
     // A new post has no tags to replace: one statement fewer per write.
-    insert_tags(conn, new.id, &new.tags).await?;
+    insert_tags(conn, new.id, &new.tags)?;
     if new.status == PostStatus::Published {
-        notify_followers(conn, new.id, new.author_id, &ts(new.created_at)).await?;
+        notify_followers(conn, new.id, new.author_id, &ts(new.created_at))?;
     }
-    reads::post(&mut *conn, PostKey::Id(new.id))
-        .await?
-        .ok_or(DataError::NotFound)
+    written(conn, new.id)
 }
 
 /// Applies `change` to a post if it is still at the version the caller
 /// read; notifies followers the first time it is published.
-async fn update(conn: &mut SqliteConnection, post: Uuid, change: PostChange) -> DataResult<Post> {
-    let current = sqlx::query("SELECT version, published_at, author_id FROM posts WHERE id = ?")
-        .bind(id(post))
-        .fetch_optional(&mut *conn)
-        .await?
+fn update(conn: &Connection, post: Uuid, change: PostChange) -> DataResult<Post> {
+    let (version, published_at, author): (i64, Option<String>, String) = conn
+        .prepare_cached("SELECT version, published_at, author_id FROM posts WHERE id = ?")?
+        .query_row([id(post)], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?
         .ok_or(DataError::NotFound)?;
-    let version: i64 = current.try_get("version")?;
     check_version(change.expected_version, version)?;
-    let never_published = current
-        .try_get::<Option<String>, _>("published_at")?
-        .is_none();
-    let author: String = current.try_get("author_id")?;
+    let never_published = published_at.is_none();
     let author = read_id("posts.author_id", &author)?;
-    sqlx::query(
+    conn.prepare_cached(
         "UPDATE posts SET title = COALESCE(?, title), content = COALESCE(?, content), \
          status = COALESCE(?, status), version = version + 1, updated_at = ?, \
          published_at = COALESCE(published_at, ?) WHERE id = ?",
-    )
-    .bind(change.title)
-    .bind(change.content)
-    .bind(change.status.map(PostStatus::as_str))
-    .bind(ts(change.now))
-    .bind(change.first_publish.map(ts))
-    .bind(id(post))
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        change.title,
+        change.content,
+        change.status.map(PostStatus::as_str),
+        ts(change.now),
+        change.first_publish.map(ts),
+        id(post),
+    ])?;
     if let Some(tags) = &change.tags {
-        replace_tags(conn, post, tags).await?;
+        replace_tags(conn, post, tags)?;
     }
     if let Some(published) = change.first_publish.filter(|_| never_published) {
-        notify_followers(conn, post, author, &ts(published)).await?;
+        notify_followers(conn, post, author, &ts(published))?;
     }
-    reads::post(&mut *conn, PostKey::Id(post))
-        .await?
-        .ok_or(DataError::NotFound)
+    written(conn, post)
+}
+
+/// The post as the transaction now holds it, as a read would return it.
+fn written(conn: &Connection, post: Uuid) -> DataResult<Post> {
+    let sql = format!("{} WHERE p.id = ?", post_select("p.content"));
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row([id(post)], PostRow::read)
+        .optional()?
+        .ok_or(DataError::NotFound)?;
+    row.parts().map(PostParts::into_post)
 }
 
 /// Deletes a post; its tags, comments and notifications go with it
 /// (`ON DELETE CASCADE`).
-async fn delete(conn: &mut SqliteConnection, post: Uuid) -> DataResult<()> {
-    let done = sqlx::query("DELETE FROM posts WHERE id = ?")
-        .bind(id(post))
-        .execute(&mut *conn)
-        .await?;
-    found(done.rows_affected())?;
+fn delete(conn: &Connection, post: Uuid) -> DataResult<()> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM posts WHERE id = ?")?
+        .execute([id(post)])?;
+    found(deleted as u64)?;
     Ok(())
 }
 
 /// Inserts the post under the first free slug among `slug_base`,
 /// `slug_base-2`, ...; a slug taken meanwhile makes it pick again.
-async fn insert_with_free_slug(conn: &mut SqliteConnection, new: &NewPost) -> DataResult<()> {
+fn insert_with_free_slug(conn: &Connection, new: &NewPost) -> DataResult<()> {
     let (from, to) = suffix_range(&new.slug_base);
     let created = ts(new.created_at);
     let published = (new.status == PostStatus::Published).then(|| created.clone());
+    let (post, author) = (id(new.id), id(new.author_id));
     for _ in 0..SLUG_ATTEMPTS {
-        let taken: Vec<String> =
-            sqlx::query_scalar("SELECT slug FROM posts WHERE slug = ? OR (slug > ? AND slug < ?)")
-                .bind(&new.slug_base)
-                .bind(&from)
-                .bind(&to)
-                .fetch_all(&mut *conn)
-                .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO posts (id, slug, title, content, status, author_id, version, \
-               created_at, updated_at, published_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (slug) DO NOTHING",
-        )
-        .bind(id(new.id))
-        .bind(free_slug(&new.slug_base, &taken))
-        .bind(&new.title)
-        .bind(&new.content)
-        .bind(new.status.as_str())
-        .bind(id(new.author_id))
-        .bind(&created)
-        .bind(&created)
-        .bind(&published)
-        .execute(&mut *conn)
-        .await?;
-        if inserted.rows_affected() == 1 {
+        let taken = conn
+            .prepare_cached("SELECT slug FROM posts WHERE slug = ? OR (slug > ? AND slug < ?)")?
+            .query_map(params![new.slug_base, from, to], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO posts (id, slug, title, content, status, author_id, version, \
+                   created_at, updated_at, published_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (slug) DO NOTHING",
+            )?
+            .execute(params![
+                post,
+                free_slug(&new.slug_base, &taken),
+                new.title,
+                new.content,
+                new.status.as_str(),
+                author,
+                created,
+                created,
+                published,
+            ])?;
+        if inserted == 1 {
             return Ok(());
         }
     }
@@ -154,65 +156,45 @@ async fn insert_with_free_slug(conn: &mut SqliteConnection, new: &NewPost) -> Da
 }
 
 /// Sets a post's tags to `tags`, in their order.
-async fn replace_tags(conn: &mut SqliteConnection, post: Uuid, tags: &[String]) -> DataResult<()> {
-    sqlx::query("DELETE FROM post_tags WHERE post_id = ?")
-        .bind(id(post))
-        .execute(&mut *conn)
-        .await?;
-    insert_tags(conn, post, tags).await
+fn replace_tags(conn: &Connection, post: Uuid, tags: &[String]) -> DataResult<()> {
+    conn.prepare_cached("DELETE FROM post_tags WHERE post_id = ?")?
+        .execute([id(post)])?;
+    insert_tags(conn, post, tags)
 }
 
-/// Gives a post that has none the tags `tags`, in their order, in one
-/// insert.
-async fn insert_tags(conn: &mut SqliteConnection, post: Uuid, tags: &[String]) -> DataResult<()> {
-    let post = id(post);
+/// Gives a post that has none the tags `tags`, in their order, through
+/// one prepared statement.
+fn insert_tags(conn: &Connection, post: Uuid, tags: &[String]) -> DataResult<()> {
     let tags = unique_tags(tags);
     if tags.is_empty() {
         return Ok(());
     }
-    QueryBuilder::<Sqlite>::new("INSERT INTO post_tags (post_id, tag, position) ")
-        .push_values((0_i64..).zip(tags), |mut row, (position, tag)| {
-            row.push_bind(&post).push_bind(tag).push_bind(position);
-        })
-        .build()
-        .execute(&mut *conn)
-        .await?;
+    let post = id(post);
+    let mut insert =
+        conn.prepare_cached("INSERT INTO post_tags (post_id, tag, position) VALUES (?, ?, ?)")?;
+    for (position, tag) in (0_i64..).zip(tags) {
+        insert.execute(params![post, tag, position])?;
+    }
     Ok(())
 }
 
-/// Followers notified per insert, well under SQLite's limit of bound values.
-const NOTIFY_BATCH: usize = 1000;
-
-/// One `post.published` notification per follower of `author`, a batch of
-/// followers per insert; a follower already notified of this post is not
-/// notified again.
-async fn notify_followers(
-    conn: &mut SqliteConnection,
-    post: Uuid,
-    author: Uuid,
-    at: &str,
-) -> DataResult<()> {
+/// One `post.published` notification per follower of `author`; a follower
+/// already notified of this post is not notified again.
+fn notify_followers(conn: &Connection, post: Uuid, author: Uuid, at: &str) -> DataResult<()> {
     let (post, author) = (id(post), id(author));
-    let followers: Vec<String> =
-        sqlx::query_scalar("SELECT follower_id FROM follows WHERE author_id = ?")
-            .bind(&author)
-            .fetch_all(&mut *conn)
-            .await?;
-    for batch in followers.chunks(NOTIFY_BATCH) {
-        QueryBuilder::<Sqlite>::new(
-            "INSERT INTO notifications (id, user_id, post_id, author_id, created_at) ",
-        )
-        .push_values(batch, |mut row, follower| {
-            row.push_bind(id(Uuid::now_v7()))
-                .push_bind(follower)
-                .push_bind(&post)
-                .push_bind(&author)
-                .push_bind(at);
-        })
-        .push(" ON CONFLICT (user_id, post_id) DO NOTHING")
-        .build()
-        .execute(&mut *conn)
-        .await?;
+    let followers = conn
+        .prepare_cached("SELECT follower_id FROM follows WHERE author_id = ?")?
+        .query_map([&author], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    if followers.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO notifications (id, user_id, post_id, author_id, created_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, post_id) DO NOTHING",
+    )?;
+    for follower in followers {
+        insert.execute(params![id(Uuid::now_v7()), follower, post, author, at])?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::data::{DataResult, Page, Post, PostQuery, PostSummary, TagCount};
 
 /// The `SELECT ... FROM posts p` every post read starts with; `content` is
 /// the SQL for the body column (whole, or a prefix for summaries).
-fn post_select(content: &str) -> String {
+pub(super) fn post_select(content: &str) -> String {
     format!(
         "SELECT p.id, p.slug, p.title, {content} AS content, p.status, \
            (SELECT json_group_array(t.tag ORDER BY t.position) \

@@ -17,31 +17,21 @@ use crate::data::{
 impl FollowRepository for SqliteStore {
     async fn follow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
-                     ON CONFLICT (follower_id, author_id) DO NOTHING",
-                )
-                .bind(id(follower))
-                .bind(id(author))
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
+            conn.prepare_cached(
+                "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
+                 ON CONFLICT (follower_id, author_id) DO NOTHING",
+            )?
+            .execute([id(follower), id(author)])?;
+            Ok(())
         })
         .await
     }
 
     async fn unfollow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")
-                    .bind(id(follower))
-                    .bind(id(author))
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
+            conn.prepare_cached("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")?
+                .execute([id(follower), id(author)])?;
+            Ok(())
         })
         .await
     }
@@ -107,15 +97,11 @@ impl NotificationRepository for SqliteStore {
 
     async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
-                )
-                .bind(id(user))
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
+            conn.prepare_cached(
+                "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
+            )?
+            .execute([id(user)])?;
+            Ok(())
         })
         .await
     }

@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{FlockOperation, fcntl_lock, flock};
 
 /// The lock file of one database, opened once per process.
 pub(super) struct Turns {
@@ -42,6 +42,8 @@ impl Turns {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            // Readable too: the shared `fcntl` lock a waiter holds needs it.
+            .read(true)
             .write(true)
             .open(lock_path(db))?;
         Ok(Self {
@@ -73,26 +75,101 @@ impl Turns {
             }
             Err(error) => Err(error.into()),
         };
-        match taken {
-            Ok(()) => Turn {
-                file: Some(Arc::clone(file)),
-            },
-            Err(error) => {
-                tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
-                Turn { file: None }
-            }
+        turn(file, taken)
+    }
+}
+
+/// The turn `taken` gave, or none when the lock could not be taken: that
+/// is logged and done without, as SQLite's own lock still keeps writes
+/// apart, only less promptly.
+fn turn(file: &Arc<File>, taken: io::Result<()>) -> Turn {
+    match taken {
+        Ok(()) => Turn {
+            file: Some(Arc::clone(file)),
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
+            Turn { file: None }
         }
     }
 }
 
-/// Blocks until the exclusive lock on `file` is ours.
-fn wait_for_lock(file: &File) -> io::Result<()> {
-    loop {
-        match flock(file, FlockOperation::LockExclusive) {
-            Err(rustix::io::Errno::INTR) => continue,
-            other => return other.map_err(io::Error::from),
+impl Turns {
+    /// Waits for this process's turn on the calling thread: the writer's
+    /// own thread, which has nothing else to do meanwhile. A lock that
+    /// cannot be taken is handled as in [`Self::take`].
+    pub(super) fn take_blocking(&self) -> Turn {
+        let Some(file) = &self.file else {
+            return Turn { file: None };
+        };
+        let taken = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => wait_for_lock(file),
+            Err(error) => Err(error.into()),
+        };
+        turn(file, taken)
+    }
+}
+
+impl Turns {
+    /// Called right after a turn ended: when a writer of another process
+    /// waits for its turn, waits until that writer has it.
+    ///
+    /// `flock` wakes a waiter but does not hand it the lock, so a writer
+    /// that ends its turn and has more to write takes the lock back long
+    /// before the other process's writer is scheduled, and can keep it for
+    /// as long as requests keep coming (S4's p99 went to a second). Waiters
+    /// therefore hold a shared `fcntl` lock on the same file (a lock of
+    /// another kind, independent of the `flock`) until their turn starts;
+    /// an exclusive `fcntl` lock is granted only once none does.
+    pub(super) fn let_waiter_go(&self) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let granted = match fcntl_lock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::ACCESS) => {
+                fcntl_lock(&**file, FlockOperation::LockExclusive)
+            }
+            Err(error) => Err(error),
+        };
+        if granted.is_ok() {
+            let _ = fcntl_lock(&**file, FlockOperation::Unlock);
         }
     }
+
+    /// Whether a writer of another process is waiting for its turn now
+    /// (see [`Self::let_waiter_go`]).
+    #[cfg(test)]
+    fn other_waiting(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        match fcntl_lock(&**file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                let _ = fcntl_lock(&**file, FlockOperation::Unlock);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// Blocks until the exclusive lock on `file` is ours, saying meanwhile
+/// that this process waits (see [`Turns::let_waiter_go`]). Should that
+/// not be possible, the wait goes on without saying so.
+fn wait_for_lock(file: &File) -> io::Result<()> {
+    let said = fcntl_lock(file, FlockOperation::LockShared).is_ok();
+    let taken = loop {
+        match flock(file, FlockOperation::LockExclusive) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other.map_err(io::Error::from),
+        }
+    };
+    if said {
+        let _ = fcntl_lock(file, FlockOperation::Unlock);
+    }
+    taken
 }
 
 impl Drop for Turn {
@@ -140,5 +217,46 @@ mod tests {
             .await
             .expect("the second gets its turn once the first ends")
             .unwrap();
+    }
+
+    #[test]
+    fn a_writer_sees_when_the_other_process_waits_for_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let first = Turns::beside(&db).unwrap();
+        let turn = first.take_blocking();
+        assert!(!first.other_waiting(), "nobody waits yet");
+        // `fcntl` locks belong to the process, so the waiter must be
+        // another process: a child that waits for its turn, as its writer
+        // would, then exits at once. Between fork and exit it makes only
+        // system calls.
+        let second = Turns::beside(&db).unwrap();
+        let file = second.file.clone().unwrap();
+        // SAFETY: the child runs no code that could need a lock another
+        // thread held at the fork: two system calls, then `_exit`.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork failed");
+        if child == 0 {
+            let code = i32::from(wait_for_lock(&file).is_err());
+            // SAFETY: ends the child without running the parent's exit
+            // handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !first.other_waiting() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiter never showed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(turn);
+        // Returns once the child had its turn (it exits right after).
+        first.let_waiter_go();
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(child, &raw mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        assert!(!first.other_waiting(), "the waiter had its turn and left");
     }
 }

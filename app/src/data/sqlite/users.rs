@@ -1,6 +1,7 @@
 //! Users, their roles and public profiles on SQLite.
 
 use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
 use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
@@ -14,22 +15,24 @@ use crate::data::{DataError, DataResult, NewUser, Profile, Role, User, UserRepos
 impl UserRepository for SqliteStore {
     async fn create(&self, new: NewUser) -> DataResult<User> {
         self.write(move |conn| {
-            Box::pin(async move {
-                let row: UserRow = sqlx::query_as(&format!(
+            let row = conn
+                .prepare_cached(&format!(
                     "INSERT INTO users (id, email, email_key, name, password_hash, role, \
                        created_at) \
                      VALUES (?, ?, ?, ?, ?, 'user', ?) RETURNING {USER_COLUMNS}"
-                ))
-                .bind(id(new.id))
-                .bind(&new.email)
-                .bind(email_key(&new.email))
-                .bind(&new.name)
-                .bind(&new.password_hash)
-                .bind(ts(new.created_at))
-                .fetch_one(conn)
-                .await?;
-                row.into_user()
-            })
+                ))?
+                .query_row(
+                    params![
+                        id(new.id),
+                        new.email,
+                        email_key(&new.email),
+                        new.name,
+                        new.password_hash,
+                        ts(new.created_at),
+                    ],
+                    UserRow::read,
+                )?;
+            row.into_user()
         })
         .await
     }
@@ -56,16 +59,13 @@ impl UserRepository for SqliteStore {
     async fn set_role(&self, email: &str, role: Role) -> DataResult<User> {
         let key = email_key(email);
         self.write(move |conn| {
-            Box::pin(async move {
-                let row: Option<UserRow> = sqlx::query_as(&format!(
+            let row = conn
+                .prepare_cached(&format!(
                     "UPDATE users SET role = ? WHERE email_key = ? RETURNING {USER_COLUMNS}"
-                ))
-                .bind(role.as_str())
-                .bind(key)
-                .fetch_optional(conn)
-                .await?;
-                row.ok_or(DataError::NotFound)?.into_user()
-            })
+                ))?
+                .query_row([role.as_str(), &key], UserRow::read)
+                .optional()?;
+            row.ok_or(DataError::NotFound)?.into_user()
         })
         .await
     }

@@ -1,7 +1,7 @@
-//! The one writer connection of a process, and the task that owns it.
+//! The one writer connection of a process, and the thread that owns it.
 //!
 //! Requests do not open write transactions: they hand their write over as
-//! a unit of work ([`Work`]) and wait for the answer. The writer takes
+//! a closure over the connection and wait for the answer. The writer takes
 //! whatever is queued (up to [`MAX_BATCH`]), takes this process's turn at
 //! the file ([`Turns`]), and runs the lot in one `BEGIN IMMEDIATE`
 //! transaction, each write inside its own savepoint, then commits once and
@@ -9,22 +9,27 @@
 //! is what lets writes scale; the savepoints keep each write's outcome its
 //! own. What to do when a step fails is decided in [`batch`].
 //!
+//! The connection is a `rusqlite` one owned by a dedicated OS thread, so a
+//! whole batch runs on that thread with no hand-over per statement (sqlx
+//! runs every SQLite statement on its own worker thread and costs two
+//! thread switches each; a post create is about eight statements). Waiting
+//! for the turn blocks this thread only.
+//!
 //! A caller that goes away (its client disconnected) only drops its end of
 //! the answer: the write still runs to the end or not at all, and the
 //! connection never goes back anywhere inside a transaction.
 
-use std::pin::Pin;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, Database, Sqlite, Transaction, TransactionManager};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
 use super::generation::SharedGeneration;
-use super::is_busy;
 use super::turns::Turns;
-use crate::data::connect::Work;
+use super::{BUSY_TIMEOUT, SQLITE_BUSY};
 use crate::data::{DataError, DataResult};
 
 /// The most writes one transaction carries: enough to amortise the commit
@@ -36,13 +41,17 @@ const MAX_BATCH: usize = 128;
 /// waits for room (it has started nothing yet, so it may be cancelled).
 const QUEUE: usize = 1024;
 
+/// Statements each writer connection keeps prepared: every write statement
+/// of the application, with room to spare.
+const STATEMENT_CACHE: usize = 64;
+
 /// The handle requests submit writes through.
 pub(super) struct Writer {
-    /// The writer task's queue.
+    /// The writer thread's queue.
     queue: mpsc::Sender<Command>,
 }
 
-/// What the writer task is asked to do.
+/// What the writer thread is asked to do.
 enum Command {
     /// Run this write in a coming batch.
     Write(Box<dyn Job>),
@@ -50,22 +59,57 @@ enum Command {
     Close(oneshot::Sender<()>),
 }
 
+/// How the writer opens its connection, first and after a failed batch.
+pub(super) struct Opener {
+    /// The file (or shared in-memory name) sqlx opens too.
+    pub(super) filename: PathBuf,
+    /// An in-memory database, shared with the read pool through the cache.
+    pub(super) in_memory: bool,
+}
+
+impl Opener {
+    /// Opens a writer connection with the settings every write relies on:
+    /// WAL, `synchronous=NORMAL`, foreign keys on, and `busy_timeout`.
+    pub(super) fn open(&self) -> rusqlite::Result<Connection> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        flags |= if self.in_memory {
+            OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE
+        } else {
+            OpenFlags::SQLITE_OPEN_PRIVATE_CACHE
+        };
+        let conn = Connection::open_with_flags(&self.filename, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+}
+
 impl Writer {
-    /// Starts the writer task on `conn`; `options` open a new connection
-    /// when one has to be replaced.
+    /// Starts the writer thread on a connection `opener` opens (again
+    /// whenever one has to be replaced).
     pub(super) fn start(
-        conn: SqliteConnection,
-        options: SqliteConnectOptions,
-        turns: Turns,
+        opener: Opener,
+        turns: Arc<Turns>,
         generation: Arc<SharedGeneration>,
-    ) -> Self {
+    ) -> DataResult<Self> {
+        let conn = opener.open()?;
         let (queue, commands) = mpsc::channel(QUEUE);
         let shared = Shared {
-            turns: Arc::new(turns),
+            opener,
+            turns,
             generation,
         };
-        tokio::spawn(serve(Some(conn), options, shared, commands));
-        Self { queue }
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || serve(Some(conn), &shared, commands))
+            .map_err(|error| DataError::Unavailable(Box::new(error)))?;
+        Ok(Self { queue })
     }
 
     /// Runs `work` in the writer's next transaction and returns its result
@@ -75,7 +119,7 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, content: bool, work: F) -> DataResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+        F: FnOnce(&Connection) -> DataResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Pending {
@@ -101,8 +145,8 @@ impl Writer {
     }
 }
 
-/// The answer when the writer task is gone: the store was closed, or a
-/// write panicked and took its batch with it.
+/// The answer when the writer is gone: the store was closed, or a write
+/// panicked and took its batch with it.
 fn gone() -> DataError {
     DataError::Unavailable(Box::new(Failed {
         step: "handing the write to the writer",
@@ -126,10 +170,7 @@ trait Job: Send {
     fn content(&self) -> bool;
     /// Runs the write; `false` when it failed, in which case its caller
     /// has been answered with the error already.
-    fn run<'a>(
-        &'a mut self,
-        conn: &'a mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+    fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller with what the write returned: its transaction
     /// committed.
     fn succeed(self: Box<Self>);
@@ -161,31 +202,26 @@ impl<T, F> Pending<T, F> {
 impl<T, F> Job for Pending<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+    F: FnOnce(&Connection) -> DataResult<T> + Send + 'static,
 {
     fn content(&self) -> bool {
         self.content
     }
 
-    fn run<'a>(
-        &'a mut self,
-        conn: &'a mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
-        Box::pin(async move {
-            let Some(work) = self.work.take() else {
-                return false;
-            };
-            match work(conn).await {
-                Ok(value) => {
-                    self.done = Some(value);
-                    true
-                }
-                Err(error) => {
-                    self.answer(Err(error));
-                    false
-                }
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        match work(conn) {
+            Ok(value) => {
+                self.done = Some(value);
+                true
             }
-        })
+            Err(error) => {
+                self.answer(Err(error));
+                false
+            }
+        }
     }
 
     fn succeed(mut self: Box<Self>) {
@@ -200,26 +236,23 @@ where
 }
 
 /// What every batch of one process shares.
-#[derive(Clone)]
 struct Shared {
+    /// Opens a new connection when one has to be replaced.
+    opener: Opener,
     /// This process's turns at the file.
     turns: Arc<Turns>,
     /// Counted after every commit of a content write.
     generation: Arc<SharedGeneration>,
 }
 
-/// The writer task: gathers a batch, runs it, and again, until closed.
-async fn serve(
-    mut conn: Option<SqliteConnection>,
-    options: SqliteConnectOptions,
-    shared: Shared,
-    mut commands: mpsc::Receiver<Command>,
-) {
+/// The writer thread: gathers a batch, runs it, and again, until closed
+/// or every handle is gone.
+fn serve(mut conn: Option<Connection>, shared: &Shared, mut commands: mpsc::Receiver<Command>) {
     let mut jobs: Vec<Box<dyn Job>> = Vec::new();
     let mut closing = None;
     loop {
         if jobs.is_empty() && closing.is_none() {
-            match commands.recv().await {
+            match commands.blocking_recv() {
                 Some(Command::Write(job)) => jobs.push(job),
                 Some(Command::Close(done)) => closing = Some(done),
                 None => break,
@@ -235,32 +268,30 @@ async fn serve(
         if jobs.is_empty() {
             break;
         }
-        (conn, jobs) = next_batch(conn, &options, &shared, jobs).await;
+        (conn, jobs) = next_batch(conn, shared, jobs);
     }
-    if let Some(conn) = conn {
-        let _ = conn.close().await;
-    }
+    drop(conn);
     if let Some(done) = closing {
         let _ = done.send(());
     }
 }
 
-/// Runs one batch in a task of its own, on `conn` or a new connection
-/// when there is none; returns the connection when it is fit for the
-/// next batch, and the jobs to run again.
+/// Runs one batch on `conn`, or a new connection when there is none;
+/// returns the connection when it is fit for the next batch, and the jobs
+/// to run again.
 ///
-/// The task lets a panicking write take down only its batch: the callers
-/// of that batch get "the writer stopped", the connection (maybe inside
-/// the transaction) is dropped, which closes it and rolls back.
-async fn next_batch(
-    conn: Option<SqliteConnection>,
-    options: &SqliteConnectOptions,
+/// A panicking write takes down only its batch: the callers of that batch
+/// get "the writer stopped" (their answers are dropped with the jobs), and
+/// the connection, maybe inside the transaction, is dropped, which closes
+/// it and rolls back.
+fn next_batch(
+    conn: Option<Connection>,
     shared: &Shared,
     jobs: Vec<Box<dyn Job>>,
-) -> (Option<SqliteConnection>, Vec<Box<dyn Job>>) {
+) -> (Option<Connection>, Vec<Box<dyn Job>>) {
     let conn = match conn {
         Some(conn) => conn,
-        None => match SqliteConnection::connect_with(options).await {
+        None => match shared.opener.open() {
             Ok(conn) => conn,
             Err(error) => {
                 let reason = error.to_string();
@@ -271,10 +302,10 @@ async fn next_batch(
             }
         },
     };
-    match tokio::spawn(batch(conn, shared.clone(), jobs)).await {
+    match catch_unwind(AssertUnwindSafe(|| batch(conn, shared, jobs))) {
         Ok(outcome) => outcome,
-        Err(panicked) => {
-            tracing::error!(error = %panicked, "an SQLite write panicked; its batch is lost");
+        Err(_) => {
+            tracing::error!("an SQLite write panicked; its batch is lost");
             (None, Vec::new())
         }
     }
@@ -282,20 +313,22 @@ async fn next_batch(
 
 /// Runs `jobs` as one batch on `conn` during one turn at the file;
 /// returns the connection when it is fit for the next batch.
-async fn batch(
-    mut conn: SqliteConnection,
-    shared: Shared,
+fn batch(
+    conn: Connection,
+    shared: &Shared,
     jobs: Vec<Box<dyn Job>>,
-) -> (Option<SqliteConnection>, Vec<Box<dyn Job>>) {
-    let turn = shared.turns.take().await;
-    let ended = transact(&mut conn, &shared.generation, jobs).await;
+) -> (Option<Connection>, Vec<Box<dyn Job>>) {
+    let turn = shared.turns.take_blocking();
+    let ended = transact(&conn, &shared.generation, jobs);
     drop(turn);
-    let depth = <Sqlite as Database>::TransactionManager::get_transaction_depth(&conn);
-    if keep_connection(ended.reopen, depth) {
+    // Or this thread would take the lock back before the other process's
+    // writer, woken, gets to it.
+    shared.turns.let_waiter_go();
+    if keep_connection(ended.reopen, !conn.is_autocommit()) {
         (Some(conn), ended.requeued)
     } else {
         tracing::warn!("closing the SQLite writer connection after a failed batch");
-        let _ = conn.close().await;
+        drop(conn);
         (None, ended.requeued)
     }
 }
@@ -318,19 +351,14 @@ fn failed(step: &'static str, reason: &str) -> DataError {
 
 /// One transaction over `jobs`: each in a savepoint, one commit, then the
 /// answers. On a failure of the batch, carries out [`recover`].
-async fn transact(
-    conn: &mut SqliteConnection,
-    generation: &SharedGeneration,
-    jobs: Vec<Box<dyn Job>>,
-) -> Ended {
-    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(error) => return settle(Step::Begin, &error, Vec::new(), jobs),
-    };
+fn transact(conn: &Connection, generation: &SharedGeneration, jobs: Vec<Box<dyn Job>>) -> Ended {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return settle(Step::Begin, &error, Vec::new(), jobs);
+    }
     let mut done = Vec::with_capacity(jobs.len());
     let mut waiting = jobs.into_iter();
     while let Some(mut job) = waiting.next() {
-        match run_one(&mut tx, job.as_mut()).await {
+        match run_one(conn, job.as_mut()) {
             Ok(true) => done.push(job),
             Ok(false) => {}
             Err((step, error)) => {
@@ -341,13 +369,13 @@ async fn transact(
                     done.push(job);
                 }
                 // A failed rollback changes nothing: the connection goes.
-                let _ = tx.rollback().await;
+                let _ = conn.execute_batch("ROLLBACK");
                 return settle(step, &error, done, rest);
             }
         }
     }
     let content = done.iter().any(|job| job.content());
-    match commit(tx, content.then_some(generation)).await {
+    match commit(conn, content.then_some(generation)) {
         Ok(()) => {
             for job in done {
                 job.succeed();
@@ -357,45 +385,54 @@ async fn transact(
                 requeued: Vec::new(),
             }
         }
-        Err(error) => settle(Step::Commit, &error, done, Vec::new()),
+        Err(error) => {
+            // A failed COMMIT may leave the transaction open.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            settle(Step::Commit, &error, done, Vec::new())
+        }
     }
 }
 
 /// Commits a batch: the one place a SQLite write transaction commits.
 /// When the batch changed content, the commit goes through `generation`'s
 /// protocol, so it is counted before any of its callers is answered.
-async fn commit(
-    tx: Transaction<'_, Sqlite>,
-    generation: Option<&SharedGeneration>,
-) -> Result<(), sqlx::Error> {
+fn commit(conn: &Connection, generation: Option<&SharedGeneration>) -> rusqlite::Result<()> {
     match generation {
-        Some(generation) => generation.commit(tx.commit()).await,
-        None => tx.commit().await,
+        Some(generation) => generation.commit_blocking(|| conn.execute_batch("COMMIT")),
+        None => conn.execute_batch("COMMIT"),
     }
 }
 
 /// Runs one job in its own savepoint: `Ok(false)` when the job failed and
 /// was undone alone; `Err` when the savepoint itself failed.
-async fn run_one(
-    tx: &mut Transaction<'_, Sqlite>,
-    job: &mut dyn Job,
-) -> Result<bool, (Step, sqlx::Error)> {
-    let mut savepoint = tx.begin().await.map_err(|e| (Step::OpenSavepoint, e))?;
-    let succeeded = job.run(&mut savepoint).await;
+fn run_one(conn: &Connection, job: &mut dyn Job) -> Result<bool, (Step, rusqlite::Error)> {
+    conn.execute_batch("SAVEPOINT write")
+        .map_err(|e| (Step::OpenSavepoint, e))?;
+    let succeeded = job.run(conn);
     let closed = if succeeded {
-        savepoint.commit().await
+        conn.execute_batch("RELEASE write")
     } else {
-        savepoint.rollback().await
+        conn.execute_batch("ROLLBACK TO write; RELEASE write")
     };
     closed.map_err(|e| (Step::CloseSavepoint, e))?;
     Ok(succeeded)
+}
+
+/// Whether SQLite refused because another connection held a lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    // Extended result codes keep the primary code in the low byte.
+    error
+        .sqlite_error()
+        .is_some_and(|failure| failure.extended_code & 0xff == SQLITE_BUSY)
 }
 
 /// Carries out [`recover`] for a batch that failed at `step` with
 /// `error`: `done` ran and is rolled back, `rest` never ran.
 fn settle(
     step: Step,
-    error: &sqlx::Error,
+    error: &rusqlite::Error,
     done: Vec<Box<dyn Job>>,
     rest: Vec<Box<dyn Job>>,
 ) -> Ended {
