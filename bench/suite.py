@@ -233,8 +233,8 @@ def publish(results: dict, keys: list, opts, profiles: dict) -> None:
         f"Machine: `nproc` = {info['nproc']}, {info['cpu']}, {info['memory_gib']} GiB, Linux "
         f"{info['kernel']}; {info['rustc']}, Node {info['node']}, {info['wrk'].split(' Copyright')[0]}. Load average "
         f"(1 min) {info['load_at_start'][0]:.1f} at the start, {info['load_at_end'][0]:.1f} at the "
-        "end: the load generator shares the 2 cores with the servers, and other engineers' "
-        "builds ran at the same time.",
+        "end: the load generator shares the cores with the servers; a load well above "
+        "`nproc` means other work shared the machine too.",
         "\n".join(f"- {n}" for n in results["notes"]),
         report.main_tables(summary, keys, opts.rounds),
         report.processes_table(results["cells"], keys),
