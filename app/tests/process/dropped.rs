@@ -13,10 +13,10 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{Connection as _, PgConnection, Row, SqliteConnection};
 
-use super::http::{Connection, Response};
+use super::http::{Connection, Response, register_and_login};
 use super::worker::{Worker, listener};
 use crate::data::harness::PgSchema;
 
@@ -28,6 +28,13 @@ const NORMAL: usize = 1000;
 /// run rather than before they start.
 const CLIENTS: usize = 16;
 const IN_FLIGHT: usize = 8;
+
+/// Each cut-off post with its tag and notification counts, the same SQL on
+/// both backends.
+const DROPPED_POSTS: &str = "SELECT p.title, \
+       (SELECT COUNT(*) FROM post_tags t WHERE t.post_id = p.id) AS tags, \
+       (SELECT COUNT(*) FROM notifications n WHERE n.post_id = p.id) AS notified \
+     FROM posts p WHERE p.title LIKE 'Dropped %'";
 
 #[test]
 fn dropped_writes_leave_nothing_half_done_on_sqlite() {
@@ -43,15 +50,10 @@ fn dropped_writes_leave_nothing_half_done_on_sqlite() {
             .await
             .unwrap();
         assert_eq!(integrity, "ok");
-        let rows = sqlx::query(
-            "SELECT p.title, \
-               (SELECT COUNT(*) FROM post_tags t WHERE t.post_id = p.id) AS tags, \
-               (SELECT COUNT(*) FROM notifications n WHERE n.post_id = p.id) AS notified \
-             FROM posts p WHERE p.title LIKE 'Dropped %'",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+        let rows = sqlx::query(DROPPED_POSTS)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
         check_whole(rows.iter().map(|row| {
             (
                 row.get::<String, _>("title"),
@@ -76,15 +78,10 @@ fn dropped_writes_leave_nothing_half_done_on_postgres() {
         exercise([workers.0.addr, workers.1.addr]);
         rt.block_on(async {
             let mut conn = PgConnection::connect(&url).await.unwrap();
-            let rows = sqlx::query(
-                "SELECT p.title, \
-                   (SELECT COUNT(*) FROM post_tags t WHERE t.post_id = p.id) AS tags, \
-                   (SELECT COUNT(*) FROM notifications n WHERE n.post_id = p.id) AS notified \
-                 FROM posts p WHERE p.title LIKE 'Dropped %'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+            let rows = sqlx::query(DROPPED_POSTS)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
             check_whole(rows.iter().map(|row| {
                 (
                     row.get::<String, _>("title"),
@@ -121,13 +118,12 @@ fn start_two(dir: &std::path::Path, env: &[(&str, &str)]) -> (Worker, Worker) {
 /// makes [`NORMAL`] ordinary requests that must all succeed; returns the
 /// author's token.
 fn exercise(addrs: [SocketAddr; 2]) -> String {
-    let token = account(addrs[0], "author@example.com");
-    let follower = account(addrs[1], "follower@example.com");
+    let token = register_and_login(&mut Connection::open(addrs[0]), "author@example.com");
+    let follower = register_and_login(&mut Connection::open(addrs[1]), "follower@example.com");
     let mut conn = Connection::open(addrs[0]);
-    let me = expect(
-        conn.request("GET", "/api/users/me", Some(&token), None),
-        200,
-    );
+    let me = conn
+        .request("GET", "/api/users/me", Some(&token), None)
+        .expect(200);
     let author = me["data"]["id"].as_str().expect("an id").to_owned();
     let path = format!("/api/users/{author}/follow");
     let followed = conn.request("POST", &path, Some(&follower), None);
@@ -173,26 +169,6 @@ fn exercise(addrs: [SocketAddr; 2]) -> String {
         &failed[..failed.len().min(5)]
     );
     token
-}
-
-/// Registers and logs in through `addr`; returns the bearer token.
-fn account(addr: SocketAddr, email: &str) -> String {
-    let mut conn = Connection::open(addr);
-    let password = "correct horse battery staple";
-    let body = json!({"email": email, "name": email, "password": password});
-    expect(
-        conn.request("POST", "/api/auth/register", None, Some(&body)),
-        201,
-    );
-    let login = json!({"email": email, "password": password});
-    let session = expect(
-        conn.request("POST", "/api/auth/login", None, Some(&login)),
-        200,
-    );
-    session["data"]["token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
 }
 
 /// Sends posts `numbers` at once, one per connection, and goes away from
@@ -277,11 +253,4 @@ fn check_whole(rows: impl Iterator<Item = (String, i64, i64)>) {
         found += 1;
     }
     println!("{found} of {DROPPED} cut-off posts were stored whole, the rest not at all");
-}
-
-/// The body of `response`, which must have `status`.
-fn expect(response: Response, status: u16) -> Value {
-    let body = String::from_utf8_lossy(&response.body);
-    assert_eq!(response.status, status, "unexpected answer: {body}");
-    response.json()
 }

@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::http::{Connection, Response};
+use super::http::{Connection, register_and_login};
 use super::worker::{Worker, listener};
 use crate::data::harness::PgSchema;
 
@@ -54,17 +54,16 @@ fn check_freshness(dir: &Path, env: &[(&str, &str)]) {
     let a = Worker::start_with(dir, &[(&socket_a, "http")], "a", &env);
     let b = Worker::start_with(dir, &[(&socket_b, "http")], "b", &env);
     let mut conns = [Connection::open(a.addr), Connection::open(b.addr)];
-    let token = login(&mut conns[0]);
+    let token = register_and_login(&mut conns[0], "fresh@example.com");
     let post = json!({
         "title": "Fresh 0",
         "content": "A post edited through one worker, read through the other.",
         "tags": ["t0"],
         "status": "published",
     });
-    let created = expect(
-        conns[0].request("POST", "/api/posts", Some(&token), Some(&post)),
-        201,
-    );
+    let created = conns[0]
+        .request("POST", "/api/posts", Some(&token), Some(&post))
+        .expect(201);
     let id = created["data"]["id"].as_str().expect("an id").to_owned();
 
     let mut stale = Vec::new();
@@ -79,17 +78,15 @@ fn check_freshness(dir: &Path, env: &[(&str, &str)]) {
         let tags: Vec<String> = (0..(cycle / 5) % 10 + 1).map(|k| format!("t{k}")).collect();
         let edit = json!({"title": title, "tags": tags});
         let path = format!("/api/posts/{id}");
-        expect(
-            conns[writer].request("PATCH", &path, Some(&token), Some(&edit)),
-            200,
-        );
+        conns[writer]
+            .request("PATCH", &path, Some(&token), Some(&edit))
+            .expect(200);
         if cycle % 3 == 0 {
             let comment = json!({"content": format!("Comment {cycle}")});
             let path = format!("/api/posts/{id}/comments");
-            expect(
-                conns[writer].request("POST", &path, Some(&token), Some(&comment)),
-                201,
-            );
+            conns[writer]
+                .request("POST", &path, Some(&token), Some(&comment))
+                .expect(201);
             comments += 1;
         }
         let seen = read(&mut conns[reader], &id);
@@ -122,12 +119,13 @@ struct Seen {
 
 /// Reads the post, the first page of the list and the tag cloud.
 fn read(conn: &mut Connection, id: &str) -> Seen {
-    let post = expect(
-        conn.request("GET", &format!("/api/posts/{id}"), None, None),
-        200,
-    );
-    let list = expect(conn.request("GET", "/api/posts?limit=10", None, None), 200);
-    let tags = expect(conn.request("GET", "/api/tags", None, None), 200);
+    let post = conn
+        .request("GET", &format!("/api/posts/{id}"), None, None)
+        .expect(200);
+    let list = conn
+        .request("GET", "/api/posts?limit=10", None, None)
+        .expect(200);
+    let tags = conn.request("GET", "/api/tags", None, None).expect(200);
     Seen {
         title: post["data"]["title"]
             .as_str()
@@ -140,30 +138,4 @@ fn read(conn: &mut Connection, id: &str) -> Seen {
             .to_owned(),
         tag_count: tags["data"].as_array().map_or(0, Vec::len),
     }
-}
-
-/// Registers a user through `conn` and returns its token.
-fn login(conn: &mut Connection) -> String {
-    let password = "correct horse battery staple";
-    let account = json!({"email": "fresh@example.com", "name": "Fresh", "password": password});
-    expect(
-        conn.request("POST", "/api/auth/register", None, Some(&account)),
-        201,
-    );
-    let login = json!({"email": "fresh@example.com", "password": password});
-    let session = expect(
-        conn.request("POST", "/api/auth/login", None, Some(&login)),
-        200,
-    );
-    session["data"]["token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
-}
-
-/// The body of `response`, which must have `status`.
-fn expect(response: Response, status: u16) -> Value {
-    let body = String::from_utf8_lossy(&response.body);
-    assert_eq!(response.status, status, "unexpected answer: {body}");
-    response.json()
 }

@@ -31,6 +31,32 @@ impl Response {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
+
+    /// The body as JSON, which must come with `status` (else the test
+    /// fails showing the body).
+    #[track_caller]
+    pub fn expect(self, status: u16) -> serde_json::Value {
+        let body = String::from_utf8_lossy(&self.body);
+        assert_eq!(self.status, status, "unexpected answer: {body}");
+        self.json()
+    }
+}
+
+/// Registers the user `email` through `conn`, logs in and returns the
+/// bearer token.
+pub fn register_and_login(conn: &mut Connection, email: &str) -> String {
+    let password = "correct horse battery staple";
+    let account = serde_json::json!({"email": email, "name": email, "password": password});
+    conn.request("POST", "/api/auth/register", None, Some(&account))
+        .expect(201);
+    let login = serde_json::json!({"email": email, "password": password});
+    let session = conn
+        .request("POST", "/api/auth/login", None, Some(&login))
+        .expect(200);
+    session["data"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
 }
 
 /// One keep-alive connection.
