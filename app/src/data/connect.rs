@@ -1,7 +1,5 @@
 //! Opening the database named by a URL, on the backend its scheme names.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +16,6 @@ use super::{
 /// for that long; once connections free up or the server is back, the
 /// next request gets one.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// One write's statements, run by the backend on a connection it chooses
-/// inside a transaction it opens and commits: a unit of work the request
-/// hands over instead of holding a transaction itself, so a client that goes
-/// away cannot leave the transaction half done (the backend runs it to the
-/// end whether or not anyone still waits for the answer).
-pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = DataResult<T>> + Send + 'c>>;
 
 /// Opens a pool on the database named by `url` and returns its
 /// repositories: `sqlite:` (the file and its folder are created when

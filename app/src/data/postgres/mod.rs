@@ -20,6 +20,8 @@ mod reads;
 mod social;
 mod users;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -28,8 +30,15 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction, TransactionManager};
 
-use super::connect::{ACQUIRE_TIMEOUT, Work, repositories};
+use super::connect::{ACQUIRE_TIMEOUT, repositories};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
+
+/// One write's statements, run on a pooled connection inside a transaction
+/// that [`PgStore::write`] opens and commits: a unit of work the request
+/// hands over instead of holding a transaction itself, so a client that goes
+/// away cannot leave the transaction half done (it runs to the
+/// end whether or not anyone still waits for the answer).
+type Work<'c, T> = Pin<Box<dyn Future<Output = DataResult<T>> + Send + 'c>>;
 
 /// Connections per process; a worker is one of several sharing the
 /// server's connection limit.
