@@ -56,48 +56,20 @@ impl Turns {
         Self { file: None }
     }
 
-    /// Waits for this process's turn. The wait blocks a thread of the
-    /// blocking pool, not the runtime, and only when the lock is taken.
-    /// A lock that cannot be taken at all (a file system without `flock`)
-    /// is logged and done without: SQLite's own lock still keeps writes
-    /// apart, only less promptly.
-    pub(super) async fn take(&self) -> Turn {
-        let Some(file) = &self.file else {
-            return Turn { file: None };
-        };
-        let taken = match flock(&**file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(()),
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                let file = Arc::clone(file);
-                tokio::task::spawn_blocking(move || wait_for_lock(&file))
-                    .await
-                    .unwrap_or_else(|join| Err(io::Error::other(join)))
-            }
-            Err(error) => Err(error.into()),
-        };
-        turn(file, taken)
+    /// Waits for this process's turn as [`Self::take_blocking`] does, on a
+    /// thread of the blocking pool rather than the runtime's.
+    pub(super) async fn take(self: &Arc<Self>) -> Turn {
+        let turns = Arc::clone(self);
+        tokio::task::spawn_blocking(move || turns.take_blocking())
+            .await
+            .unwrap_or(Turn { file: None })
     }
-}
 
-/// The turn `taken` gave, or none when the lock could not be taken: that
-/// is logged and done without, as SQLite's own lock still keeps writes
-/// apart, only less promptly.
-fn turn(file: &Arc<File>, taken: io::Result<()>) -> Turn {
-    match taken {
-        Ok(()) => Turn {
-            file: Some(Arc::clone(file)),
-        },
-        Err(error) => {
-            tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
-            Turn { file: None }
-        }
-    }
-}
-
-impl Turns {
-    /// Waits for this process's turn on the calling thread: the writer's
-    /// own thread, which has nothing else to do meanwhile. A lock that
-    /// cannot be taken is handled as in [`Self::take`].
+    /// Waits for this process's turn on the calling thread (the writer's
+    /// own thread, which has nothing else to do meanwhile). A lock that
+    /// cannot be taken at all (a file system without `flock`) is logged and
+    /// done without: SQLite's own lock still keeps writes apart, only less
+    /// promptly.
     pub(super) fn take_blocking(&self) -> Turn {
         let Some(file) = &self.file else {
             return Turn { file: None };
@@ -109,9 +81,7 @@ impl Turns {
         };
         turn(file, taken)
     }
-}
 
-impl Turns {
     /// Called right after a turn ended: when a writer of another process
     /// waits for its turn, waits until that writer has it.
     ///
@@ -151,6 +121,21 @@ impl Turns {
                 false
             }
             Err(_) => true,
+        }
+    }
+}
+
+/// The turn `taken` gave, or none when the lock could not be taken: that
+/// is logged and done without, as SQLite's own lock still keeps writes
+/// apart, only less promptly.
+fn turn(file: &Arc<File>, taken: io::Result<()>) -> Turn {
+    match taken {
+        Ok(()) => Turn {
+            file: Some(Arc::clone(file)),
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot lock the SQLite writer lock file; relying on busy_timeout");
+            Turn { file: None }
         }
     }
 }
@@ -202,7 +187,10 @@ mod tests {
         let db = dir.path().join("app.db");
         // Two opens of the file stand for two processes: flock locks
         // belong to the open file, so they exclude each other the same way.
-        let (first, second) = (Turns::beside(&db).unwrap(), Turns::beside(&db).unwrap());
+        let (first, second) = (
+            Arc::new(Turns::beside(&db).unwrap()),
+            Arc::new(Turns::beside(&db).unwrap()),
+        );
         let turn = first.take().await;
         let waiting = tokio::spawn(async move {
             let _turn = second.take().await;
