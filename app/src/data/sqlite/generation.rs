@@ -324,6 +324,13 @@ impl SharedGeneration {
         }
     }
 
+    /// Step (a), after settling what an earlier commit of this process left
+    /// raised (it is final now: this process holds the write lock again).
+    fn raise(&self) -> Marker<'_> {
+        self.region().settle(self.slot, self.leaked.swap(0, SeqCst));
+        Marker::raise(self)
+    }
+
     /// Runs `commit` (a transaction's `COMMIT`, which must hold SQLite's
     /// write lock) as steps (a) to (d) of the module doc. If this future is
     /// dropped before `commit` finishes, the slot stays raised until the
@@ -336,9 +343,7 @@ impl SharedGeneration {
         &self,
         commit: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let region = self.region();
-        region.settle(self.slot, self.leaked.swap(0, SeqCst));
-        let marker = Marker::raise(self);
+        let marker = self.raise();
         let outcome = commit.await;
         marker.clear();
         outcome
@@ -352,9 +357,7 @@ impl SharedGeneration {
         &self,
         commit: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let region = self.region();
-        region.settle(self.slot, self.leaked.swap(0, SeqCst));
-        let marker = Marker::raise(self);
+        let marker = self.raise();
         let outcome = commit();
         marker.clear();
         outcome
