@@ -3,6 +3,11 @@
 //! workers here fork their server the way gunicorn or Node's cluster do
 //! (`sh -c 'server & wait'`), so the parent-death signal alone, which only
 //! reaches the worker process, would leave the servers running.
+//!
+//! The apps listen on 127.0.0.7, an address no other test uses: once the
+//! servers are gone their port is free, and on 127.0.0.1 the kernel may give
+//! it at once to a client socket of a test running alongside, which would
+//! make "the port can be bound again" fail for a reason that is not ours.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt as _;
@@ -26,7 +31,7 @@ name = "api"
 command = "sh"
 args = ["-c", "sh -c 'export LISTEN_PID=$$; exec {worker}' & wait"]
 instances = 2
-listen = ["127.0.0.1:0"]
+listen = ["127.0.0.7:0"]
 wait_ready = true
 "#;
 
@@ -38,7 +43,7 @@ const ESCAPING: &str = r#"
 name = "api"
 command = "sh"
 args = ["-c", "setsid sh -c 'export LISTEN_PID=$$; exec {worker}' & wait"]
-listen = ["127.0.0.1:0"]
+listen = ["127.0.0.7:0"]
 "#;
 
 /// As [`FORKING`], but shells and servers ignore SIGTERM, so they keep
@@ -49,7 +54,7 @@ name = "api"
 command = "sh"
 args = ["-c", "trap '' TERM; sh -c 'export LISTEN_PID=$$; exec {worker}' & wait"]
 instances = 2
-listen = ["127.0.0.1:0"]
+listen = ["127.0.0.7:0"]
 wait_ready = true
 kill_timeout = "30s"
 [apps.env]
