@@ -3,10 +3,10 @@
 //!
 //! The supervisor captures stdout, stamps each line and writes it to the
 //! app's log file, so the worker writes plain lines and never rotates
-//! anything itself. Each tracing event carries the fields of the span it
-//! happened in: the presentation layer opens one span per request with its
-//! request id, so anything logged while serving a request can be joined
-//! with the `X-Request-Id` a client saw.
+//! anything itself. Each tracing event logged while serving a request
+//! carries that request's fields (module [`request`]: its id, method,
+//! route and path), so it can be joined with the `X-Request-Id` a client
+//! saw.
 //!
 //! The server's lines go through [`writer::LineWriter`]: appended to a
 //! buffer that a thread of its own writes in batches, so a request never
@@ -17,6 +17,7 @@
 //! log to stderr directly.
 
 pub mod access;
+pub mod request;
 pub mod writer;
 
 use std::io::Write;
@@ -28,6 +29,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use super::settings::LogFormat;
 use access::Access;
+use request::WithRequest;
 use writer::LineWriter;
 
 /// Where log lines go.
@@ -105,10 +107,14 @@ pub fn init(format: LogFormat, filter: &str, sink: Sink, access_log: bool) -> Fl
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(true)
+            .with_current_span(false)
             .with_span_list(false)
+            .map_event_format(|inner| WithRequest::new(inner, format))
             .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .map_event_format(|inner| WithRequest::new(inner, format))
+            .try_init(),
     };
     let filtered_in = tracing::enabled!(target: "app::access", tracing::Level::INFO);
     if let Some(writer) = writer.filter(|_| access_log && filtered_in) {

@@ -9,6 +9,7 @@
 
 mod auth;
 mod conditional;
+mod edge;
 mod envelope;
 mod error;
 mod extract;
@@ -18,22 +19,22 @@ mod requests;
 mod routes;
 mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use auth::Authenticated;
 pub use error::{ApiError, PROBLEM_JSON};
 pub use extract::{ApiJson, ApiQuery, BODY_LIMIT};
 pub use ops::{HEALTH_JSON, PROMETHEUS_TEXT};
 
-use crate::business::Services;
+use crate::business::{HealthReport, Services};
 
 /// What every handler can reach: the services, the metrics handle and
 /// who this worker is. Cheap to clone (one `Arc`).
@@ -47,6 +48,8 @@ struct Inner {
     metrics: PrometheusHandle,
     service_id: String,
     version: String,
+    /// The last health report `/health` rendered, with its bytes.
+    health_body: Mutex<Option<(Arc<HealthReport>, Bytes)>>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             metrics: crate::infrastructure::metrics::handle(),
             service_id: service_id.into(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            health_body: Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -84,6 +88,24 @@ impl AppState {
     pub fn version(&self) -> &str {
         &self.inner.version
     }
+
+    /// The rendered body of `report`: rendered by `render` the first time
+    /// this report is seen, the same bytes after that.
+    fn health_body(&self, report: &Arc<HealthReport>, render: impl FnOnce() -> Bytes) -> Bytes {
+        let mut kept = self
+            .inner
+            .health_body
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match kept.as_ref() {
+            Some((seen, body)) if Arc::ptr_eq(seen, report) => body.clone(),
+            _ => {
+                let body = render();
+                *kept = Some((Arc::clone(report), body.clone()));
+                body
+            }
+        }
+    }
 }
 
 /// The public router: the API, `/health` and `/metrics`, every response
@@ -105,14 +127,7 @@ fn ops_routes() -> Router<AppState> {
 
 fn layered(routes: Router<AppState>, state: AppState) -> Router {
     let layers = ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(
-            middleware::drop_unusable_request_id,
-        ))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn(middleware::access_log))
-        .layer(axum::middleware::from_fn(middleware::track_metrics))
-        .layer(axum::middleware::from_fn(middleware::problem_bodies))
+        .layer(edge::EdgeLayer)
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     routes

@@ -48,26 +48,56 @@ pub fn format_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, access
             );
             let _ = write!(
                 out,
-                "{ms} ms\",\"status\":{status},\"target\":\"{TARGET}\",\"span\":{{\"method\":"
+                "{ms} ms\",\"status\":{status},\"target\":\"{TARGET}\",\"span\":"
             );
-            json_string(out, access.method);
-            out.extend_from_slice(b",\"path\":");
-            json_string(out, access.path);
-            out.extend_from_slice(b",\"request_id\":");
-            json_string(out, access.request_id);
-            out.extend_from_slice(b",\"route\":");
-            json_string(out, access.route);
-            out.extend_from_slice(b",\"name\":\"request\"}}\n");
+            span_json(
+                out,
+                access.method,
+                access.path,
+                access.request_id,
+                access.route,
+            );
+            out.extend_from_slice(b"}\n");
         }
         LogFormat::Text => {
             write_timestamp(out, now);
+            out.extend_from_slice(b"  INFO ");
+            span_text(
+                out,
+                access.method,
+                access.path,
+                access.request_id,
+                access.route,
+            );
             let _ = writeln!(
                 out,
-                "  INFO request{{request_id={} method={} route={} path={}}}: {TARGET}: finished processing request latency={ms} ms status={status}",
-                access.request_id, access.method, access.route, access.path
+                ": {TARGET}: finished processing request latency={ms} ms status={status}"
             );
         }
     }
+}
+
+/// Appends the `span` object a request's lines carry in JSON, in the shape
+/// tracing gave a span (fields in name order, then its name).
+pub fn span_json(out: &mut Vec<u8>, method: &str, path: &str, request_id: &str, route: &str) {
+    out.extend_from_slice(b"{\"method\":");
+    json_string(out, method);
+    out.extend_from_slice(b",\"path\":");
+    json_string(out, path);
+    out.extend_from_slice(b",\"request_id\":");
+    json_string(out, request_id);
+    out.extend_from_slice(b",\"route\":");
+    json_string(out, route);
+    out.extend_from_slice(b",\"name\":\"request\"}");
+}
+
+/// Appends the `request{...}` a request's lines carry in text, as tracing
+/// wrote a span.
+pub fn span_text(out: &mut Vec<u8>, method: &str, path: &str, request_id: &str, route: &str) {
+    let _ = write!(
+        out,
+        "request{{request_id={request_id} method={method} route={route} path={path}}}"
+    );
 }
 
 /// Appends `value` as a JSON string, quotes included.
