@@ -103,6 +103,9 @@ async fn start(settings: &Settings) -> anyhow::Result<(Server, Arc<dyn Database>
     if let Some(ttl) = settings.token_ttl {
         tunables.token_ttl = ttl;
     }
+    if let Some(mib) = settings.cache_mib {
+        tunables.cache_bytes = mib * 1024 * 1024;
+    }
     let shared_cache = shared.clone().map(|redis| redis as Arc<dyn Cache>);
     let mut services = Services::new(repos, shared_cache, tunables);
     if let Some(shared) = shared {

@@ -60,6 +60,9 @@ pub struct Settings {
     /// How long cached reads are kept; correctness does not depend on it,
     /// only memory (default 5 min).
     pub cache_ttl: Duration,
+    /// The byte budget of the cache in each process (default
+    /// [`DEFAULT_CAPACITY_BYTES`], 8 MiB); 0 turns it off.
+    pub cache_bytes: u64,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             login_lock: Duration::from_secs(15 * 60),
             password_hashing: HashLimits::new(cpus),
             cache_ttl: Duration::from_secs(5 * 60),
+            cache_bytes: DEFAULT_CAPACITY_BYTES,
         }
     }
 }
@@ -105,7 +109,7 @@ impl Services {
             lock: settings.login_lock,
         };
         let reads = Arc::new(cache::ReadCache::new(
-            MemoryCache::new(DEFAULT_CAPACITY_BYTES),
+            MemoryCache::new(settings.cache_bytes),
             shared,
             Arc::clone(&repos.generation),
             settings.cache_ttl,

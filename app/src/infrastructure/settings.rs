@@ -52,6 +52,9 @@ pub struct Settings {
     pub threads: usize,
     /// `APP_ACCESS_LOG`: `on` (default) or `off`, one line per request.
     pub access_log: bool,
+    /// `APP_CACHE_MIB`: the in-process read cache's budget in MiB; `None`
+    /// keeps the business layer's default.
+    pub cache_mib: Option<u64>,
     /// `CORRAL_INSTANCE` of `CORRAL_INSTANCES`: this worker's slot among
     /// the workers sharing its sockets, when corral says so; the accept
     /// loop balances connections across them.
@@ -66,6 +69,9 @@ pub struct Instance {
     /// `CORRAL_INSTANCES`: how many workers the app runs.
     pub count: usize,
 }
+
+/// The largest `APP_CACHE_MIB` accepted (64 GiB): more is surely a typo.
+pub const CACHE_MIB_MAX: u64 = 64 * 1024;
 
 /// The longest `APP_TOKEN_TTL` accepted: longer is surely a mistake, and a
 /// huge one would overflow the expiry time.
@@ -179,6 +185,19 @@ impl Settings {
             Some("off") => false,
             Some(other) => return Err(bad("APP_ACCESS_LOG", other.into(), "on or off")),
         };
+        let cache_mib = match get("APP_CACHE_MIB") {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n <= CACHE_MIB_MAX => Some(n),
+                _ => {
+                    return Err(bad(
+                        "APP_CACHE_MIB",
+                        v,
+                        "a number of MiB from 0 (no cache in the process) to 65536, such as 8",
+                    ));
+                }
+            },
+            None => None,
+        };
         let instance = match (get("CORRAL_INSTANCE"), get("CORRAL_INSTANCES")) {
             (Some(index), Some(count)) => {
                 let expected = "a worker count such as 2, above CORRAL_INSTANCE (corral sets both)";
@@ -200,6 +219,7 @@ impl Settings {
             token_ttl,
             threads,
             access_log,
+            cache_mib,
             instance,
         })
     }

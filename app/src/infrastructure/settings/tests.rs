@@ -80,6 +80,20 @@ fn one_thread_per_worker_under_a_supervisor() {
 }
 
 #[test]
+fn the_cache_budget_is_a_bounded_number_of_mib() {
+    assert_eq!(from(&[]).unwrap().cache_mib, None);
+    assert_eq!(from(&[("APP_CACHE_MIB", "0")]).unwrap().cache_mib, Some(0));
+    assert_eq!(from(&[("APP_CACHE_MIB", " 32 ")]).unwrap().cache_mib, Some(32));
+    for bad in ["-1", "8MiB", "65537"] {
+        assert_eq!(
+            from(&[("APP_CACHE_MIB", bad)]).unwrap_err().var,
+            "APP_CACHE_MIB",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn the_access_log_is_on_unless_turned_off() {
     assert!(from(&[]).unwrap().access_log);
     assert!(from(&[("APP_ACCESS_LOG", "on")]).unwrap().access_log);
