@@ -1,10 +1,11 @@
 //! The one writer connection of a process, and the thread that owns it.
 //!
 //! Requests do not open write transactions: they hand their write over as
-//! a closure over the connection and wait for the answer. The writer takes
-//! whatever is queued (up to [`MAX_BATCH`]), takes this process's turn at
-//! the file ([`Turns`]), and runs the lot in one `BEGIN IMMEDIATE`
-//! transaction, each write inside its own savepoint, then commits once and
+//! a closure over the connection and wait for the answer. Once a write is
+//! queued, the writer takes this process's turn at the file ([`Turns`]),
+//! then whatever is queued by then (up to [`MAX_BATCH`]), and runs the lot
+//! in one `BEGIN IMMEDIATE` transaction, each write inside its own
+//! savepoint, then commits once and
 //! answers every caller. One commit and one lock hand-over for many writes
 //! is what lets writes scale; the savepoints keep each write's outcome its
 //! own. What to do when a step fails is decided in [`batch`].
@@ -28,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
 use super::generation::SharedGeneration;
-use super::turns::Turns;
+use super::turns::{Turn, Turns};
 use super::{BUSY_TIMEOUT, SQLITE_BUSY};
 use crate::data::{DataError, DataResult};
 
@@ -259,6 +260,10 @@ fn serve(mut conn: Option<Connection>, shared: &Shared, mut commands: mpsc::Rece
                 None => break,
             }
         }
+        // The turn first, then the batch: writes queued while the other
+        // process had its turn join this one rather than wait for the
+        // next (with two busy workers, that wait was a whole extra turn).
+        let turn = (!jobs.is_empty()).then(|| shared.turns.take_blocking());
         while jobs.len() < MAX_BATCH && closing.is_none() {
             match commands.try_recv() {
                 Ok(Command::Write(job)) => jobs.push(job),
@@ -269,7 +274,8 @@ fn serve(mut conn: Option<Connection>, shared: &Shared, mut commands: mpsc::Rece
         if jobs.is_empty() {
             break;
         }
-        (conn, jobs) = next_batch(conn, shared, jobs);
+        let turn = turn.unwrap_or_else(|| shared.turns.take_blocking());
+        (conn, jobs) = next_batch(conn, shared, jobs, turn);
     }
     drop(conn);
     if let Some(done) = closing {
@@ -289,6 +295,7 @@ fn next_batch(
     conn: Option<Connection>,
     shared: &Shared,
     jobs: Vec<Box<dyn Job>>,
+    turn: Turn,
 ) -> (Option<Connection>, Vec<Box<dyn Job>>) {
     let conn = match conn {
         Some(conn) => conn,
@@ -303,7 +310,7 @@ fn next_batch(
             }
         },
     };
-    match catch_unwind(AssertUnwindSafe(|| batch(conn, shared, jobs))) {
+    match catch_unwind(AssertUnwindSafe(|| batch(conn, shared, jobs, turn))) {
         Ok(outcome) => outcome,
         Err(_) => {
             tracing::error!("an SQLite write panicked; its batch is lost");
@@ -318,8 +325,8 @@ fn batch(
     conn: Connection,
     shared: &Shared,
     jobs: Vec<Box<dyn Job>>,
+    turn: Turn,
 ) -> (Option<Connection>, Vec<Box<dyn Job>>) {
-    let turn = shared.turns.take_blocking();
     let ended = transact(&conn, &shared.generation, jobs);
     drop(turn);
     // Or this thread would take the lock back before the other process's

@@ -83,7 +83,10 @@ fn one_thread_per_worker_under_a_supervisor() {
 fn the_cache_budget_is_a_bounded_number_of_mib() {
     assert_eq!(from(&[]).unwrap().cache_mib, None);
     assert_eq!(from(&[("APP_CACHE_MIB", "0")]).unwrap().cache_mib, Some(0));
-    assert_eq!(from(&[("APP_CACHE_MIB", " 32 ")]).unwrap().cache_mib, Some(32));
+    assert_eq!(
+        from(&[("APP_CACHE_MIB", " 32 ")]).unwrap().cache_mib,
+        Some(32)
+    );
     for bad in ["-1", "8MiB", "65537"] {
         assert_eq!(
             from(&[("APP_CACHE_MIB", bad)]).unwrap_err().var,
