@@ -24,6 +24,18 @@ impl Batch {
         }
     }
 
+    /// A batch with room for `bytes` of lines, so that filling it from one
+    /// read does not reallocate it again and again.
+    pub fn with_capacity(source: Source, bytes: usize) -> Self {
+        Self {
+            source,
+            at: SystemTime::now(),
+            text: Vec::with_capacity(bytes),
+            // Log lines are rarely shorter than 64 bytes.
+            ends: Vec::with_capacity(bytes / 64 + 1),
+        }
+    }
+
     pub fn push(&mut self, line: &[u8]) {
         self.text.extend_from_slice(line);
         self.ends.push(self.text.len());

@@ -94,9 +94,11 @@ pub(super) async fn copy(mut pipe: Pipe, source: Source, sink: Sink) {
         let before = pending.len();
         let open = drain(&pipe, &mut chunk, &mut pending, source);
         let read = pending.len() > before;
-        let mut batch = Batch::new(source);
+        let mut batch = Batch::with_capacity(source, pending.len());
         let consumed = split_lines(&pending, MAX_LINE, |line| batch.push(line));
         pending.drain(..consumed);
+        // What a burst grew is given back; a partial line stays.
+        pending.shrink_to(CHUNK);
         send(&sink, batch);
         if !open {
             break;

@@ -105,6 +105,9 @@ struct Reporting {
     error: Option<String>,
 }
 
+/// The capacity a stream's write buffer keeps between writes.
+const KEEP_BUFFER: usize = 64 * 1024;
+
 /// Formatted lines of one stream waiting to be written together.
 #[derive(Default)]
 struct Pending {
@@ -229,6 +232,10 @@ impl Writer {
                 });
             }
             pending.buf.clear();
+            // A burst grows the buffer to a whole batch or more; keep only
+            // what ordinary traffic needs, so the supervisor's memory goes
+            // back down after it.
+            pending.buf.shrink_to(KEEP_BUFFER);
             pending.lines = 0;
             pending.bytes = 0;
             if written.dropped > 0 {
