@@ -21,7 +21,7 @@ CATEGORIES = [
     ("context switches and futex waits (thread hand-offs, parking)",
      ("finish_task_switch", "futex", "__schedule", "schedule_hrtimeout", "do_nanosleep")),
     ("access log: the app's line formatting and its writer thread", ("infrastructure::telemetry",)),
-    ("tracing: the per-request span and events", ("tracing_subscriber", "tracing_core")),
+    ("tracing: events and their formatting", ("tracing_subscriber", "tracing_core")),
     ("SQLite: the engine, on the writer thread or sqlx's read connections", ("sqlx_sqlite", "sqlite3")),
     ("PostgreSQL and Redis clients", ("sqlx_postgres", "redis::")),
     ("sqlx pool and query plumbing", ("sqlx_core",)),
@@ -41,7 +41,7 @@ def categorize(stacks: list) -> list:
     >>> categorize([["write", "tracing_subscriber::fmt::X", "main"],
     ...             ["sqlite3VdbeExec", "sqlx_sqlite::worker"],
     ...             ["finish_task_switch", "sqlx_sqlite::worker"], ["memcpy"]])
-    [(25.0, 'context switches and futex waits (thread hand-offs, parking)'), (25.0, 'tracing: the per-request span and events'), (25.0, "SQLite: the engine, on the writer thread or sqlx's read connections"), (25.0, 'other')]
+    [(25.0, 'context switches and futex waits (thread hand-offs, parking)'), (25.0, 'tracing: events and their formatting'), (25.0, "SQLite: the engine, on the writer thread or sqlx's read connections"), (25.0, 'other')]
     """
     counts: Counter = Counter()
     for stack in stacks:
