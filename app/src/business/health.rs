@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::business::Shared;
 use crate::data::{Database, PoolUsage};
 use crate::infrastructure::cache::Cache;
 
@@ -77,9 +78,9 @@ pub struct HealthService {
 #[derive(Default)]
 struct Checks {
     /// The last report, with its check's start.
-    latest: Option<(Instant, Arc<HealthReport>)>,
+    latest: Option<(Instant, Arc<Shared<HealthReport>>)>,
     /// Where the running check's report will be sent.
-    running: Option<watch::Receiver<Option<Arc<HealthReport>>>>,
+    running: Option<watch::Receiver<Option<Arc<Shared<HealthReport>>>>>,
 }
 
 /// Whether a report of `status`, whose check started `age` ago, may answer
@@ -104,12 +105,13 @@ impl HealthService {
     /// The database's and the shared cache's health: a passing report
     /// younger than [`FRESH`], the check running now, or a new check. The
     /// check runs in a task of its own, so a client that goes away does not
-    /// cancel it for the others waiting on it.
-    pub async fn check(&self) -> Arc<HealthReport> {
+    /// cancel it for the others waiting on it. Every request answered with
+    /// one report shares it, with its rendering.
+    pub async fn check(&self) -> Arc<Shared<HealthReport>> {
         let mut running = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((started, report)) = &state.latest
-                && reusable(report.status, started.elapsed())
+                && reusable(report.value().status, started.elapsed())
             {
                 return Arc::clone(report);
             }
@@ -136,21 +138,23 @@ impl HealthService {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .running = None;
-                Arc::new(measure(Arc::clone(&self.database), self.shared_cache.clone()).await)
+                Arc::new(Shared::new(
+                    measure(Arc::clone(&self.database), self.shared_cache.clone()).await,
+                ))
             }
         }
     }
 
     /// Starts a check in its own task; its report is sent on the returned
     /// channel and kept as the latest.
-    fn start_check(&self) -> watch::Receiver<Option<Arc<HealthReport>>> {
+    fn start_check(&self) -> watch::Receiver<Option<Arc<Shared<HealthReport>>>> {
         let (report_to, report) = watch::channel(None);
         let database = Arc::clone(&self.database);
         let cache = self.shared_cache.clone();
         let state = Arc::clone(&self.state);
         tokio::spawn(async move {
             let started = Instant::now();
-            let measured = Arc::new(measure(database, cache).await);
+            let measured = Arc::new(Shared::new(measure(database, cache).await));
             let mut checks = state.lock().unwrap_or_else(PoisonError::into_inner);
             checks.latest = Some((started, Arc::clone(&measured)));
             checks.running = None;

@@ -19,10 +19,9 @@ mod requests;
 mod routes;
 mod views;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
@@ -34,7 +33,7 @@ pub use error::{ApiError, PROBLEM_JSON};
 pub use extract::{ApiJson, ApiQuery, BODY_LIMIT};
 pub use ops::{HEALTH_JSON, PROMETHEUS_TEXT};
 
-use crate::business::{HealthReport, Services};
+use crate::business::Services;
 
 /// What every handler can reach: the services, the metrics handle and
 /// who this worker is. Cheap to clone (one `Arc`).
@@ -48,8 +47,6 @@ struct Inner {
     metrics: PrometheusHandle,
     service_id: String,
     version: String,
-    /// The last health report `/health` rendered, with its bytes.
-    health_body: Mutex<Option<(Arc<HealthReport>, Bytes)>>,
 }
 
 impl AppState {
@@ -62,7 +59,6 @@ impl AppState {
             metrics: crate::infrastructure::metrics::handle(),
             service_id: service_id.into(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            health_body: Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -87,24 +83,6 @@ impl AppState {
     /// The app's version, as `/health` reports it.
     pub fn version(&self) -> &str {
         &self.inner.version
-    }
-
-    /// The rendered body of `report`: rendered by `render` the first time
-    /// this report is seen, the same bytes after that.
-    fn health_body(&self, report: &Arc<HealthReport>, render: impl FnOnce() -> Bytes) -> Bytes {
-        let mut kept = self
-            .inner
-            .health_body
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match kept.as_ref() {
-            Some((seen, body)) if Arc::ptr_eq(seen, report) => body.clone(),
-            _ => {
-                let body = render();
-                *kept = Some((Arc::clone(report), body.clone()));
-                body
-            }
-        }
     }
 }
 

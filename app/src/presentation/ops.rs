@@ -1,7 +1,6 @@
 //! `/health` (GET and HEAD) and `/metrics`, served on the public router and
 //! on the private ops router alike.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -10,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::business::{Check, HealthReport, HealthStatus};
+use crate::business::{Check, HealthReport, HealthStatus, Rendered};
 use crate::presentation::AppState;
 
 /// The media type of `/health` (IETF draft `draft-inadarei-api-health-check`).
@@ -29,12 +28,15 @@ struct Health<'a> {
 
 /// The health report: 200 for `pass`/`warn`, 503 for `fail` (database down).
 /// The business layer hands the same report to every probe within its
-/// freshness window, and its rendered bytes are kept with it, so a probe
-/// (or a benchmark of `/health`) costs no JSON work in between.
+/// freshness window, rendered once, so a probe (or a benchmark of
+/// `/health`) costs no JSON work in between.
 pub async fn health(State(state): State<AppState>) -> Response {
     let report = state.services().health.check().await;
-    let body = state.health_body(&report, || render(&state, &report));
-    let code = if report.status == HealthStatus::Fail {
+    let body = report
+        .rendered(|report| render(&state, report))
+        .body
+        .clone();
+    let code = if report.value().status == HealthStatus::Fail {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -47,8 +49,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The health+json document of `report`.
-fn render(state: &AppState, report: &HealthReport) -> Bytes {
+/// The health+json document of `report` (no ETag: it is never cached).
+/// Version and service id are this process's, and each process has its
+/// own services, so the rendering still depends on the report alone.
+fn render(state: &AppState, report: &HealthReport) -> Rendered {
     let mut checks = Map::new();
     for check in &report.checks {
         checks.insert(check.name.to_owned(), json!([check_json(check)]));
@@ -59,7 +63,10 @@ fn render(state: &AppState, report: &HealthReport) -> Bytes {
         service_id: state.service_id(),
         checks,
     };
-    serde_json::to_vec(&body).unwrap_or_default().into()
+    Rendered {
+        body: serde_json::to_vec(&body).unwrap_or_default().into(),
+        tag: None,
+    }
 }
 
 fn check_json(check: &Check) -> Value {
