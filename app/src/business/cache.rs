@@ -116,6 +116,14 @@ impl ReadCache {
         self.current().await.read(kind, key, reach, load).await
     }
 
+    /// Keeps `value` in process under `key` for `ttl` and hands it out.
+    async fn keep<T: Cached>(&self, key: String, value: T, ttl: Duration) -> Arc<Shared<T>> {
+        let weight = value.weight();
+        let entry = Arc::new(Shared::new(value));
+        self.local.insert(key, entry.clone(), weight, ttl).await;
+        entry
+    }
+
     /// The current generation, read once for every read of one request
     /// (a lookup that falls back from one key to another, say).
     pub(crate) async fn current(&self) -> At<'_> {
@@ -167,11 +175,8 @@ impl At<'_> {
                 && let Some(value) = T::decode(&bytes)
             {
                 metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
-                let weight = value.weight();
-                let entry = Arc::new(Shared::new(value));
                 let ttl = ttl.unwrap_or(cache.ttl).min(cache.ttl);
-                cache.local.insert(key, entry.clone(), weight, ttl).await;
-                return Ok(entry);
+                return Ok(cache.keep(key, value, ttl).await);
             }
         }
         metrics::counter!("app_cache_misses_total", "kind" => kind).increment(1);
@@ -184,13 +189,7 @@ impl At<'_> {
         {
             shared.set(&key, bytes, cache.ttl).await;
         }
-        let weight = value.weight();
-        let entry = Arc::new(Shared::new(value));
-        cache
-            .local
-            .insert(key, entry.clone(), weight, cache.ttl)
-            .await;
-        Ok(entry)
+        Ok(cache.keep(key, value, cache.ttl).await)
     }
 }
 
