@@ -269,6 +269,7 @@ impl Database for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::ContentGeneration as _;
 
     #[tokio::test]
     async fn a_saturated_pool_fails_within_the_acquire_timeout() {
@@ -325,6 +326,48 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, ["a", "b"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn writes_queued_while_another_process_has_the_turn_join_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let url = format!("sqlite://{}", path.display());
+        let (store, generation) = SqliteStore::open(&url).await.unwrap();
+        store
+            .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?))
+            .await
+            .unwrap();
+        let before = generation.current().await.unwrap().serial;
+        // Another process's writer: its own open file description of the
+        // lock file, holding the turn.
+        let other = Turns::beside(&path).unwrap();
+        let held = other.take_blocking();
+        let insert = |k: &'static str| {
+            store.write_content(move |conn| {
+                conn.execute("INSERT INTO t VALUES (?)", [k])?;
+                Ok(())
+            })
+        };
+        // `a` reaches the writer, which then waits for the turn; `b` is
+        // queued during that wait, and the turn comes after both.
+        let late = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            insert("b").await
+        };
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(held);
+        };
+        let (a, b, ()) = tokio::join!(insert("a"), late, release);
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(
+            generation.current().await.unwrap().serial,
+            before + 1,
+            "both writes in one transaction, so one new generation"
+        );
         store.close().await;
     }
 

@@ -260,10 +260,14 @@ fn serve(mut conn: Option<Connection>, shared: &Shared, mut commands: mpsc::Rece
                 None => break,
             }
         }
+        // Nothing to write: a close with nothing queued.
+        if jobs.is_empty() {
+            break;
+        }
         // The turn first, then the batch: writes queued while the other
         // process had its turn join this one rather than wait for the
         // next (with two busy workers, that wait was a whole extra turn).
-        let turn = (!jobs.is_empty()).then(|| shared.turns.take_blocking());
+        let turn = shared.turns.take_blocking();
         while jobs.len() < MAX_BATCH && closing.is_none() {
             match commands.try_recv() {
                 Ok(Command::Write(job)) => jobs.push(job),
@@ -271,10 +275,6 @@ fn serve(mut conn: Option<Connection>, shared: &Shared, mut commands: mpsc::Rece
                 Err(_) => break,
             }
         }
-        if jobs.is_empty() {
-            break;
-        }
-        let turn = turn.unwrap_or_else(|| shared.turns.take_blocking());
         (conn, jobs) = next_batch(conn, shared, jobs, turn);
     }
     drop(conn);
