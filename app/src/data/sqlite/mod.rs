@@ -271,11 +271,18 @@ mod tests {
     use super::*;
     use crate::data::ContentGeneration as _;
 
-    #[tokio::test]
-    async fn a_saturated_pool_fails_within_the_acquire_timeout() {
+    /// A store on `app.db` in a folder of its own, kept while the folder
+    /// lives.
+    async fn fresh() -> (tempfile::TempDir, SqliteStore, Arc<SharedGeneration>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
+        let (store, generation) = SqliteStore::open(&url).await.unwrap();
+        (dir, store, generation)
+    }
+
+    #[tokio::test]
+    async fn a_saturated_pool_fails_within_the_acquire_timeout() {
+        let (_dir, store, _generation) = fresh().await;
         let mut held = Vec::new();
         for _ in 0..POOL_SIZE {
             held.push(store.pool.acquire().await.unwrap());
@@ -296,9 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
+        let (_dir, store, _generation) = fresh().await;
         store
             .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")?))
             .await
@@ -331,10 +336,8 @@ mod tests {
 
     #[tokio::test]
     async fn writes_queued_while_another_process_has_the_turn_join_one_batch() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, store, generation) = fresh().await;
         let path = dir.path().join("app.db");
-        let url = format!("sqlite://{}", path.display());
-        let (store, generation) = SqliteStore::open(&url).await.unwrap();
         store
             .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?))
             .await
@@ -373,9 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_write_loses_its_batch_and_the_writer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
+        let (_dir, store, _generation) = fresh().await;
         let panicked = store
             .write(|_| -> DataResult<()> { panic!("a bug in a write") })
             .await;
@@ -392,9 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_read_pool_cannot_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, _generation) = SqliteStore::open(&url).await.unwrap();
+        let (_dir, store, _generation) = fresh().await;
         store.migrate().await.unwrap();
         let refused = sqlx::query("UPDATE content_generation SET generation = 1")
             .execute(&store.pool)
