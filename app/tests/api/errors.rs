@@ -228,6 +228,16 @@ async fn metrics_label_routes_by_template() {
     assert!(!text.contains("some-slug"), "raw paths never become labels");
     line(&["http_requests_total{", "method=\"OTHER\"", "status=\"405\""]);
     assert!(!text.contains("BREW"), "nor do made-up methods");
+    // Both reads counted on one series (other tests of this binary may add
+    // to it; the recorder is the process's).
+    let tags = line(&[
+        "http_requests_total{",
+        "method=\"GET\"",
+        "route=\"/api/tags\"",
+        "status=\"200\"",
+    ]);
+    let count: u64 = tags.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 2, "{tags}");
     assert!(
         text.contains("# TYPE http_request_duration_seconds histogram"),
         "latency is a histogram, not a summary"
