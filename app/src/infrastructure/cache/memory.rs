@@ -50,8 +50,6 @@ impl Expiry<String, Entry> for PerEntryTtl {
 #[derive(Clone)]
 pub struct MemoryCache {
     entries: moka::future::Cache<String, Entry>,
-    /// False for a budget of 0: nothing is stored at all.
-    enabled: bool,
 }
 
 impl MemoryCache {
@@ -71,10 +69,7 @@ impl MemoryCache {
             })
             .expire_after(PerEntryTtl)
             .build();
-        Self {
-            entries,
-            enabled: capacity_bytes > 0,
-        }
+        Self { entries }
     }
 
     /// The value under `key`, if any.
@@ -85,7 +80,8 @@ impl MemoryCache {
     /// Stores `value`, whose type says it weighs `weight` bytes, for at
     /// most `ttl`.
     pub async fn insert(&self, key: String, value: Value, weight: usize, ttl: Duration) {
-        if ttl.is_zero() || !self.enabled {
+        // A budget of 0 stores nothing at all.
+        if ttl.is_zero() || self.entries.policy().max_capacity() == Some(0) {
             return;
         }
         let weight = u32::try_from(weight)
