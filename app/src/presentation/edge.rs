@@ -73,8 +73,12 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
-        let id = usable_id(request.headers()).unwrap_or_else(generated_id);
-        request.headers_mut().insert(REQUEST_ID, id.clone());
+        let id = usable_id(request.headers()).unwrap_or_else(|| {
+            // Replaces an unusable one too.
+            let id = generated_id();
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        });
         let fields = RequestFields {
             id,
             method: request.method().clone(),
