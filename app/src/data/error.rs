@@ -83,6 +83,16 @@ fn key_named(reported: &str) -> &'static str {
         .map_or("unknown", |(_, key)| key)
 }
 
+/// The key named `name`, as the `&'static str` [`DataError::Conflict`]
+/// holds: a conflict that came from another process names its key as text.
+pub(crate) fn known_key(name: &str) -> &'static str {
+    UNIQUE_KEYS
+        .iter()
+        .map(|(_, key)| *key)
+        .find(|key| *key == name)
+        .unwrap_or("unknown")
+}
+
 /// A stored value this code cannot read back: the database was changed by
 /// something other than this code. Kept as the source of `Unavailable`.
 #[derive(Debug, thiserror::Error)]

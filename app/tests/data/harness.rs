@@ -26,6 +26,24 @@ where
     test(repos, url).await;
 }
 
+/// Runs `test` on a second store on a fresh SQLite file while the first,
+/// opened before it, stays open: the first is the file's writer host, so
+/// every write of the store under test travels to it and back, as a
+/// worker's does when another worker hosts.
+pub async fn on_sqlite_guest<F, Fut>(test: F)
+where
+    F: FnOnce(Repositories, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = sqlite_url(&dir);
+    let host = connect(&url).await.expect("open SQLite");
+    host.database.migrate().await.expect("migrate SQLite");
+    let repos = connect(&url).await.expect("open SQLite again");
+    test(repos, url).await;
+    host.database.close().await;
+}
+
 /// The URL of `app.db` inside `dir`.
 pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}/app.db", dir.path().display())

@@ -1,6 +1,7 @@
 //! The data layer's tests: every repository method, run against SQLite
-//! always and against PostgreSQL when `TEST_DATABASE_URL` is set (each test
-//! in a schema of its own, dropped afterwards).
+//! always (once on the file's writer host, once on a second store that
+//! sends every write to it) and against PostgreSQL when `TEST_DATABASE_URL`
+//! is set (each test in a schema of its own, dropped afterwards).
 
 /// Defines one test per backend from one body. The body gets the
 /// repositories (migrated) and, when it names a second argument, the URL
@@ -20,6 +21,11 @@ macro_rules! both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 crate::data::harness::on_sqlite(run).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_guest() {
+                crate::data::harness::on_sqlite_guest(run).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

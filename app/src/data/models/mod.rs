@@ -1,8 +1,11 @@
 //! The records the repositories store and return.
 //!
-//! They carry no serde derives on purpose: what clients see is built by the
-//! presentation layer from these, so a stored field (a password hash, a
-//! version) can never leak into a response by accident.
+//! What clients see is built by the presentation layer from these, never
+//! serialised from them. The records without a secret derive serde for
+//! one purpose only, the SQLite writer host's wire between the processes
+//! of one build (`sqlite/wire.rs`); those holding a password or token hash
+//! (`User`, `NewUser`, `NewSession`) derive none, so they cannot end up in
+//! a response by accident.
 
 mod paging;
 mod posts;

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::PageRequest;
 
 /// Whether a post is visible to the public.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PostStatus {
     /// Visible to its author and admins only.
     Draft,
@@ -34,7 +34,7 @@ impl PostStatus {
 }
 
 /// A post's author as shown with the post.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthorRef {
     /// The author's id.
     pub id: Uuid,
@@ -43,7 +43,7 @@ pub struct AuthorRef {
 }
 
 /// A stored post.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Post {
     /// UUID v7.
     pub id: Uuid,
@@ -99,7 +99,7 @@ pub struct PostSummary {
 }
 
 /// A post to insert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewPost {
     /// UUID v7.
     pub id: Uuid,
@@ -120,7 +120,7 @@ pub struct NewPost {
 }
 
 /// A partial update of a post; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PostChange {
     /// New title.
     pub title: Option<String>,

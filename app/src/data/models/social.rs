@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::AuthorRef;
 
 /// A stored comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Comment {
     /// UUID v7.
     pub id: Uuid,
@@ -21,7 +21,7 @@ pub struct Comment {
 }
 
 /// A comment to insert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewComment {
     /// UUID v7.
     pub id: Uuid,

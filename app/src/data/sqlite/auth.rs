@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::codec::{UserRow, id, read_ts, ts};
+use super::writes::Write;
 use crate::data::rules::micros;
 use crate::data::throttle::{SWEEP_BATCH, Throttle, expired_before};
 use crate::data::{
@@ -15,24 +16,7 @@ use crate::data::{
 #[async_trait]
 impl SessionRepository for SqliteStore {
     async fn create(&self, session: NewSession) -> DataResult<()> {
-        self.write(move |conn| {
-            // Expired sessions are useless; sweeping them here keeps the
-            // table small without a background job.
-            conn.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?")?
-                .execute([ts(session.created_at)])?;
-            conn.prepare_cached(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
-                 VALUES (?, ?, ?, ?)",
-            )?
-            .execute(params![
-                session.token_hash,
-                id(session.user_id),
-                ts(session.created_at),
-                ts(session.expires_at),
-            ])?;
-            Ok(())
-        })
-        .await
+        self.submit(Write::CreateSession(session)).await
     }
 
     async fn user_for(&self, token_hash: &[u8], now: DateTime<Utc>) -> DataResult<Option<User>> {
@@ -48,14 +32,7 @@ impl SessionRepository for SqliteStore {
     }
 
     async fn revoke(&self, token_hash: &[u8]) -> DataResult<bool> {
-        let token_hash = token_hash.to_vec();
-        self.write(move |conn| {
-            let deleted = conn
-                .prepare_cached("DELETE FROM sessions WHERE token_hash = ?")?
-                .execute([token_hash])?;
-            Ok(deleted > 0)
-        })
-        .await
+        self.submit(Write::RevokeSession(token_hash.to_vec())).await
     }
 }
 
@@ -67,17 +44,8 @@ impl LoginThrottleRepository for SqliteStore {
         now: DateTime<Utc>,
         limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
-        let (key, now) = (key.to_owned(), micros(now));
-        // The writer's immediate transaction makes read-count-write atomic
-        // per key across every process on the file.
-        self.write(move |conn| {
-            sweep(conn, now, limits)?;
-            let previous = load(conn, &key)?;
-            let (next, refused) = Throttle::reserve(previous, now, limits);
-            store(conn, &key, next)?;
-            Ok(refused)
-        })
-        .await
+        let key = key.to_owned();
+        self.submit(Write::ReserveLogin { key, now, limits }).await
     }
 
     async fn record_failure(
@@ -87,31 +55,88 @@ impl LoginThrottleRepository for SqliteStore {
         limits: ThrottleLimits,
     ) -> DataResult<Option<DateTime<Utc>>> {
         let key = key.to_owned();
-        self.write(move |conn| {
-            // No record: a success reset the key meanwhile; nothing to add
-            // to.
-            let Some(previous) = load(conn, &key)? else {
-                return Ok(None);
-            };
-            let (next, locked) = previous.fail(micros(now), limits);
-            store(conn, &key, next)?;
-            Ok(locked)
-        })
-        .await
+        self.submit(Write::RecordLoginFailure { key, now, limits })
+            .await
     }
 
     async fn succeed(&self, key: &str, now: DateTime<Utc>) -> DataResult<Option<DateTime<Utc>>> {
         let key = key.to_owned();
-        self.write(move |conn| {
-            let locked = load(conn, &key)?.and_then(|t| t.lock_end(now));
-            if locked.is_none() {
-                conn.prepare_cached("DELETE FROM login_throttle WHERE throttle_key = ?")?
-                    .execute([&key])?;
-            }
-            Ok(locked)
-        })
-        .await
+        self.submit(Write::LoginSucceeded { key, now }).await
     }
+}
+
+/// Stores a session; expired sessions are useless, and sweeping them here
+/// keeps the table small without a background job.
+pub(super) fn create_session(conn: &Connection, session: NewSession) -> DataResult<()> {
+    conn.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?")?
+        .execute([ts(session.created_at)])?;
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+         VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![
+        session.token_hash,
+        id(session.user_id),
+        ts(session.created_at),
+        ts(session.expires_at),
+    ])?;
+    Ok(())
+}
+
+/// Deletes the session of `token_hash`; whether there was one.
+pub(super) fn revoke(conn: &Connection, token_hash: &[u8]) -> DataResult<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM sessions WHERE token_hash = ?")?
+        .execute([token_hash])?;
+    Ok(deleted > 0)
+}
+
+/// Counts an attempt of `key`; until when it is refused, if it is. The
+/// writer's immediate transaction makes read-count-write atomic per key
+/// across every process on the file.
+pub(super) fn reserve(
+    conn: &Connection,
+    key: &str,
+    now: DateTime<Utc>,
+    limits: ThrottleLimits,
+) -> DataResult<Option<DateTime<Utc>>> {
+    let now = micros(now);
+    sweep(conn, now, limits)?;
+    let previous = load(conn, key)?;
+    let (next, refused) = Throttle::reserve(previous, now, limits);
+    store(conn, key, next)?;
+    Ok(refused)
+}
+
+/// Adds a failure to the record of `key`; until when it is now locked, if
+/// it is. No record: a success reset the key meanwhile; nothing to add to.
+pub(super) fn record_failure(
+    conn: &Connection,
+    key: &str,
+    now: DateTime<Utc>,
+    limits: ThrottleLimits,
+) -> DataResult<Option<DateTime<Utc>>> {
+    let Some(previous) = load(conn, key)? else {
+        return Ok(None);
+    };
+    let (next, locked) = previous.fail(micros(now), limits);
+    store(conn, key, next)?;
+    Ok(locked)
+}
+
+/// Clears the record of `key` after a success, unless it is locked; until
+/// when it is locked, if it is.
+pub(super) fn succeed(
+    conn: &Connection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> DataResult<Option<DateTime<Utc>>> {
+    let locked = load(conn, key)?.and_then(|t| t.lock_end(now));
+    if locked.is_none() {
+        conn.prepare_cached("DELETE FROM login_throttle WHERE throttle_key = ?")?
+            .execute([key])?;
+    }
+    Ok(locked)
 }
 
 /// Deletes a few expired records, so keys that are never used again (made-up

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{CommentRow, id, ts};
+use super::writes::Write;
 use crate::data::common::{COMMENT_SELECT, page};
 use crate::data::rules::{found, limit_offset};
 use crate::data::{
@@ -25,7 +26,7 @@ async fn comment(pool: &SqlitePool, comment: Uuid) -> DataResult<Option<Comment>
 #[async_trait]
 impl CommentRepository for SqliteStore {
     async fn create(&self, new: NewComment) -> DataResult<Comment> {
-        self.write_content(move |conn| create(conn, new)).await
+        self.submit(Write::CreateComment(new)).await
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
@@ -51,12 +52,12 @@ impl CommentRepository for SqliteStore {
     }
 
     async fn delete(&self, comment: Uuid) -> DataResult<()> {
-        self.write_content(move |conn| delete(conn, comment)).await
+        self.submit(Write::DeleteComment(comment)).await
     }
 }
 
 /// Adds a comment to a published post.
-fn create(conn: &Connection, new: NewComment) -> DataResult<Comment> {
+pub(super) fn create(conn: &Connection, new: NewComment) -> DataResult<Comment> {
     // The post's status is read under the write lock the transaction
     // took, so a post switched to draft before this never gets the
     // comment. A missing author is a foreign-key violation: `NotFound`.
@@ -82,7 +83,7 @@ fn create(conn: &Connection, new: NewComment) -> DataResult<Comment> {
 }
 
 /// Deletes a comment.
-fn delete(conn: &Connection, comment: Uuid) -> DataResult<()> {
+pub(super) fn delete(conn: &Connection, comment: Uuid) -> DataResult<()> {
     let deleted = conn
         .prepare_cached("DELETE FROM comments WHERE id = ?")?
         .execute([id(comment)])?;

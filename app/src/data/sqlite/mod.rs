@@ -9,7 +9,9 @@
 //! would get `SQLITE_BUSY` at once whenever another process wrote in
 //! between), each write in its own savepoint, and commits once; processes
 //! sharing the file take turns at it through a lock file ([`turns`]), with
-//! `busy_timeout` as the safety net. A batch that changed posts, tags or
+//! `busy_timeout` as the safety net. Usually only one of them writes: the
+//! writer host ([`host`]) runs every process's writes ([`writes`]) on its
+//! writer, so its page cache stays warm and its batches full. A batch that changed posts, tags or
 //! comments commits through the content generation's protocol
 //! ([`generation`]), so cached reads in every process see it once it is
 //! acknowledged.
@@ -22,12 +24,15 @@ mod batch;
 mod codec;
 mod comments;
 mod generation;
+mod host;
 mod posts;
 mod reads;
 mod social;
 mod turns;
 mod users;
+mod wire;
 mod writer;
+mod writes;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -43,8 +48,10 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Sqlite, TransactionManager};
 
 use self::generation::SharedGeneration;
+use self::host::Host;
 use self::turns::Turns;
 use self::writer::{Opener, Writer};
+use self::writes::{Answer, Write};
 use super::connect::{ACQUIRE_TIMEOUT, repositories};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
@@ -74,7 +81,9 @@ pub(crate) struct SqliteStore {
     /// The read connections; they refuse to write.
     pool: SqlitePool,
     /// The writer thread's handle.
-    writer: Writer,
+    writer: Arc<Writer>,
+    /// Where writes go: this process's writer or the writer host's.
+    host: Host,
     /// How migrations (on sqlx, before any write) open their connection.
     options: SqliteConnectOptions,
     /// This process's turns at the file, taken by migrations too.
@@ -139,14 +148,21 @@ impl SqliteStore {
             in_memory,
         };
         let turns = Arc::new(turns);
-        let writer = Writer::start(opener, Arc::clone(&turns), Arc::clone(&generation))?;
+        let writer = Arc::new(Writer::start(
+            opener,
+            Arc::clone(&turns),
+            Arc::clone(&generation),
+        )?);
         // The file is in WAL and the writer has its own connection now (an
         // in-memory database lives on while the pool holds it open).
         first.close().await?;
+        let file = (!in_memory).then(|| options.get_filename());
+        let host = Host::open(file, Arc::clone(&writer));
         Ok((
             Self {
                 pool,
                 writer,
+                host,
                 options,
                 turns,
             },
@@ -154,26 +170,12 @@ impl SqliteStore {
         ))
     }
 
-    /// Runs `work` in a write transaction of the process's writer, and
-    /// returns its result once committed. The write runs to its end (or not
-    /// at all) even when the caller stops waiting.
-    async fn write<T, F>(&self, work: F) -> DataResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> DataResult<T> + Send + 'static,
-    {
-        self.writer.write(false, work).await
-    }
-
-    /// [`Self::write`] for a write to posts, tags or comments: its commit
-    /// counts a new content generation, so no cached read made before it is
-    /// served after it.
-    async fn write_content<T, F>(&self, work: F) -> DataResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> DataResult<T> + Send + 'static,
-    {
-        self.writer.write(true, work).await
+    /// Runs `write` in a write transaction of the file's writer (the
+    /// writer host's, or this process's), and returns its result once
+    /// committed. The write runs to its end (or not at all) even when the
+    /// caller stops waiting.
+    async fn submit<T: Answer>(&self, write: Write) -> DataResult<T> {
+        self.host.submit(write).await
     }
 }
 
@@ -261,6 +263,7 @@ impl Database for SqliteStore {
     }
 
     async fn close(&self) {
+        self.host.close().await;
         self.writer.close().await;
         self.pool.close().await;
     }
@@ -305,11 +308,14 @@ mod tests {
     async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
         let (_dir, store, _generation) = fresh().await;
         store
-            .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")?))
+            .writer
+            .write(false, |conn| {
+                Ok(conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")?)
+            })
             .await
             .unwrap();
         let insert = |keys: &'static [&'static str]| {
-            store.write(move |conn| {
+            store.writer.write(false, move |conn| {
                 for key in keys {
                     conn.execute("INSERT INTO t VALUES (?)", [key])?;
                 }
@@ -339,7 +345,10 @@ mod tests {
         let (dir, store, generation) = fresh().await;
         let path = dir.path().join("app.db");
         store
-            .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?))
+            .writer
+            .write(false, |conn| {
+                Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?)
+            })
             .await
             .unwrap();
         let before = generation.current().await.unwrap().serial;
@@ -348,7 +357,7 @@ mod tests {
         let other = Turns::beside(&path).unwrap();
         let held = other.take_blocking();
         let insert = |k: &'static str| {
-            store.write_content(move |conn| {
+            store.writer.write(true, move |conn| {
                 conn.execute("INSERT INTO t VALUES (?)", [k])?;
                 Ok(())
             })
@@ -378,14 +387,18 @@ mod tests {
     async fn a_panicking_write_loses_its_batch_and_the_writer_goes_on() {
         let (_dir, store, _generation) = fresh().await;
         let panicked = store
-            .write(|_| -> DataResult<()> { panic!("a bug in a write") })
+            .writer
+            .write(false, |_| -> DataResult<()> { panic!("a bug in a write") })
             .await;
         assert!(
             matches!(panicked, Err(DataError::Unavailable(_))),
             "{panicked:?}"
         );
         store
-            .write(|conn| Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?))
+            .writer
+            .write(false, |conn| {
+                Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?)
+            })
             .await
             .unwrap();
         store.close().await;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::codec::{PostRow, id, read_id, ts};
 use super::reads::{self, PostKey, post_select};
+use super::writes::Write;
 use crate::data::common::PostParts;
 use crate::data::rules::{
     SLUG_ATTEMPTS, check_version, found, free_slug, suffix_range, unique_tags,
@@ -20,7 +21,7 @@ use crate::data::{
 #[async_trait]
 impl PostRepository for SqliteStore {
     async fn create(&self, new: NewPost) -> DataResult<Post> {
-        self.write_content(move |conn| create(conn, new)).await
+        self.submit(Write::CreatePost(new)).await
     }
 
     async fn by_id(&self, post: Uuid) -> DataResult<Option<Post>> {
@@ -36,12 +37,11 @@ impl PostRepository for SqliteStore {
     }
 
     async fn update(&self, post: Uuid, change: PostChange) -> DataResult<Post> {
-        self.write_content(move |conn| update(conn, post, change))
-            .await
+        self.submit(Write::UpdatePost(post, change)).await
     }
 
     async fn delete(&self, post: Uuid) -> DataResult<()> {
-        self.write_content(move |conn| delete(conn, post)).await
+        self.submit(Write::DeletePost(post)).await
     }
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
@@ -51,7 +51,7 @@ impl PostRepository for SqliteStore {
 
 /// Inserts a post with its tags, notifies the author's followers when it
 /// is published, and returns it as stored.
-fn create(conn: &Connection, new: NewPost) -> DataResult<Post> {
+pub(super) fn create(conn: &Connection, new: NewPost) -> DataResult<Post> {
     insert_with_free_slug(conn, &new)?;
     // A new post has no tags to replace: one statement fewer per write.
     insert_tags(conn, new.id, &new.tags)?;
@@ -63,7 +63,7 @@ fn create(conn: &Connection, new: NewPost) -> DataResult<Post> {
 
 /// Applies `change` to a post if it is still at the version the caller
 /// read; notifies followers the first time it is published.
-fn update(conn: &Connection, post: Uuid, change: PostChange) -> DataResult<Post> {
+pub(super) fn update(conn: &Connection, post: Uuid, change: PostChange) -> DataResult<Post> {
     let (version, published_at, author): (i64, Option<String>, String) = conn
         .prepare_cached("SELECT version, published_at, author_id FROM posts WHERE id = ?")?
         .query_row([id(post)], |row| {
@@ -109,7 +109,7 @@ fn written(conn: &Connection, post: Uuid) -> DataResult<Post> {
 
 /// Deletes a post; its tags, comments and notifications go with it
 /// (`ON DELETE CASCADE`).
-fn delete(conn: &Connection, post: Uuid) -> DataResult<()> {
+pub(super) fn delete(conn: &Connection, post: Uuid) -> DataResult<()> {
     let deleted = conn
         .prepare_cached("DELETE FROM posts WHERE id = ?")?
         .execute([id(post)])?;

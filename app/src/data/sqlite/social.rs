@@ -6,34 +6,23 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{id, read_id, read_ts};
+use super::writes::Write;
 use crate::data::common::page;
 use crate::data::rules::limit_offset;
 use crate::data::{
     AuthorRef, DataResult, FollowRepository, Notification, NotificationRepository, Page,
     PageRequest,
 };
+use rusqlite::Connection;
 
 #[async_trait]
 impl FollowRepository for SqliteStore {
     async fn follow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
-                 ON CONFLICT (follower_id, author_id) DO NOTHING",
-            )?
-            .execute([id(follower), id(author)])?;
-            Ok(())
-        })
-        .await
+        self.submit(Write::Follow { follower, author }).await
     }
 
     async fn unfollow(&self, follower: Uuid, author: Uuid) -> DataResult<()> {
-        self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")?
-                .execute([id(follower), id(author)])?;
-            Ok(())
-        })
-        .await
+        self.submit(Write::Unfollow { follower, author }).await
     }
 }
 
@@ -96,13 +85,30 @@ impl NotificationRepository for SqliteStore {
     }
 
     async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
-            )?
-            .execute([id(user)])?;
-            Ok(())
-        })
-        .await
+        self.submit(Write::MarkAllRead(user)).await
     }
+}
+
+/// `follower` follows `author` (again: nothing changes).
+pub(super) fn follow(conn: &Connection, follower: Uuid, author: Uuid) -> DataResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO follows (follower_id, author_id) VALUES (?, ?) \
+         ON CONFLICT (follower_id, author_id) DO NOTHING",
+    )?
+    .execute([id(follower), id(author)])?;
+    Ok(())
+}
+
+/// `follower` no longer follows `author`.
+pub(super) fn unfollow(conn: &Connection, follower: Uuid, author: Uuid) -> DataResult<()> {
+    conn.prepare_cached("DELETE FROM follows WHERE follower_id = ? AND author_id = ?")?
+        .execute([id(follower), id(author)])?;
+    Ok(())
+}
+
+/// Marks every unread notification of `user` read.
+pub(super) fn mark_all_read(conn: &Connection, user: Uuid) -> DataResult<()> {
+    conn.prepare_cached("UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0")?
+        .execute([id(user)])?;
+    Ok(())
 }

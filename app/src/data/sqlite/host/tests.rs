@@ -1,0 +1,287 @@
+//! The writer host between stores on one file, each standing for a process.
+
+use chrono::{Duration, Utc};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use uuid::Uuid;
+
+use super::super::SqliteStore;
+use super::{beside, lock_file};
+use crate::data::{
+    CommentRepository, DataError, Database, FollowRepository, LoginThrottleRepository, NewComment,
+    NewPost, NewSession, NewUser, NotificationRepository, PostChange, PostRepository, PostStatus,
+    Role, SessionRepository, ThrottleLimits, UserRepository,
+};
+
+/// A migrated store on `app.db` in `dir`: the first one opened on a file
+/// is its host, the others its guests.
+async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+    let url = format!("sqlite://{}/app.db", dir.path().display());
+    let (store, _generation) = SqliteStore::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        email: email.to_owned(),
+        name: "Ada".to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        created_at: Utc::now(),
+    }
+}
+
+/// A guest whose own writer is closed can only write through the host.
+async fn guest_without_writer(dir: &tempfile::TempDir) -> SqliteStore {
+    let guest = store(dir).await;
+    guest.writer.close().await;
+    guest
+}
+
+#[tokio::test]
+async fn every_write_of_a_guest_runs_on_the_host_with_its_errors_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = store(&dir).await;
+    let guest = guest_without_writer(&dir).await;
+
+    let user = UserRepository::create(&guest, new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let taken = UserRepository::create(&guest, new_user("ADA@example.com")).await;
+    assert!(
+        matches!(
+            taken,
+            Err(DataError::Conflict {
+                constraint: "users.email"
+            })
+        ),
+        "{taken:?}"
+    );
+    let admin = guest
+        .set_role("ada@example.com", Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(admin.role, Role::Admin);
+
+    let now = Utc::now();
+    let session = NewSession {
+        token_hash: vec![7; 32],
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    SessionRepository::create(&guest, session).await.unwrap();
+    assert!(guest.revoke(&[7; 32]).await.unwrap());
+    assert!(!guest.revoke(&[7; 32]).await.unwrap());
+
+    let limits = ThrottleLimits {
+        window: Duration::minutes(15),
+        max_failures: 1,
+        lock: Duration::minutes(5),
+    };
+    assert_eq!(guest.reserve("key", now, limits).await.unwrap(), None);
+    let locked = guest.record_failure("key", now, limits).await.unwrap();
+    assert!(locked.is_some(), "one failure locks with max_failures 1");
+    assert_eq!(guest.succeed("key", now).await.unwrap(), locked);
+
+    let post = PostRepository::create(
+        &guest,
+        NewPost {
+            id: Uuid::now_v7(),
+            slug_base: "hello".to_owned(),
+            title: "Hello".to_owned(),
+            content: "World".to_owned(),
+            status: PostStatus::Published,
+            tags: vec!["rust".to_owned()],
+            author_id: user.id,
+            created_at: now,
+        },
+    )
+    .await
+    .unwrap();
+    let change = |expected_version| PostChange {
+        title: Some("Hello again".to_owned()),
+        expected_version: Some(expected_version),
+        now,
+        ..PostChange::default()
+    };
+    let updated = guest.update(post.id, change(post.version)).await.unwrap();
+    assert_eq!(updated.title, "Hello again");
+    let stale = guest.update(post.id, change(post.version)).await;
+    assert!(
+        matches!(stale, Err(DataError::VersionMismatch)),
+        "{stale:?}"
+    );
+
+    let comment = CommentRepository::create(
+        &guest,
+        NewComment {
+            id: Uuid::now_v7(),
+            post_id: post.id,
+            content: "Nice".to_owned(),
+            author_id: user.id,
+            created_at: now,
+        },
+    )
+    .await
+    .unwrap();
+    let reader = UserRepository::create(&guest, new_user("grace@example.com"))
+        .await
+        .unwrap();
+    guest.follow(reader.id, user.id).await.unwrap();
+    guest.unfollow(reader.id, user.id).await.unwrap();
+    guest.mark_all_read(reader.id).await.unwrap();
+    CommentRepository::delete(&guest, comment.id).await.unwrap();
+    PostRepository::delete(&guest, post.id).await.unwrap();
+    let gone = PostRepository::delete(&guest, post.id).await;
+    assert!(matches!(gone, Err(DataError::NotFound)), "{gone:?}");
+
+    let seen = host.by_email("ada@example.com").await.unwrap().unwrap();
+    assert_eq!(
+        seen.role,
+        Role::Admin,
+        "the host's file holds the guest's writes"
+    );
+    guest.close().await;
+    host.close().await;
+}
+
+#[tokio::test]
+async fn when_the_host_closes_a_guest_takes_over_and_later_stores_write_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = store(&dir).await;
+    let second = store(&dir).await;
+    UserRepository::create(&second, new_user("a@example.com"))
+        .await
+        .unwrap();
+    first.close().await;
+
+    // The second store finds the host gone and takes over with this write.
+    UserRepository::create(&second, new_user("b@example.com"))
+        .await
+        .unwrap();
+    let third = guest_without_writer(&dir).await;
+    UserRepository::create(&third, new_user("c@example.com"))
+        .await
+        .unwrap();
+    assert!(second.by_email("c@example.com").await.unwrap().is_some());
+    third.close().await;
+    second.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_write_fails_while_the_host_hands_over() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const WRITERS: usize = 8;
+    const EACH: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let host = store(&dir).await;
+    let guest = Arc::new(store(&dir).await);
+    let written = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (guest, written) = (Arc::clone(&guest), Arc::clone(&written));
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let email = format!("{writer}-{n}@example.com");
+                    UserRepository::create(&*guest, new_user(&email))
+                        .await
+                        .unwrap_or_else(|error| panic!("{email}: {error:?}"));
+                    written.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    while written.load(Ordering::Relaxed) < WRITERS * EACH / 4 {
+        tokio::task::yield_now().await;
+    }
+    host.close().await;
+    let at_close = written.load(Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(at_close < WRITERS * EACH, "the host left mid-stream");
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&guest.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, (WRITERS * EACH) as i64);
+    guest.close().await;
+}
+
+/// Plays a host that holds the lock, takes one connection, reads its first
+/// request line, sends `answer` (whole frames), hangs up and lets go.
+async fn fake_host(dir: &tempfile::TempDir, answer: &'static str) -> tokio::task::JoinHandle<()> {
+    let db = dir.path().join("app.db");
+    let lock = lock_file(&beside(&db, "-writer.host")).expect("the lock is free");
+    let listener = UnixListener::bind(beside(&db, "-writer.sock")).unwrap();
+    tokio::spawn(async move {
+        let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept());
+        let (stream, _) = accepted.await.expect("the guest connects").unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut request = String::new();
+        BufReader::new(read).read_line(&mut request).await.unwrap();
+        assert!(request.contains("CreateUser"), "{request}");
+        write.write_all(answer.as_bytes()).await.unwrap();
+        drop(lock);
+    })
+}
+
+#[tokio::test]
+async fn a_write_the_leaving_host_did_not_run_runs_where_it_was_made() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first store migrates the file, then leaves it to the fake host.
+    store(&dir).await.close().await;
+    let host = fake_host(&dir, "\"Hello\"\n\"Goodbye\"\n").await;
+    let guest = store(&dir).await;
+    UserRepository::create(&guest, new_user("a@example.com"))
+        .await
+        .unwrap();
+    host.await.unwrap();
+    assert!(guest.by_email("a@example.com").await.unwrap().is_some());
+    guest.close().await;
+}
+
+#[tokio::test]
+async fn a_write_in_the_hands_of_a_host_that_died_fails_and_the_next_one_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    store(&dir).await.close().await;
+    let host = fake_host(&dir, "\"Hello\"\n").await;
+    let guest = store(&dir).await;
+    let lost = UserRepository::create(&guest, new_user("a@example.com")).await;
+    let Err(DataError::Unavailable(reason)) = lost else {
+        panic!("expected Unavailable, got {lost:?}");
+    };
+    assert!(reason.to_string().contains("may or may not"), "{reason}");
+    host.await.unwrap();
+    UserRepository::create(&guest, new_user("b@example.com"))
+        .await
+        .unwrap();
+    guest.close().await;
+}
+
+#[tokio::test]
+async fn a_write_sent_on_a_connection_the_host_never_took_runs_where_it_was_made() {
+    let dir = tempfile::tempdir().unwrap();
+    store(&dir).await.close().await;
+    let db = dir.path().join("app.db");
+    let lock = lock_file(&beside(&db, "-writer.host")).expect("the lock is free");
+    // The guest's connection waits in the listener's queue until the host
+    // stops listening without ever taking it.
+    let listener = UnixListener::bind(beside(&db, "-writer.sock")).unwrap();
+    let leave = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(listener);
+        drop(lock);
+    });
+    let guest = store(&dir).await;
+    UserRepository::create(&guest, new_user("a@example.com"))
+        .await
+        .unwrap();
+    leave.await.unwrap();
+    assert!(guest.by_email("a@example.com").await.unwrap().is_some());
+    guest.close().await;
+}
