@@ -2,11 +2,14 @@
 //! SQLite file, a rolling reload under load, and a graceful stop, through the
 //! shared port as a client sees them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use serde_json::Value;
 
-use crate::helper::{Corral, Load, alive, get, post_json};
+use crate::helper::{Corral, Load, alive, get, post_json, post_json_as};
 
 /// Shown verbatim in docs/workers.md as the app's recipe.
 pub const CONFIG: &str = r#"
@@ -103,4 +106,94 @@ fn thirty_reloads_under_load_fail_no_request_on_new_or_keep_alive_connections() 
         60,
         "every old worker drained"
     );
+}
+
+/// Every write of the workers goes to the one that hosts the SQLite file's
+/// writer; each reload drains that host, and the writes the other workers
+/// had sent it must be answered or run where they were made.
+#[test]
+fn reloads_under_a_write_load_fail_no_write_and_lose_none() {
+    let mut corral = Corral::start(CONFIG);
+    corral.wait_online();
+    let addr = corral.listen_addr();
+    let account =
+        r#"{"email":"writer@example.com","name":"Writer","password":"correct horse battery"}"#;
+    let (status, body) = post_json(addr, "/api/auth/register", account).expect("register");
+    assert_eq!(status, 201, "{body}");
+    let login = r#"{"email":"writer@example.com","password":"correct horse battery"}"#;
+    let (status, body) = post_json(addr, "/api/auth/login", login).expect("login");
+    assert_eq!(status, 200, "{body}");
+    let session: Value = serde_json::from_str(&body).expect("JSON");
+    let token: Arc<str> = session["data"]["token"].as_str().expect("a token").into();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (stop, token) = (Arc::clone(&stop), Arc::clone(&token));
+            std::thread::spawn(move || {
+                let (mut created, mut failures) = (Vec::new(), Vec::new());
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let post = format!(
+                        r#"{{"title":"Reload {writer} {n}","content":"Written during a reload.","status":"published"}}"#
+                    );
+                    match post_json_as(addr, "/api/posts", &post, &token) {
+                        Ok((201, body)) => {
+                            let post: Value = serde_json::from_str(&body).expect("JSON");
+                            created.push(post["data"]["slug"].as_str().expect("a slug").to_owned());
+                        }
+                        Ok((status, body)) => failures.push(format!("{status} {body}")),
+                        Err(error) => failures.push(error.to_string()),
+                    }
+                }
+                (created, failures)
+            })
+        })
+        .collect();
+    for _ in 0..10 {
+        corral.signal(Signal::SIGHUP);
+        corral.wait_message("reload complete");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut created, mut failures) = (Vec::new(), Vec::new());
+    for writer in writers {
+        let (ok, failed) = writer.join().expect("writer thread");
+        created.extend(ok);
+        failures.extend(failed);
+    }
+    assert!(
+        failures.is_empty(),
+        "failed writes: {failures:?}; the workers said: {:?}",
+        logged_errors(corral.dir())
+    );
+    assert!(created.len() > 10, "writes went on: {}", created.len());
+    for slug in &created {
+        let (status, body) = get(addr, &format!("/api/posts/{slug}")).expect("read back");
+        assert_eq!(status, 200, "post {slug} acknowledged, then gone: {body}");
+    }
+    corral.signal(Signal::SIGTERM);
+    assert!(corral.wait_exit(Duration::from_secs(20)).success());
+}
+
+/// The lines at `ERROR` level in every log file under `dir`.
+fn logged_errors(dir: &std::path::Path) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                errors.extend(
+                    text.lines()
+                        .filter(|l| l.contains("ERROR"))
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    errors
 }

@@ -20,6 +20,17 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<(u
     request(addr, "POST", path, Some(body)).map(|r| (r.status, r.body))
 }
 
+/// `POST path` with a JSON body as the holder of bearer `token`.
+pub fn post_json_as(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    token: &str,
+) -> std::io::Result<(u16, String)> {
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    request_with(addr, "POST", path, Some(body), &auth).map(|r| (r.status, r.body))
+}
+
 /// `method path` without a body on a new connection, for a test that looks
 /// at the headers too (or sends `HEAD`).
 pub fn send(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Response> {
@@ -53,6 +64,17 @@ fn request(
     path: &str,
     json: Option<&str>,
 ) -> std::io::Result<Response> {
+    request_with(addr, method, path, json, "")
+}
+
+/// [`request`] with `headers` (whole lines, each ending in CRLF) added.
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    headers: &str,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = json.unwrap_or_default();
@@ -62,7 +84,7 @@ fn request(
     };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}{content_type}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();

@@ -14,7 +14,7 @@ pub use cgroup::kill_and_remove as cgroup_kill_and_remove;
 pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writable_own_cgroup};
 pub use cli::{Ran, check_status_schema, corral_cli, corral_cli_with};
 pub use events::{pid_of, time_between};
-pub use http::{Load, LoadReport, get, get_json, post_json, send};
+pub use http::{Load, LoadReport, get, get_json, post_json, post_json_as, send};
 pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};
 pub use systemd::{FakeSystemd, monotonic_usec, notify_value};
 
