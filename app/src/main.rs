@@ -4,11 +4,13 @@
 use std::process::ExitCode;
 
 use app::cli::Cli;
+use app::infrastructure::malloc;
 use app::infrastructure::settings::Settings;
 use app::infrastructure::telemetry;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    malloc::limit_arenas();
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,

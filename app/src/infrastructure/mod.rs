@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod listener;
+pub mod malloc;
 pub mod metrics;
 pub mod notify;
 pub mod redact;
