@@ -83,6 +83,19 @@ fn key_named(reported: &str) -> &'static str {
         .map_or("unknown", |(_, key)| key)
 }
 
+/// `error: source: source...`: for logs, and for an error that travels
+/// between processes as text.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The key named `name`, as the `&'static str` [`DataError::Conflict`]
 /// holds: a conflict that came from another process names its key as text.
 pub(crate) fn known_key(name: &str) -> &'static str {

@@ -18,6 +18,7 @@ mod sqlite;
 mod throttle;
 
 pub use connect::connect;
+pub(crate) use error::error_chain;
 pub use generation::{ContentGeneration, Generation};
 pub use models::*;
 pub use rules::{EXCERPT_CHARS, excerpt};

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::business::{FieldError, ServiceError};
+use crate::data::error_chain;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -189,18 +190,6 @@ fn conflict(field: &str) -> &'static str {
         "email" => "That email is already registered.",
         _ => "The request conflicts with a concurrent change; try again.",
     }
-}
-
-/// `error: source: source...`, for logs only.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

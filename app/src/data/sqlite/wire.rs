@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::writes::Written;
 use crate::data::error::known_key;
+use crate::data::error_chain;
 use crate::data::{DataError, NewSession, NewUser, Role, ThrottleLimits, User};
 
 /// A write sent to the host; `seq` pairs it with its reply. Sent as
@@ -64,8 +65,8 @@ impl From<DataError> for WireError {
             DataError::Conflict { constraint } => Self::Conflict(constraint.to_owned()),
             DataError::NotFound => Self::NotFound,
             DataError::VersionMismatch => Self::VersionMismatch,
-            DataError::Unavailable(source) => Self::Unavailable(full_message(source.as_ref())),
-            other => Self::Unavailable(full_message(&other)),
+            DataError::Unavailable(source) => Self::Unavailable(error_chain(source.as_ref())),
+            other => Self::Unavailable(error_chain(&other)),
         }
     }
 }
@@ -81,19 +82,6 @@ impl From<WireError> for DataError {
             WireError::Unavailable(message) => Self::Unavailable(message.into()),
         }
     }
-}
-
-/// The error and its sources, as the log of the process that had it would
-/// show them.
-fn full_message(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// The wire fields of [`User`].
