@@ -413,9 +413,10 @@ impl ContentGeneration for SharedGeneration {
 
 /// `<database>-generation`, from the database's canonical path.
 fn generation_path(database: &Path) -> io::Result<PathBuf> {
-    let mut path = std::fs::canonicalize(database)?.into_os_string();
-    path.push("-generation");
-    Ok(path.into())
+    Ok(super::beside(
+        &std::fs::canonicalize(database)?,
+        "-generation",
+    ))
 }
 
 /// Maps the first [`REGION_BYTES`] of `file`, shared.

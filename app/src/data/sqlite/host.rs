@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 
 use self::link::{Link, Sent};
 use self::serve::Hosting;
+use super::beside;
 use super::writer::Writer;
 use super::writes::{Answer, Write, Written};
 use crate::data::{DataError, DataResult};
@@ -195,13 +196,6 @@ fn lock_file(path: &Path) -> Option<File> {
         .ok()?;
     flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
     Some(file)
-}
-
-/// `db` with `suffix` appended to its file name.
-fn beside(db: &Path, suffix: &str) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Writes the frames queued for one socket, whatever has queued meanwhile

@@ -34,7 +34,7 @@ mod wire;
 mod writer;
 mod writes;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,6 +179,15 @@ impl SqliteStore {
     }
 }
 
+/// `db` with `suffix` appended to its file name: where the files that go
+/// with a database live (`-writer.lock`, `-writer.host`, `-writer.sock`,
+/// `-generation`), as SQLite's own `-wal` and `-shm` do.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Creates the folder a database file goes in, so a fresh checkout can run
 /// with the default `sqlite://data/app.db`.
 fn create_folder(file: &Path) -> DataResult<()> {
@@ -281,6 +290,14 @@ mod tests {
         let url = format!("sqlite://{}/app.db", dir.path().display());
         let (store, generation) = SqliteStore::open(&url).await.unwrap();
         (dir, store, generation)
+    }
+
+    #[test]
+    fn the_files_of_a_database_sit_beside_it() {
+        assert_eq!(
+            beside(Path::new("data/app.db"), "-writer.lock"),
+            Path::new("data/app.db-writer.lock")
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustix::fs::{FlockOperation, fcntl_lock, flock};
@@ -27,17 +27,10 @@ pub(super) struct Turn {
     file: Option<Arc<File>>,
 }
 
-/// The lock file of the database `db`: `db` with `-writer.lock` appended.
-/// It is never deleted: removing a lock file others may hold open would
-/// let two processes each lock a different file.
-pub(super) fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-writer.lock");
-    PathBuf::from(name)
-}
-
 impl Turns {
-    /// Opens (creating when missing) the lock file beside `db`.
+    /// Opens (creating when missing) the lock file beside `db`,
+    /// `<db>-writer.lock`. It is never deleted: removing a lock file others
+    /// may hold open would let two processes each lock a different file.
     pub(super) fn beside(db: &Path) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
@@ -45,7 +38,7 @@ impl Turns {
             // Readable too: the shared `fcntl` lock a waiter holds needs it.
             .read(true)
             .write(true)
-            .open(lock_path(db))?;
+            .open(super::beside(db, "-writer.lock"))?;
         Ok(Self {
             file: Some(Arc::new(file)),
         })
@@ -172,14 +165,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    #[test]
-    fn the_lock_file_sits_beside_the_database() {
-        assert_eq!(
-            lock_path(Path::new("data/app.db")),
-            Path::new("data/app.db-writer.lock")
-        );
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_second_holder_waits_until_the_first_turn_ends() {

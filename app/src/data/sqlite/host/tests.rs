@@ -5,8 +5,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use uuid::Uuid;
 
-use super::super::SqliteStore;
-use super::{beside, lock_file};
+use super::super::{SqliteStore, beside};
+use super::lock_file;
 use crate::data::{
     CommentRepository, DataError, Database, FollowRepository, LoginThrottleRepository, NewComment,
     NewPost, NewSession, NewUser, NotificationRepository, PostChange, PostRepository, PostStatus,
