@@ -41,7 +41,7 @@ use self::link::{Link, Sent};
 use self::serve::Hosting;
 use super::beside;
 use super::writer::Writer;
-use super::writes::{Answer, Write, Written};
+use super::writes::{Answer, Write};
 use crate::data::{DataError, DataResult};
 
 /// The longest socket path a `sockaddr_un` holds (108 bytes with the
@@ -114,22 +114,14 @@ impl Host {
             Some(link) => match link.send(&write).await {
                 Sent::Answered(outcome) => outcome?,
                 // The host left without reading it: it never ran.
-                Sent::Unread => self.local(write).await?,
+                Sent::Unread => write.run_on(&self.writer).await?,
                 Sent::Lost(error) => return Err(error),
             },
-            None => self.local(write).await?,
+            None => write.run_on(&self.writer).await?,
         };
         T::from_written(written).ok_or_else(|| {
             DataError::Unavailable("the writer host answered with another kind of result".into())
         })
-    }
-
-    /// Runs `write` on this process's writer.
-    async fn local(&self, write: Write) -> DataResult<Written> {
-        let content = write.content();
-        self.writer
-            .write(content, move |conn| write.run(conn))
-            .await
     }
 
     /// The link to send a write over; `None` when this process writes it.

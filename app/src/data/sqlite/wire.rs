@@ -16,6 +16,13 @@ use crate::data::error::known_key;
 use crate::data::error_chain;
 use crate::data::{DataError, NewSession, NewUser, Role, ThrottleLimits, User};
 
+/// `value` as one line of compact JSON, the unit of the wire.
+pub(super) fn line(value: &impl Serialize) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// A write sent to the host; `seq` pairs it with its reply. Sent as
 /// `Request<&Write>`, read as `Request<Write>`.
 #[derive(Debug, Serialize, Deserialize)]

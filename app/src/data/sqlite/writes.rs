@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::wire::{NewSessionWire, NewUserWire, ThrottleLimitsWire, UserWire};
+use super::writer::Writer;
 use super::{auth, comments, posts, social, users};
 use crate::data::{
     Comment, DataResult, NewComment, NewPost, NewSession, NewUser, Post, PostChange, Role,
@@ -109,7 +110,7 @@ pub(super) enum Written {
 impl Write {
     /// Whether the write changes posts, tags or comments, so its commit
     /// must count a new content generation.
-    pub(super) fn content(&self) -> bool {
+    fn content(&self) -> bool {
         matches!(
             self,
             Self::CreatePost(_)
@@ -120,8 +121,15 @@ impl Write {
         )
     }
 
+    /// Runs the write in `writer`'s next transaction; what it returned
+    /// once that committed.
+    pub(super) async fn run_on(self, writer: &Writer) -> DataResult<Written> {
+        let content = self.content();
+        writer.write(content, move |conn| self.run(conn)).await
+    }
+
     /// Does the write on `conn`, inside the writer's transaction.
-    pub(super) fn run(self, conn: &Connection) -> DataResult<Written> {
+    fn run(self, conn: &Connection) -> DataResult<Written> {
         Ok(match self {
             Self::CreateUser(new) => Written::User(users::create(conn, new)?),
             Self::SetRole { email_key, role } => {

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::super::BUSY_TIMEOUT;
-use super::super::wire::{Frame, Request};
+use super::super::wire::{Frame, Request, line};
 use super::super::writes::{Write, Written};
 use super::send_frames;
 use crate::data::{DataError, DataResult};
@@ -31,7 +31,6 @@ use crate::data::{DataError, DataResult};
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2 * BUSY_TIMEOUT.as_secs());
 
 /// What became of a write sent to the host.
-#[derive(Debug)]
 pub(in crate::data::sqlite) enum Sent {
     /// The host ran it: its transaction committed, or it failed.
     Answered(DataResult<Written>),
@@ -42,7 +41,7 @@ pub(in crate::data::sqlite) enum Sent {
 }
 
 /// How a connection to the host ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum End {
     /// The host said goodbye after answering everything it read.
     Goodbye,
@@ -82,13 +81,13 @@ struct Waiting {
     /// Where each request's answer goes, by `seq`.
     replies: HashMap<u64, oneshot::Sender<Sent>>,
     /// Set once the connection ended: nothing more is sent on it.
-    ended: Option<End>,
+    ended: bool,
 }
 
 impl Waiting {
     /// Marks the connection ended and answers every write still waiting.
     fn end(&mut self, end: End) {
-        self.ended.get_or_insert(end);
+        self.ended = true;
         for (_, reply) in self.replies.drain() {
             let _ = reply.send(unanswered(end));
         }
@@ -119,22 +118,21 @@ impl Link {
 
     /// Whether writes can still be sent on it.
     pub(in crate::data::sqlite) fn is_open(&self) -> bool {
-        lock(&self.waiting).ended.is_none()
+        !lock(&self.waiting).ended
     }
 
     /// Sends `write` and waits for what became of it.
     pub(in crate::data::sqlite) async fn send(&self, write: &Write) -> Sent {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut frame = match serde_json::to_vec(&Request { seq, write }) {
+        let frame = match line(&Request { seq, write }) {
             Ok(frame) => frame,
             Err(error) => return Sent::Answered(Err(DataError::Unavailable(Box::new(error)))),
         };
-        frame.push(b'\n');
         let (reply, answer) = oneshot::channel();
         {
             let mut waiting = lock(&self.waiting);
             // A connection that already ended never gets this write.
-            if waiting.ended.is_some() {
+            if waiting.ended {
                 return Sent::Unread;
             }
             waiting.replies.insert(seq, reply);

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::super::wire::{Frame, Request, WireError};
+use super::super::wire::{Frame, Request, WireError, line};
 use super::super::writer::Writer;
 use super::super::writes::Write;
 use super::send_frames;
@@ -139,19 +139,11 @@ async fn guest(stream: UnixStream, writer: Arc<Writer>, stop: CancellationToken)
 /// Runs one guest's write on the host's writer and queues the answer.
 async fn run(request: Request<Write>, writer: Arc<Writer>, out: mpsc::UnboundedSender<Vec<u8>>) {
     let Request { seq, write } = request;
-    let content = write.content();
-    let outcome = Box::new(
-        writer
-            .write(content, move |conn| write.run(conn))
-            .await
-            .map_err(WireError::from),
-    );
+    let outcome = Box::new(write.run_on(&writer).await.map_err(WireError::from));
     let _ = out.send(frame(&Frame::Reply { seq, outcome }));
 }
 
-/// `frame` as one line.
+/// `frame` as one line (a frame of the host's always serialises).
 fn frame(frame: &Frame) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(frame).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
+    line(frame).unwrap_or_default()
 }
