@@ -11,10 +11,10 @@
 //! sharing the file take turns at it through a lock file ([`turns`]), with
 //! `busy_timeout` as the safety net. Usually only one of them writes: the
 //! writer host ([`host`]) runs every process's writes ([`writes`]) on its
-//! writer, so its page cache stays warm and its batches full. A batch that changed posts, tags or
-//! comments commits through the content generation's protocol
-//! ([`generation`]), so cached reads in every process see it once it is
-//! acknowledged.
+//! writer, so its page cache stays warm and its batches full. A batch that
+//! changed posts, tags or comments commits through the content
+//! generation's protocol ([`generation`]), so cached reads in every process
+//! see it once it is acknowledged.
 //!
 //! Ids are stored as UUID text and times as fixed-width RFC 3339 text
 //! ([`codec`]), so text order is id and time order.
@@ -292,6 +292,15 @@ mod tests {
         (dir, store, generation)
     }
 
+    /// Runs `sql` on the store's own writer.
+    async fn execute(store: &SqliteStore, sql: &'static str) {
+        store
+            .writer
+            .write(false, move |conn| Ok(conn.execute_batch(sql)?))
+            .await
+            .unwrap();
+    }
+
     #[test]
     fn the_files_of_a_database_sit_beside_it() {
         assert_eq!(
@@ -324,13 +333,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
         let (_dir, store, _generation) = fresh().await;
-        store
-            .writer
-            .write(false, |conn| {
-                Ok(conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")?)
-            })
-            .await
-            .unwrap();
+        execute(&store, "CREATE TABLE t (k TEXT PRIMARY KEY)").await;
         let insert = |keys: &'static [&'static str]| {
             store.writer.write(false, move |conn| {
                 for key in keys {
@@ -361,13 +364,7 @@ mod tests {
     async fn writes_queued_while_another_process_has_the_turn_join_one_batch() {
         let (dir, store, generation) = fresh().await;
         let path = dir.path().join("app.db");
-        store
-            .writer
-            .write(false, |conn| {
-                Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?)
-            })
-            .await
-            .unwrap();
+        execute(&store, "CREATE TABLE t (k TEXT)").await;
         let before = generation.current().await.unwrap().serial;
         // Another process's writer: its own open file description of the
         // lock file, holding the turn.
@@ -411,13 +408,7 @@ mod tests {
             matches!(panicked, Err(DataError::Unavailable(_))),
             "{panicked:?}"
         );
-        store
-            .writer
-            .write(false, |conn| {
-                Ok(conn.execute_batch("CREATE TABLE t (k TEXT)")?)
-            })
-            .await
-            .unwrap();
+        execute(&store, "CREATE TABLE t (k TEXT)").await;
         store.close().await;
     }
 
