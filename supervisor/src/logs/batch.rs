@@ -16,12 +16,7 @@ pub(super) struct Batch {
 
 impl Batch {
     pub fn new(source: Source) -> Self {
-        Self {
-            source,
-            at: SystemTime::now(),
-            text: Vec::new(),
-            ends: Vec::new(),
-        }
+        Self::with_capacity(source, 0)
     }
 
     /// A batch with room for `bytes` of lines, so that filling it from one
@@ -32,7 +27,7 @@ impl Batch {
             at: SystemTime::now(),
             text: Vec::with_capacity(bytes),
             // Log lines are rarely shorter than 64 bytes.
-            ends: Vec::with_capacity(bytes / 64 + 1),
+            ends: Vec::with_capacity(bytes / 64),
         }
     }
 
