@@ -123,6 +123,11 @@ impl Link {
 
     /// Sends `write` and waits for what became of it.
     pub(in crate::data::sqlite) async fn send(&self, write: &Write) -> Sent {
+        self.send_within(write, ANSWER_TIMEOUT).await
+    }
+
+    /// [`Self::send`], waiting at most `timeout` for the answer.
+    async fn send_within(&self, write: &Write, timeout: Duration) -> Sent {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         let frame = match line(&Request { seq, write }) {
             Ok(frame) => frame,
@@ -140,14 +145,13 @@ impl Link {
         // The sending task ends only after the connection ended, which
         // answered every waiting write, this one included.
         let _ = self.out.send(frame);
-        match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+        match tokio::time::timeout(timeout, answer).await {
             Ok(sent) => sent.unwrap_or_else(|_| unanswered(End::Broken)),
             Err(_) => {
                 lock(&self.waiting).replies.remove(&seq);
                 Sent::Lost(DataError::Unavailable(
                     format!(
-                        "the SQLite writer host did not answer within {} s (is it stopped?); the write may or may not have been saved",
-                        ANSWER_TIMEOUT.as_secs()
+                        "the SQLite writer host did not answer within {timeout:?} (is it stopped?); the write may or may not have been saved"
                     )
                     .into(),
                 ))
@@ -193,4 +197,49 @@ async fn read_frames(socket: OwnedReadHalf, waiting: Arc<Mutex<Waiting>>) {
 /// poisoned (every change to them is a single insert or drain).
 fn lock(waiting: &Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
     waiting.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::super::tests::pose_as_host;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_the_host_never_answers_fails_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lock, listener, socket) = pose_as_host(&dir).await;
+        // A host that takes the connection and reads, then stops running.
+        let host = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            tokio::io::AsyncWriteExt::write_all(&mut write, b"\"Hello\"\n")
+                .await
+                .unwrap();
+            let mut request = String::new();
+            BufReader::new(read).read_line(&mut request).await.unwrap();
+            (lock, request, write)
+        });
+        let link = Link::connect(&socket).unwrap();
+        let sent = link
+            .send_within(
+                &Write::MarkAllRead(Uuid::now_v7()),
+                Duration::from_millis(300),
+            )
+            .await;
+        let Sent::Lost(DataError::Unavailable(reason)) = sent else {
+            panic!("expected a lost write");
+        };
+        assert!(
+            reason.to_string().contains("did not answer within"),
+            "{reason}"
+        );
+        let (_lock, request, _still_open) = host.await.unwrap();
+        assert!(request.contains("MarkAllRead"), "{request}");
+        assert!(
+            link.is_open(),
+            "a late answer may still come for other writes"
+        );
+    }
 }

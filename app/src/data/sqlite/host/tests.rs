@@ -1,5 +1,8 @@
 //! The writer host between stores on one file, each standing for a process.
 
+use std::fs::File;
+use std::path::PathBuf;
+
 use chrono::{Duration, Utc};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
@@ -212,12 +215,22 @@ async fn no_write_fails_while_the_host_hands_over() {
     guest.close().await;
 }
 
-/// Plays a host that holds the lock, takes one connection, reads its first
-/// request line, sends `answer` (whole frames), hangs up and lets go.
-async fn fake_host(dir: &tempfile::TempDir, answer: &'static str) -> tokio::task::JoinHandle<()> {
+/// Migrates a fresh file in `dir` (its first store hosts, then leaves),
+/// then holds the host lock and listens where the host does, as a host
+/// this test plays: the lock, the listener and the socket's path.
+pub(super) async fn pose_as_host(dir: &tempfile::TempDir) -> (File, UnixListener, PathBuf) {
+    store(dir).await.close().await;
     let db = dir.path().join("app.db");
     let lock = lock_file(&beside(&db, "-writer.host")).expect("the lock is free");
-    let listener = UnixListener::bind(beside(&db, "-writer.sock")).unwrap();
+    let socket = beside(&db, "-writer.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    (lock, listener, socket)
+}
+
+/// Plays a host that takes one connection, reads its first request line,
+/// sends `answer` (whole frames), hangs up and lets go.
+async fn fake_host(dir: &tempfile::TempDir, answer: &'static str) -> tokio::task::JoinHandle<()> {
+    let (lock, listener, _) = pose_as_host(dir).await;
     tokio::spawn(async move {
         let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept());
         let (stream, _) = accepted.await.expect("the guest connects").unwrap();
@@ -233,8 +246,6 @@ async fn fake_host(dir: &tempfile::TempDir, answer: &'static str) -> tokio::task
 #[tokio::test]
 async fn a_write_the_leaving_host_did_not_run_runs_where_it_was_made() {
     let dir = tempfile::tempdir().unwrap();
-    // The first store migrates the file, then leaves it to the fake host.
-    store(&dir).await.close().await;
     let host = fake_host(&dir, "\"Hello\"\n\"Goodbye\"\n").await;
     let guest = store(&dir).await;
     UserRepository::create(&guest, new_user("a@example.com"))
@@ -248,7 +259,6 @@ async fn a_write_the_leaving_host_did_not_run_runs_where_it_was_made() {
 #[tokio::test]
 async fn a_write_in_the_hands_of_a_host_that_died_fails_and_the_next_one_is_done() {
     let dir = tempfile::tempdir().unwrap();
-    store(&dir).await.close().await;
     let host = fake_host(&dir, "\"Hello\"\n").await;
     let guest = store(&dir).await;
     let lost = UserRepository::create(&guest, new_user("a@example.com")).await;
@@ -265,23 +275,50 @@ async fn a_write_in_the_hands_of_a_host_that_died_fails_and_the_next_one_is_done
 
 #[tokio::test]
 async fn a_write_sent_on_a_connection_the_host_never_took_runs_where_it_was_made() {
+    const LEAVES_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
     let dir = tempfile::tempdir().unwrap();
-    store(&dir).await.close().await;
-    let db = dir.path().join("app.db");
-    let lock = lock_file(&beside(&db, "-writer.host")).expect("the lock is free");
     // The guest's connection waits in the listener's queue until the host
     // stops listening without ever taking it.
-    let listener = UnixListener::bind(beside(&db, "-writer.sock")).unwrap();
+    let (lock, listener, _) = pose_as_host(&dir).await;
     let leave = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(LEAVES_AFTER).await;
         drop(listener);
         drop(lock);
     });
     let guest = store(&dir).await;
+    let started = std::time::Instant::now();
     UserRepository::create(&guest, new_user("a@example.com"))
         .await
         .unwrap();
+    assert!(
+        started.elapsed() >= LEAVES_AFTER / 2,
+        "the write waited on the untaken connection, then ran here"
+    );
     leave.await.unwrap();
     assert!(guest.by_email("a@example.com").await.unwrap().is_some());
     guest.close().await;
+}
+
+#[tokio::test]
+async fn with_a_socket_path_too_long_to_bind_each_store_writes_for_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("d".repeat(120));
+    std::fs::create_dir(&deep).unwrap();
+    let url = format!("sqlite://{}/app.db", deep.display());
+    let (first, _) = SqliteStore::open(&url).await.unwrap();
+    first.migrate().await.unwrap();
+    let (second, _) = SqliteStore::open(&url).await.unwrap();
+    UserRepository::create(&first, new_user("a@example.com"))
+        .await
+        .unwrap();
+    UserRepository::create(&second, new_user("b@example.com"))
+        .await
+        .unwrap();
+    assert!(first.by_email("b@example.com").await.unwrap().is_some());
+    assert!(
+        !beside(&deep.join("app.db"), "-writer.host").exists(),
+        "nobody tried to host"
+    );
+    second.close().await;
+    first.close().await;
 }
