@@ -21,9 +21,7 @@ where
 {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = sqlite_url(&dir);
-    let repos = connect(&url).await.expect("open SQLite");
-    repos.database.migrate().await.expect("migrate SQLite");
-    test(repos, url).await;
+    test(migrated(&url).await, url).await;
 }
 
 /// Runs `test` on a second store on a fresh SQLite file while the first,
@@ -37,11 +35,21 @@ where
 {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = sqlite_url(&dir);
-    let host = connect(&url).await.expect("open SQLite");
-    host.database.migrate().await.expect("migrate SQLite");
+    let host = migrated(&url).await;
     let repos = connect(&url).await.expect("open SQLite again");
     test(repos, url).await;
     host.database.close().await;
+}
+
+/// The repositories on `url`, migrated.
+async fn migrated(url: &str) -> Repositories {
+    let repos = connect(url).await.expect("open the database");
+    repos
+        .database
+        .migrate()
+        .await
+        .expect("migrate the database");
+    repos
 }
 
 /// The URL of `app.db` inside `dir`.
@@ -59,8 +67,7 @@ where
         return;
     };
     let url = schema.url();
-    let repos = connect(&url).await.expect("open PostgreSQL");
-    repos.database.migrate().await.expect("migrate PostgreSQL");
+    let repos = migrated(&url).await;
     // In its own task, so the schema is dropped even when the test fails.
     let outcome = tokio::spawn(test(repos, url)).await;
     schema.drop().await;

@@ -249,13 +249,17 @@ impl Corral {
         }
     }
 
+    /// What the app log `file` (under `logs/`) holds so far.
+    pub fn read_log(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir().join("logs").join(file)).unwrap_or_default()
+    }
+
     /// Waits until the app log `file` (under `logs/`) holds `needle` at
     /// least `n` times: how a test knows requests reached the workers.
     pub fn wait_log(&self, file: &str, needle: &str, n: usize) {
-        let log = self.dir().join("logs").join(file);
         let deadline = Instant::now() + EVENT_TIMEOUT;
         loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = self.read_log(file);
             if text.matches(needle).count() >= n {
                 return;
             }
