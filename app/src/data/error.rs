@@ -74,9 +74,10 @@ fn unique_key(error: &dyn DatabaseError) -> &'static str {
     key_named(error.constraint().unwrap_or_else(|| error.message()))
 }
 
-/// The business name of the unique key `reported` (a constraint name or
-/// a message) names.
-fn key_named(reported: &str) -> &'static str {
+/// The business name of the unique key `reported` (a constraint name, a
+/// message, or a business name that came from another process as text)
+/// names.
+pub(crate) fn key_named(reported: &str) -> &'static str {
     UNIQUE_KEYS
         .iter()
         .find(|(fragment, _)| reported.contains(fragment))
@@ -94,16 +95,6 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The key named `name`, as the `&'static str` [`DataError::Conflict`]
-/// holds: a conflict that came from another process names its key as text.
-pub(crate) fn known_key(name: &str) -> &'static str {
-    UNIQUE_KEYS
-        .iter()
-        .map(|(_, key)| *key)
-        .find(|key| *key == name)
-        .unwrap_or("unknown")
 }
 
 /// A stored value this code cannot read back: the database was changed by
@@ -124,5 +115,20 @@ impl CorruptValue {
             column,
             value: value.into(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A conflict that travelled between processes as its key's name comes
+    /// back as the same key.
+    #[test]
+    fn every_business_key_names_itself() {
+        for (_, key) in UNIQUE_KEYS {
+            assert_eq!(key_named(key), *key);
+        }
+        assert_eq!(key_named("made.up"), "unknown");
     }
 }

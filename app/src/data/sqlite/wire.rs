@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use super::writes::Written;
-use crate::data::error::known_key;
+use crate::data::error::key_named;
 use crate::data::error_chain;
 use crate::data::{DataError, NewSession, NewUser, Role, ThrottleLimits, User};
 
@@ -82,7 +82,7 @@ impl From<WireError> for DataError {
     fn from(error: WireError) -> Self {
         match error {
             WireError::Conflict(key) => Self::Conflict {
-                constraint: known_key(&key),
+                constraint: key_named(&key),
             },
             WireError::NotFound => Self::NotFound,
             WireError::VersionMismatch => Self::VersionMismatch,
