@@ -9,40 +9,19 @@
 //! 30 MiB (the bound) at the same throughput. An operator's own
 //! `MALLOC_ARENA_MAX` wins.
 
-use std::ffi::OsStr;
-
 /// The arenas a worker keeps unless the environment says otherwise.
 const ARENAS: i32 = 2;
 
-/// Limits glibc's arenas; call before any thread starts (arenas already
-/// made stay). Does nothing on other C libraries.
+/// Limits glibc's arenas, unless `MALLOC_ARENA_MAX` is set (glibc applies
+/// that itself); call before any thread starts (arenas already made stay).
+/// Does nothing on other C libraries.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if let Some(arenas) = arena_limit(std::env::var_os("MALLOC_ARENA_MAX").as_deref()) {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: `mallopt` only sets a tunable of the allocator; no thread
         // but this one runs yet.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
+            libc::mallopt(libc::M_ARENA_MAX, ARENAS);
         }
-    }
-}
-
-/// The limit to set, given the environment's `MALLOC_ARENA_MAX` (which
-/// glibc applies itself when set).
-fn arena_limit(from_env: Option<&OsStr>) -> Option<i32> {
-    match from_env {
-        Some(_) => None,
-        None => Some(ARENAS),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_operators_setting_wins() {
-        assert_eq!(arena_limit(None), Some(ARENAS));
-        assert_eq!(arena_limit(Some(OsStr::new("8"))), None);
     }
 }

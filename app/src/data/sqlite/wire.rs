@@ -12,8 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use super::writes::Written;
-use crate::data::error::key_named;
-use crate::data::error_chain;
+use crate::data::error::{error_chain, key_named};
 use crate::data::{DataError, NewSession, NewUser, Role, ThrottleLimits, User};
 
 /// `value` as one line of compact JSON, the unit of the wire.
