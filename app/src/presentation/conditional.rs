@@ -10,6 +10,7 @@
 //! A cached read is rendered once ([`render`]) and its body and tag reused
 //! by every response that hits its entry ([`respond`]).
 
+use axum::body::Bytes;
 use axum::http::header::{CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +28,14 @@ pub fn single<T: Serialize>(request: &HeaderMap, value: T, version: Option<i64>)
 
 /// `value` as JSON with its ETag (see [`single`]).
 pub fn render<T: Serialize>(value: &T, version: Option<i64>) -> Rendered {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    tagged(
+        serde_json::to_vec(value).unwrap_or_default().into(),
+        version,
+    )
+}
+
+/// `body`, already JSON, with its ETag (see [`single`]).
+pub fn tagged(body: Bytes, version: Option<i64>) -> Rendered {
     let hash = Sha256::digest(&body);
     let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
     let tag = match version {
@@ -35,7 +43,7 @@ pub fn render<T: Serialize>(value: &T, version: Option<i64>) -> Rendered {
         None => format!("\"{hex}\""),
     };
     Rendered {
-        body: body.into(),
+        body,
         tag: Some(tag),
     }
 }

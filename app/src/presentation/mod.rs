@@ -14,6 +14,7 @@ mod envelope;
 mod error;
 mod extract;
 mod middleware;
+mod openapi;
 mod ops;
 mod requests;
 mod routes;
@@ -98,9 +99,15 @@ pub fn ops_router(state: AppState) -> Router {
 }
 
 fn ops_routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
+    routes::build(ops_table())
+}
+
+/// The operational routes, as a list the OpenAPI tests can walk.
+fn ops_table() -> Vec<routes::Route> {
+    vec![
+        ("/health", get(ops::health)),
+        ("/metrics", get(ops::metrics)),
+    ]
 }
 
 fn layered(routes: Router<AppState>, state: AppState) -> Router {
