@@ -44,7 +44,7 @@ pub struct CreatePost {
     title: String,
     content: String,
     #[serde(default)]
-    tags: Vec<String>,
+    tags: Option<Vec<String>>,
     #[serde(default)]
     status: Option<String>,
 }
@@ -54,7 +54,7 @@ impl From<CreatePost> for PostDraft {
         Self {
             title: p.title,
             content: p.content,
-            tags: p.tags,
+            tags: p.tags.unwrap_or_default(),
             status: p.status,
         }
     }

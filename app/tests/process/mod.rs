@@ -9,6 +9,7 @@ mod drain;
 mod dropped;
 mod freshness;
 mod http;
+mod openapi;
 mod queue;
 mod sharing;
 mod worker;
