@@ -19,7 +19,8 @@
 #                      repeated; the work done still depends on speed)
 #   CONTRACT_VENV      where the venv lives (default target/contract-venv)
 #   CONTRACT_REPORTS   where Schemathesis writes its JUnit reports
-#                      (default: a temp dir, printed)
+#                      (default: the run's temp dir, which is kept, with
+#                      the app's logs, only when the run fails)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,24 +31,32 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/contract.XXXXXX")"
 reports="${CONTRACT_REPORTS:-$work/reports}"
 app_pid=""
 database=""
+keep=1
 
-cleanup() {
+# Stops the app this script started, if it runs.
+stop() {
   if [ -n "$app_pid" ]; then
     kill "$app_pid" 2>/dev/null || true
     wait "$app_pid" 2>/dev/null || true
+    app_pid=""
   fi
+}
+
+cleanup() {
+  stop
   if [ -n "$database" ]; then
     psql -q "$TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null || true
   fi
   rm -rf "$work/db"
+  if [ "$keep" = 0 ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
 say() { echo "contract: $*" >&2; }
 
-# The venv, made again only when the pins change (the stamp is written last,
-# so a half-made venv is never used).
-# A lock serialises runs that start together (tests in parallel).
+# The venv, made again only when the pins change (the stamp, a copy of the
+# pins, is written last, so a half-made venv is never used), under a lock
+# so that runs started together (tests in parallel) make it once.
 mkdir -p "$(dirname "$venv")"
 exec 9>"$venv.lock"
 flock 9
@@ -66,11 +75,16 @@ if [ -z "${APP_BIN:-}" ]; then
 fi
 
 # Starts the app on DATABASE_URL (seeded), registers the contract user and
-# runs Schemathesis; returns its exit status.
+# runs Schemathesis; returns its exit status. (Called in an `||` list, where
+# `set -e` does not apply, so every step checks its own outcome.)
 run() {
   local name="$1" url="$2" log="$work/$1.log"
   say "$name: seeding and starting the app"
-  DATABASE_URL="$url" "$APP_BIN" seed --posts 30 >"$work/$name-seed.txt" 2>&1
+  if ! DATABASE_URL="$url" "$APP_BIN" seed --posts 30 >"$work/$name-seed.txt" 2>&1; then
+    cat "$work/$name-seed.txt" >&2
+    say "$name: seeding failed"
+    return 1
+  fi
   DATABASE_URL="$url" APP_LISTEN=127.0.0.1:0 APP_LOG_FORMAT=text APP_ACCESS_LOG=off \
     "$APP_BIN" serve >"$log" 2>&1 &
   app_pid=$!
@@ -78,10 +92,15 @@ run() {
   for _ in $(seq 300); do
     addr="$(grep -o 'serving on 127\.0\.0\.1:[0-9]*' "$log" | head -n1 | cut -d' ' -f3)" || true
     [ -n "$addr" ] && break
-    kill -0 "$app_pid" 2>/dev/null || { cat "$log" >&2; say "$name: the app exited"; return 1; }
+    kill -0 "$app_pid" 2>/dev/null || break
     sleep 0.1
   done
-  [ -n "$addr" ] || { cat "$log" >&2; say "$name: the app did not start"; return 1; }
+  if [ -z "$addr" ]; then
+    stop
+    cat "$log" >&2
+    say "$name: the app did not start"
+    return 1
+  fi
   local base="http://$addr"
 
   export CONTRACT_BASE="$base"
@@ -92,7 +111,12 @@ run() {
   status="$(curl -sS -o "$work/register.json" -w '%{http_code}' -X POST "$base/api/auth/register" \
     -H 'Content-Type: application/json' \
     -d "{\"email\":\"$CONTRACT_EMAIL\",\"name\":\"Contract\",\"password\":\"$CONTRACT_PASSWORD\"}")"
-  [ "$status" = 201 ] || { cat "$work/register.json" >&2; say "$name: registering failed ($status)"; return 1; }
+  if [ "$status" != 201 ]; then
+    stop
+    cat "$work/register.json" >&2
+    say "$name: registering failed ($status)"
+    return 1
+  fi
 
   say "$name: schemathesis for ${seconds}s against $base"
   local outcome=0
@@ -112,9 +136,7 @@ run() {
     sort -k3,3n | awk '$3 != 405 { seen[$1 " " $2] = seen[$1 " " $2] " " $3 "x" $4 } END { for (k in seen) print "  " k ":" seen[k] }' |
     sort >&2 || true
 
-  kill "$app_pid"
-  wait "$app_pid" 2>/dev/null || true
-  app_pid=""
+  stop
   if grep -q 'panicked' "$log"; then
     grep 'panicked' "$log" >&2
     say "$name: the app panicked"
@@ -128,7 +150,7 @@ run() {
 # one that must succeed, while rules a schema cannot state refuse some
 # (following yourself, a stale `If-Match`, a comment on a draft, a title
 # of spaces); object_level_authorization, which needs a second user's
-# token (tests/api/authz.rs covers it route by route).
+# token (app/tests/api/authz.rs covers it route by route).
 checks=not_a_server_error,status_code_conformance,content_type_conformance
 checks+=,response_headers_conformance,response_schema_conformance
 checks+=,negative_data_rejection,missing_required_header,ignored_auth
@@ -139,13 +161,24 @@ mkdir -p "$work/db" "$reports"
 run sqlite "sqlite://$work/db/app.db" || failed=1
 
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  if ! command -v psql >/dev/null; then
+    say "the PostgreSQL run needs psql to create its database: install postgresql-client"
+    exit 1
+  fi
   database="contract_$$_$RANDOM"
   psql -q "$TEST_DATABASE_URL" -c "CREATE DATABASE \"$database\"" >/dev/null
-  run postgres "${TEST_DATABASE_URL%/*}/$database" || failed=1
+  server="${TEST_DATABASE_URL%%\?*}"
+  run postgres "${server%/*}/$database${TEST_DATABASE_URL#"$server"}" || failed=1
 else
   say "skipped: the PostgreSQL run (TEST_DATABASE_URL is unset)"
 fi
 
-say "JUnit reports in $reports"
-if [ "$failed" = 0 ]; then say "passed"; else say "FAILED"; fi
+if [ "$failed" = 0 ]; then
+  [ -n "${CONTRACT_REPORTS:-}" ] && say "JUnit reports in $reports"
+  say "passed"
+  keep=0
+else
+  say "JUnit reports in $reports, the app's logs in $work"
+  say "FAILED"
+fi
 exit "$failed"
