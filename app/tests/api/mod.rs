@@ -9,6 +9,7 @@ mod harness;
 mod inputs;
 mod lists;
 mod login;
+mod openapi;
 mod outage;
 mod posts;
 mod social;
