@@ -9,6 +9,8 @@
 #   bench/contract.sh                  # both backends, 30 s of fuzzing each
 #   CONTRACT_SECONDS=120 bench/contract.sh
 #
+# Needs python3 with venv, curl and flock; psql for the PostgreSQL run.
+#
 # Environment:
 #   APP_BIN            the app binary to run (default: cargo build -p app)
 #   TEST_DATABASE_URL  PostgreSQL server for the second run; a database is
