@@ -34,7 +34,8 @@ pub fn render<T: Serialize>(value: &T, version: Option<i64>) -> Rendered {
     )
 }
 
-/// `body`, already JSON, with its ETag (see [`single`]).
+/// `body`, already JSON, with its ETag (see [`single`]): for documents
+/// served as they are stored, such as `/openapi.json`.
 pub fn tagged(body: Bytes, version: Option<i64>) -> Rendered {
     let hash = Sha256::digest(&body);
     let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();

@@ -1,8 +1,8 @@
 //! The presentation layer: routes, extractors, middleware and errors.
 //!
-//! [`router`] builds the whole public API (plus `/health` and `/metrics`)
-//! and [`ops_router`] only the two operational endpoints, for a private
-//! socket. Both are plain [`Router`]s, separate from serving, so tests
+//! [`router`] builds the whole public API (plus `/health`, `/metrics` and
+//! the API's OpenAPI document, `/openapi.json`) and [`ops_router`] only
+//! the two operational endpoints, for a private socket. Both are plain [`Router`]s, separate from serving, so tests
 //! drive them with `tower::ServiceExt::oneshot`. Handlers turn HTTP into
 //! service calls and [`ServiceError`](crate::business::ServiceError)s into
 //! problem+json; no rule lives here.
