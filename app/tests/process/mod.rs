@@ -9,6 +9,8 @@ mod drain;
 mod dropped;
 mod freshness;
 mod http;
+mod listen_fds;
 mod queue;
+mod read_timeouts;
 mod sharing;
 mod worker;

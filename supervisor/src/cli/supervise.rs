@@ -23,6 +23,7 @@ pub(super) fn run(args: FileArgs) -> ExitCode {
         Ok(eco) => eco,
         Err(err) => return config_error(&err),
     };
+    crate::unix::raise_fd_limit();
     let listeners = match daemon::prepare() {
         Ok(listeners) => listeners,
         Err(err) => return failed(&err),
