@@ -296,7 +296,7 @@ fn soft_raised_to_hard(limit: &rustix::process::Rlimit) -> Option<rustix::proces
         (Some(_), None) => true,
         (None, _) => false,
     };
-    below.then(|| rustix::process::Rlimit {
+    below.then_some(rustix::process::Rlimit {
         current: limit.maximum,
         maximum: limit.maximum,
     })

@@ -215,7 +215,7 @@ impl Settings {
             }
             _ => None,
         };
-        let read_timeouts = ReadTimeouts::read(&get)?;
+        let read_timeouts = ReadTimeouts::read(get)?;
         Ok(Self {
             database_url,
             listen,

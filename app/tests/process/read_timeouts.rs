@@ -87,8 +87,9 @@ fn a_trickled_body_is_answered_408_at_its_bound_and_the_connection_closed() {
     let (worker, _socket) = worker(dir.path(), "trickle");
     let body = register_body("trickle@example.com", 100);
     let mut conn = Connection::open(worker.addr);
-    conn.send(register_head(body.len()).as_bytes());
+    // The server's clock starts once the head is in, so after this.
     let began = Instant::now();
+    conn.send(register_head(body.len()).as_bytes());
     let writer = trickle(conn.stream(), body, Duration::from_millis(200));
 
     let response = conn.read_response();
@@ -132,8 +133,9 @@ fn a_head_that_never_ends_is_answered_408_at_its_bound_and_closed() {
     let mut conn = Connection::open(worker.addr);
     // An idle pause first: the bound counts from the head's first byte.
     std::thread::sleep(BOUND / 2);
-    conn.send(b"GET /health HTTP/1.1\r\nHost: test\r\n");
+    // The server's clock starts at the head's first byte, so after this.
     let began = Instant::now();
+    conn.send(b"GET /health HTTP/1.1\r\nHost: test\r\n");
     let writer = trickle(
         conn.stream(),
         b"X-Slow: 1\r\n".repeat(10),
