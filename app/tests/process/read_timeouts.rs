@@ -65,6 +65,20 @@ fn trickle(mut stream: TcpStream, bytes: Vec<u8>, every: Duration) -> JoinHandle
     })
 }
 
+/// Waits (a little) until the log of worker `name` in `dir` holds `needle`.
+fn assert_logged(dir: &std::path::Path, name: &str, needle: &str) {
+    let path = dir.join(format!("{name}.log"));
+    let deadline = Instant::now() + SLACK;
+    while !std::fs::read_to_string(&path).is_ok_and(|log| log.contains(needle)) {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Asserts `response` is the 408 problem the app sends for a slow body.
 fn assert_timed_out(response: &Response) {
     assert_eq!(
@@ -101,6 +115,11 @@ fn a_trickled_body_is_answered_408_at_its_bound_and_the_connection_closed() {
     );
     assert!(conn.closed_within(SLACK), "the connection stayed open");
     assert!(writer.join().unwrap() < 100, "the whole body went through");
+    assert_logged(
+        dir.path(),
+        "trickle",
+        "a request body arrived too slowly; failing it",
+    );
 }
 
 #[test]
@@ -161,6 +180,11 @@ fn a_head_that_never_ends_is_answered_408_at_its_bound_and_closed() {
     );
     assert!(conn.closed_within(SLACK), "the connection stayed open");
     writer.join().unwrap();
+    assert_logged(
+        dir.path(),
+        "slowloris",
+        "a request head arrived too slowly; closing its connection",
+    );
 }
 
 #[test]

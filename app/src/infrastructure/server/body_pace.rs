@@ -94,7 +94,7 @@ where
             after: this.start.elapsed(),
             received: this.received,
         };
-        tracing::info!(%timed_out, "answering 408");
+        tracing::info!(%timed_out, "a request body arrived too slowly; failing it");
         Poll::Ready(Some(Err(Box::new(timed_out))))
     }
 
