@@ -34,7 +34,7 @@ use axum::http::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -82,8 +82,9 @@ pub(super) async fn serve(
         exchanges.begin();
         request.map(|body| PacedBody::new(body, timeouts.body))
     });
+    // No timer: hyper's only use of one here would be its own head
+    // timeout, which is off.
     let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(None)
         .serve_connection(io, TowerToHyperService::new(service));
