@@ -70,9 +70,9 @@ pub(super) fn look(fd: RawFd) -> std::io::Result<Seen> {
         return Ok(Seen::Closed);
     }
     // SAFETY: the fd is open (just checked), and nothing closes it while
-    // it is borrowed here: this runs before the supervisor starts a thread
-    // or opens an fd (`daemon::prepare`), and an fd of `LISTEN_FDS` is
-    // owned by nothing yet.
+    // it is borrowed here: this runs in `daemon::prepare`, before the
+    // supervisor starts a thread, and an fd of `LISTEN_FDS` is owned by
+    // nothing yet.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let file_type = FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
     if file_type != FileType::Socket {
