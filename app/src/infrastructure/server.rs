@@ -22,6 +22,10 @@
 //! 4. the drain waits for the connection tasks, for at most its bound;
 //!    whatever is left after it is cut when the runtime stops.
 //!
+//! Each connection bounds how long a client may take to send a request:
+//! the wait for its head (module `head_clock`) and its body (module
+//! `body_pace`), answering 408 where a request has begun.
+//!
 //! Under corral with several workers, the accept loops of the shared
 //! sockets hold back while this worker has more than its share of the
 //! open connections (module `balance`); the drain is the same either way,
@@ -31,6 +35,7 @@ mod balance;
 mod body_pace;
 mod connection;
 mod draining;
+mod exchanges;
 mod head_clock;
 mod watched;
 

@@ -42,7 +42,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::body_pace::PacedBody;
 use super::draining::{Activity, Draining};
-use super::head_clock::{Exchanges, Finishing, HeadClock};
+use super::exchanges::{Exchanges, Finishing};
+use super::head_clock::HeadClock;
 use super::watched::Watched;
 use crate::infrastructure::settings::ReadTimeouts;
 

@@ -4,6 +4,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use super::*;
+use crate::infrastructure::server::exchanges::Finishing;
 
 const BOUND: Duration = Duration::from_millis(200);
 
