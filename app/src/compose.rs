@@ -121,6 +121,7 @@ async fn start(settings: &Settings) -> anyhow::Result<(Server, Arc<dyn Database>
             (l, router)
         }),
         settings.instance,
+        settings.read_timeouts,
     );
     let status = format!("serving on {} ({backend})", addrs.join(", "));
     tracing::info!(pid = std::process::id(), "{status}");

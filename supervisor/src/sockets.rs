@@ -3,6 +3,10 @@
 //!
 //! One shared accept queue, not SO_REUSEPORT: closing a reuseport listener
 //! resets the connections queued on it, so a reload would drop requests.
+//! Sockets systemd passes are checked to be listening TCP sockets before
+//! they are adopted (module `inherited`).
+
+mod inherited;
 
 use std::collections::HashMap;
 use std::io;
@@ -55,22 +59,35 @@ impl Listeners {
     /// Takes over the sockets systemd passed to the supervisor
     /// (`LISTEN_FDS`, when `LISTEN_PID` is ours) so that even a restart of the
     /// supervisor refuses no connection. They are matched to apps by address.
+    /// Every fd is checked before any is taken: one that is not a listening
+    /// TCP socket is refused, named, and left open.
     pub fn from_systemd() -> io::Result<Self> {
-        let mut listeners = Self::default();
-        for fd in sd_notify::listen_fds()? {
-            // SAFETY: sd_listen_fds(3): fds 3..3+LISTEN_FDS belong to this
-            // process when LISTEN_PID is our pid; each is taken exactly once.
-            let socket = Socket::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            match socket.local_addr()?.as_socket() {
-                Some(addr) => {
-                    tracing::info!(%addr, fd, "using a socket passed by systemd");
-                    listeners
-                        .by_addr
-                        .insert(ListenKey::shared(addr), Arc::new(socket.into()));
-                    listeners.from_systemd.push(addr);
-                }
-                None => tracing::warn!(fd, "ignoring a passed socket that is not TCP/IP"),
+        let fds: Vec<_> = sd_notify::listen_fds_with_names()?.collect();
+        for (fd, name) in &fds {
+            if let Some(why) = inherited::unfit(inherited::look(*fd)?) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "fd {fd} ({name}) {why}, so no worker could serve on it \
+                         (LISTEN_FDS must count only listening TCP sockets)"
+                    ),
+                ));
             }
+        }
+        let mut listeners = Self::default();
+        for (fd, _) in fds {
+            // SAFETY: sd_listen_fds(3): fds 3..3+LISTEN_FDS belong to this
+            // process when LISTEN_PID is our pid; each was just seen to be
+            // a listening TCP socket, and is taken exactly once.
+            let socket = Socket::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            let addr = socket.local_addr()?.as_socket().ok_or_else(|| {
+                io::Error::other(format!("fd {fd} has no IP address though it is TCP"))
+            })?;
+            tracing::info!(%addr, fd, "using a socket passed by systemd");
+            listeners
+                .by_addr
+                .insert(ListenKey::shared(addr), Arc::new(socket.into()));
+            listeners.from_systemd.push(addr);
         }
         Ok(listeners)
     }

@@ -248,3 +248,80 @@ pub fn pidfd(pid: Pid) -> io::Result<AsyncFd<OwnedFd>> {
     // returns the same fd number, and the `AsyncFd` owns it from now on.
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|err| err.into())
 }
+
+/// Raises this process's soft limit on open files to its hard limit, as
+/// most servers do at start: the workers inherit it, and a shell's soft
+/// limit (commonly 1024) runs out at about a thousand connections per
+/// worker, where `accept` then fails in a loop. Under systemd,
+/// `LimitNOFILE=` usually set both already and nothing changes. Says what
+/// it did at debug level; a refusal is only a warning, since the
+/// supervisor still works with the limit it has.
+pub fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (soft, hard) = (shown(limit.current), shown(limit.maximum));
+    let Some(raised) = soft_raised_to_hard(&limit) else {
+        tracing::debug!(
+            soft,
+            hard,
+            "the open-file limit is already at its hard limit"
+        );
+        return;
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(
+            from = soft,
+            to = hard,
+            "raised the soft open-file limit (RLIMIT_NOFILE) to the hard limit; workers inherit it"
+        ),
+        Err(err) => tracing::warn!(
+            %err,
+            soft,
+            hard,
+            "cannot raise the soft open-file limit to the hard limit; workers keep the soft one"
+        ),
+    }
+}
+
+/// A limit as a log shows it (`None` is no limit).
+fn shown(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".into(), |n| n.to_string())
+}
+
+/// `limit` with its soft value raised to the hard one, or `None` when
+/// there is nothing to raise (`None` in a limit means unlimited).
+fn soft_raised_to_hard(limit: &rustix::process::Rlimit) -> Option<rustix::process::Rlimit> {
+    let below = match (limit.current, limit.maximum) {
+        (Some(soft), Some(hard)) => soft < hard,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    below.then_some(rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    })
+}
+
+#[cfg(test)]
+mod fd_limit_tests {
+    use rustix::process::Rlimit;
+
+    use super::soft_raised_to_hard;
+
+    fn limit(current: Option<u64>, maximum: Option<u64>) -> Rlimit {
+        Rlimit { current, maximum }
+    }
+
+    #[test]
+    fn the_soft_limit_rises_to_the_hard_one_never_down() {
+        let raised = soft_raised_to_hard(&limit(Some(1024), Some(524_288))).unwrap();
+        assert_eq!(
+            (raised.current, raised.maximum),
+            (Some(524_288), Some(524_288))
+        );
+        let unlimited = soft_raised_to_hard(&limit(Some(1024), None)).unwrap();
+        assert_eq!((unlimited.current, unlimited.maximum), (None, None));
+        assert!(soft_raised_to_hard(&limit(Some(4096), Some(4096))).is_none());
+        assert!(soft_raised_to_hard(&limit(None, None)).is_none());
+    }
+}

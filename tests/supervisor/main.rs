@@ -15,6 +15,7 @@ mod failed_starts;
 mod health_checks;
 mod helper;
 mod hygiene;
+mod inherited;
 mod log_disk;
 mod log_pipeline;
 mod log_rotation;

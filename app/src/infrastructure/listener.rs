@@ -7,7 +7,11 @@
 //! which is what lets one of them drain while the others keep serving.
 //! Sockets named `health` are the worker's private probe socket and serve
 //! only the operations routes; every other name serves the API (which
-//! includes them). Started by hand, the worker binds `APP_LISTEN`.
+//! includes them). Started by hand, the worker binds `APP_LISTEN`. Every
+//! inherited fd is checked to be a listening TCP socket before the worker
+//! takes it (module `inherited`).
+
+mod inherited;
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, RawFd};
@@ -42,8 +46,21 @@ pub enum ListenError {
     /// `LISTEN_FDS`/`LISTEN_FDNAMES` are malformed.
     #[error("the inherited sockets cannot be used: {0} (check LISTEN_FDS and LISTEN_FDNAMES)")]
     Protocol(#[source] std::io::Error),
-    /// An inherited fd is not a TCP listening socket.
-    #[error("inherited fd {fd} ({name}) is not a TCP listening socket: {source}")]
+    /// An inherited fd is not a listening TCP socket; it was left alone.
+    #[error(
+        "inherited fd {fd} ({name}) {why}, so the worker cannot serve on it \
+         (LISTEN_FDS must count only listening TCP sockets, passed from fd 3 up)"
+    )]
+    Unfit {
+        /// The fd.
+        fd: RawFd,
+        /// Its name from `LISTEN_FDNAMES`.
+        name: String,
+        /// What it is instead, as [`inherited::unfit`] says.
+        why: &'static str,
+    },
+    /// An inherited fd could not be looked at or set up.
+    #[error("inherited fd {fd} ({name}) cannot be used as a listening socket: {source}")]
     NotTcp {
         /// The fd.
         fd: RawFd,
@@ -93,14 +110,33 @@ pub async fn open(fallback: SocketAddr) -> Result<Vec<Listener>, ListenError> {
 }
 
 /// Takes ownership of the fds that `LISTEN_*` hand to this pid (the
-/// `LISTEN_PID` check is sd-notify's; another pid's fds are left alone).
+/// `LISTEN_PID` check is sd-notify's; another pid's fds are left alone),
+/// once every one of them has been seen to be a listening TCP socket.
 fn inherited() -> Result<Vec<Listener>, ListenError> {
-    let fds = sd_notify::listen_fds_with_names().map_err(ListenError::Protocol)?;
+    let fds: Vec<_> = sd_notify::listen_fds_with_names()
+        .map_err(ListenError::Protocol)?
+        .collect();
+    for (fd, name) in &fds {
+        let not_tcp = |source| ListenError::NotTcp {
+            fd: *fd,
+            name: name.clone(),
+            source,
+        };
+        if let Some(why) = inherited::unfit(inherited::look(*fd).map_err(not_tcp)?) {
+            return Err(ListenError::Unfit {
+                fd: *fd,
+                name: name.clone(),
+                why,
+            });
+        }
+    }
     let mut listeners = Vec::with_capacity(fds.len());
     for (fd, name) in fds {
         // SAFETY: the protocol hands fds 3..3+LISTEN_FDS to this process
-        // and nothing else in it opens or owns them; the iterator yields
-        // each once, so each becomes owned by exactly one listener.
+        // and nothing else in it opens or owns them; each was just seen to
+        // be a listening TCP socket (so not an fd the process opened
+        // itself), and the list holds each once, so each becomes owned by
+        // exactly one listener.
         let std = unsafe { std::net::TcpListener::from_raw_fd(fd) };
         let not_tcp = |source| ListenError::NotTcp {
             fd,

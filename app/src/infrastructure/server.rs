@@ -22,14 +22,21 @@
 //! 4. the drain waits for the connection tasks, for at most its bound;
 //!    whatever is left after it is cut when the runtime stops.
 //!
+//! Each connection bounds how long a client may take to send a request:
+//! the wait for its head (module `head_clock`) and its body (module
+//! `body_pace`), answering 408 where a request has begun.
+//!
 //! Under corral with several workers, the accept loops of the shared
 //! sockets hold back while this worker has more than its share of the
 //! open connections (module `balance`); the drain is the same either way,
 //! and leaves the balance at step 1.
 
 mod balance;
+mod body_pace;
 mod connection;
 mod draining;
+mod exchanges;
+mod head_clock;
 mod watched;
 
 use std::sync::Arc;
@@ -41,11 +48,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use balance::{Balance, Held};
+pub use body_pace::{BODY_MIN_RATE, BodyTimedOut};
 pub use connection::IDLE_GRACE;
 use draining::Draining;
 
 use super::listener::{Listener, Role};
-use super::settings::Instance;
+use super::settings::{Instance, ReadTimeouts};
 
 /// Accept errors such as running out of fds are retried after this pause,
 /// so a full fd table does not turn the accept loop into a busy loop.
@@ -77,10 +85,12 @@ impl Server {
     /// Connections are queued by the kernel from the moment a socket
     /// listens, so the worker may report ready as soon as this returns.
     /// With `instance` (corral's slot and worker count), the API sockets
-    /// balance their connections with the other workers'.
+    /// balance their connections with the other workers'. Every connection
+    /// reads its requests within `timeouts`.
     pub fn start(
         endpoints: impl IntoIterator<Item = (Listener, Router)>,
         instance: Option<Instance>,
+        timeouts: ReadTimeouts,
     ) -> Self {
         let endpoints: Vec<_> = endpoints.into_iter().collect();
         let balance = instance.and_then(|instance| {
@@ -93,6 +103,7 @@ impl Server {
             stop_accepting: CancellationToken::new(),
             connections: Connections {
                 tasks: TaskTracker::new(),
+                timeouts,
                 draining: Draining::leak(),
                 drain_began: CancellationToken::new(),
             },
@@ -141,6 +152,8 @@ impl Server {
 #[derive(Clone)]
 struct Connections {
     tasks: TaskTracker,
+    /// How long a request's head and body may take to arrive.
+    timeouts: ReadTimeouts,
     /// Read on the hot path; set before `drain_began` fires.
     draining: &'static Draining,
     /// Wakes every connection task when the drain begins.
@@ -151,7 +164,13 @@ impl Connections {
     /// Serves `stream` in a task of its own, counted in the balance (if
     /// `held`) until it closes.
     fn serve(&self, stream: TcpStream, router: Router, held: Option<Held>) {
-        let served = connection::serve(stream, router, self.draining, self.drain_began.clone());
+        let served = connection::serve(
+            stream,
+            router,
+            self.timeouts,
+            self.draining,
+            self.drain_began.clone(),
+        );
         self.tasks.spawn(async move {
             served.await;
             drop(held);

@@ -12,6 +12,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::infrastructure::redact::redact;
 
+mod read_timeouts;
+pub use read_timeouts::ReadTimeouts;
+
 /// Where the database lives when `DATABASE_URL` is unset: a file under the
 /// working directory, which the supervisor sets to the app's `cwd`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
@@ -59,6 +62,9 @@ pub struct Settings {
     /// the workers sharing its sockets, when corral says so; the accept
     /// loop balances connections across them.
     pub instance: Option<Instance>,
+    /// `APP_HEADER_READ_TIMEOUT` and `APP_BODY_READ_TIMEOUT`: how long a
+    /// client may take to send a request's head and its body.
+    pub read_timeouts: ReadTimeouts,
 }
 
 /// This worker's slot among its app's workers, as corral numbers them.
@@ -209,6 +215,7 @@ impl Settings {
             }
             _ => None,
         };
+        let read_timeouts = ReadTimeouts::read(get)?;
         Ok(Self {
             database_url,
             listen,
@@ -221,6 +228,7 @@ impl Settings {
             access_log,
             cache_mib,
             instance,
+            read_timeouts,
         })
     }
 }

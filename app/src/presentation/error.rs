@@ -5,7 +5,7 @@
 //! log line carries the request id) and answered without any detail: no
 //! SQL, no error chain, no stack trace ever reaches a client.
 
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -72,6 +72,15 @@ impl ApiError {
         let detail =
             "This resource does not accept this method; the `Allow` header lists those it does.";
         Self::new(StatusCode::METHOD_NOT_ALLOWED, detail)
+    }
+
+    /// 408 for a request whose body came too slowly. It carries
+    /// `Connection: close`: the rest of the body may still be on its way,
+    /// so the connection cannot carry another request.
+    pub fn request_timeout() -> Self {
+        let detail = "The request body arrived too slowly; send it again at a steadier pace.";
+        Self::new(StatusCode::REQUEST_TIMEOUT, detail)
+            .with_header(CONNECTION, HeaderValue::from_static("close"))
     }
 
     /// The status of this error.

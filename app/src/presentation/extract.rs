@@ -2,7 +2,8 @@
 //! rejections: a JSON body with field-level errors, and a query string.
 //!
 //! JSON bodies: no or a non-JSON `Content-Type` is 415; bytes that are not
-//! JSON (or a body over the limit) are 400 (413); JSON of the wrong shape
+//! JSON (or a body over the limit) are 400 (413); a body sent too slowly
+//! (`infrastructure::server::BodyTimedOut`) is 408; JSON of the wrong shape
 //! (missing field, wrong type, a field the client may not set) is 422 with
 //! the field named, so mass-assignment attempts are refused loudly.
 
@@ -14,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 
+use crate::infrastructure::server::BodyTimedOut;
 use crate::presentation::error::ApiError;
 
 /// The largest request body accepted (1 MiB).
@@ -37,6 +39,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+            } else if BodyTimedOut::caused(&rejection) {
+                ApiError::request_timeout()
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "The body could not be read.")
             }

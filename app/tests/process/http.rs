@@ -77,6 +77,12 @@ impl Connection {
         }
     }
 
+    /// The socket itself, for a test that writes from another thread or
+    /// reads what the reader has not buffered.
+    pub fn stream(&self) -> TcpStream {
+        self.reader.get_ref().try_clone().expect("clone the socket")
+    }
+
     /// Writes raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         self.reader.get_mut().write_all(bytes).expect("write");

@@ -45,6 +45,8 @@ pub(super) fn run(args: FileArgs) -> ExitCode {
         Some(Ok(admin)) => Some(admin),
         Some(Err(err)) => return config_error(&err),
     };
+    // Once nothing is left to refuse, and before any worker inherits it.
+    crate::unix::raise_fd_limit();
     // One thread: the thread that forks a worker is its parent as far as
     // PR_SET_PDEATHSIG is concerned, so it must live as long as the process.
     let runtime = match tokio::runtime::Builder::new_current_thread()

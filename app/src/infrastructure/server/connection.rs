@@ -1,6 +1,13 @@
 //! One connection: hyper's HTTP/1.1 with keep-alive until the client
-//! closes it or, once the drain has begun, until it has been idle for
-//! [`IDLE_GRACE`].
+//! closes it, until it sends no complete request head for
+//! `APP_HEADER_READ_TIMEOUT` or, once the drain has begun, until it has
+//! been idle for [`IDLE_GRACE`].
+//!
+//! The wait for each request head is bounded at the socket (module
+//! `head_clock`: an idle connection is closed, a head that started and
+//! stalls is answered 408) and each request's body is paced (module
+//! `body_pace`: too slow a body is answered 408); hyper's own
+//! `header_read_timeout`, which cannot answer, is off.
 //!
 //! During the drain a connection ends in one of three ways, none of which
 //! fails a request:
@@ -23,15 +30,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::body_pace::PacedBody;
 use super::draining::{Activity, Draining};
+use super::exchanges::{Exchanges, Finishing};
+use super::head_clock::HeadClock;
 use super::watched::Watched;
+use crate::infrastructure::settings::ReadTimeouts;
 
 /// How long a connection must stay idle during the drain before it is
 /// closed. A client that reuses a keep-alive connection just as the
@@ -44,18 +58,36 @@ pub const IDLE_GRACE: Duration = Duration::from_millis(500);
 pub(super) async fn serve(
     stream: TcpStream,
     router: Router,
+    timeouts: ReadTimeouts,
     draining: &'static Draining,
     drain_began: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
     let activity = Arc::new(Activity::default());
-    let io = TokioIo::new(Watched::new(stream, draining, Arc::clone(&activity)));
-    let service =
-        tower::util::MapResponse::new(router, move |response| draining.close_after(response));
+    let exchanges = Arc::new(Exchanges::default());
+    let watched = Watched::new(stream, draining, Arc::clone(&activity));
+    let io = TokioIo::new(HeadClock::new(
+        watched,
+        Arc::clone(&exchanges),
+        timeouts.header,
+    ));
+    let finished = Arc::clone(&exchanges);
+    let service = tower::util::MapResponse::new(router, move |response: Response| {
+        let finished = Arc::clone(&finished);
+        draining
+            .close_after(response)
+            .map(|body| Finishing::new(body, finished))
+    });
+    let service = tower::util::MapRequest::new(service, move |request: Request<Incoming>| {
+        exchanges.begin();
+        request.map(|body| PacedBody::new(body, timeouts.body))
+    });
+    // No timer: hyper's only use of one here would be its own head
+    // timeout, which is off.
     let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
         .keep_alive(true)
+        .header_read_timeout(None)
         .serve_connection(io, TowerToHyperService::new(service));
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
