@@ -1,6 +1,7 @@
 //! Tests of `load` and `render` against files on disk, as operators write them.
 
 mod errors;
+mod fuzz;
 mod parse;
 
 use std::path::PathBuf;
