@@ -140,4 +140,88 @@ mod tests {
     fn ignores_values_other_than_one() {
         assert!(parse("READY=0\nWATCHDOG=trigger").is_empty());
     }
+
+    /// Fuzzing: any datagram, read as the server reads it, parses without
+    /// panicking; the known messages are found, in order, among any lines
+    /// that are not messages. `PROPTEST_CASES=100000 cargo test -p corral
+    /// fuzz_` runs longer.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::super::{Notification, parse};
+
+        /// A line that is a message, with the notification it means.
+        fn message() -> impl Strategy<Value = (String, Notification)> {
+            prop_oneof![
+                Just(("READY=1".to_owned(), Notification::Ready)),
+                Just(("WATCHDOG=1".to_owned(), Notification::Watchdog)),
+                Just(("STOPPING=1".to_owned(), Notification::Stopping)),
+                "[^\\n\\r]{0,300}".prop_map(|s| (format!("STATUS={s}"), Notification::Status(s))),
+            ]
+        }
+
+        /// A line that is no message: garbage, other keys, near misses.
+        fn noise() -> impl Strategy<Value = String> {
+            let near = prop::sample::select(vec![
+                "READY=0",
+                "READY=",
+                "READY",
+                "READY=1 ",
+                " READY=1",
+                "ready=1",
+                "READY==1",
+                "WATCHDOG=trigger",
+                "STOPPING=2",
+                "MAINPID=7",
+                "=",
+                "==",
+                "",
+                "STATUS",
+                "\u{0}READY=1",
+                "READY=1\u{0}",
+                "\u{feff}READY=1",
+            ])
+            .prop_map(str::to_owned);
+            let garbage = "[^\\n]{0,100}".prop_filter("not a message", |line: &String| {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                !(["READY=1", "WATCHDOG=1", "STOPPING=1"].contains(&line)
+                    || line.starts_with("STATUS="))
+            });
+            prop_oneof![near, garbage]
+        }
+
+        proptest! {
+            #[test]
+            fn fuzz_notify_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..5000)) {
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = parse(&text);
+            }
+
+            #[test]
+            fn fuzz_notify_messages_among_noise(
+                lines in prop::collection::vec(prop_oneof![
+                    message().prop_map(|(line, n)| (line, Some(n))),
+                    noise().prop_map(|line| (line, None)),
+                ], 0..20),
+                crlf in any::<bool>(),
+            ) {
+                let separator = if crlf { "\r\n" } else { "\n" };
+                let text: Vec<&str> = lines.iter().map(|(line, _)| line.as_str()).collect();
+                let expected: Vec<Notification> = lines.iter().filter_map(|(_, n)| n.clone()).collect();
+                prop_assert_eq!(parse(&text.join(separator)), expected);
+            }
+
+            #[test]
+            fn fuzz_notify_a_huge_status_is_kept_whole(
+                status in ("[^\\n\\r]{1,20}", 200usize..1000).prop_map(|(s, n)| s.repeat(n)),
+            ) {
+                let got = parse(&format!("READY=1\nSTATUS={status}\nWATCHDOG=1"));
+                prop_assert_eq!(got, vec![
+                    Notification::Ready,
+                    Notification::Status(status),
+                    Notification::Watchdog,
+                ]);
+            }
+        }
+    }
 }

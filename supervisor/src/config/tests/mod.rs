@@ -2,6 +2,7 @@
 
 mod errors;
 mod fuzz;
+mod fuzz_units;
 mod parse;
 
 use std::path::PathBuf;
