@@ -384,9 +384,25 @@ impl World {
         token: Option<&str>,
         body: Option<&Sent>,
     ) -> Result<Reply, TestCaseError> {
+        self.send_with(method, uri, token, &[], body).await
+    }
+
+    /// [`World::send`] with `headers` added (after the token, so a fuzzed
+    /// `authorization` replaces it).
+    async fn send_with(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        headers: &[(&str, Vec<u8>)],
+        body: Option<&Sent>,
+    ) -> Result<Reply, TestCaseError> {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value.as_slice());
         }
         let bytes = match body {
             Some(sent) => {
@@ -558,4 +574,82 @@ fn fuzz_api_query_strings_and_ids() {
 #[test]
 fn fuzz_api_query_strings_and_ids_on_postgres() {
     fuzz_reads(Backend::Postgres);
+}
+
+/// A header value: visible ASCII, spaces, tabs and bytes above 127 (what
+/// HTTP lets through), around the forms the API reads.
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    let raw = prop::collection::vec(
+        any::<u8>().prop_filter("no control bytes", |b| {
+            *b == b'\t' || (*b >= 32 && *b != 127)
+        }),
+        0..300,
+    );
+    prop_oneof![
+        raw,
+        prop::sample::select(vec![
+            "Bearer",
+            "Bearer ",
+            "bearer x",
+            "Basic YTpi",
+            "Bearer a.b.c",
+            "*",
+            "W/\"x\"",
+            "\"\"",
+            "\"a\", \"b\"",
+            "W/",
+            "\"",
+            "Bearer \u{e9}",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+        "[ -~]{0,40}".prop_map(|s| format!("Bearer {s}").into_bytes()),
+    ]
+}
+
+/// The headers the API reads: credentials, preconditions and the request
+/// id, with any value, on the routes that read them.
+fn fuzz_headers(backend: Backend) {
+    let name = prop::sample::select(vec![
+        "authorization",
+        "if-match",
+        "if-none-match",
+        "x-request-id",
+        "accept",
+        "content-length",
+    ]);
+    let headers = prop::collection::vec((name, header_value()), 0..4);
+    let route = prop::sample::select(vec![
+        ("GET", "/api/posts/{}"),
+        ("PATCH", "/api/posts/{}"),
+        ("GET", "/api/users/me"),
+        ("GET", "/api/posts"),
+        ("POST", "/api/posts/{}/comments"),
+    ]);
+    fuzz(
+        backend,
+        (route, headers),
+        async |world, ((method, path), headers)| {
+            let uri = path.replace("{}", &world.post);
+            // An empty patch changes nothing, so later cases see the same post.
+            let bytes: &[u8] = match method {
+                "PATCH" => b"{}",
+                _ => br#"{"content": "A comment that is fine."}"#,
+            };
+            let body = (method != "GET").then(|| Sent {
+                content_type: Some("application/json".to_owned()),
+                bytes: bytes.to_vec(),
+            });
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let token = Some(world.ann.token.as_str());
+            let reply = world
+                .send_with(method.clone(), &uri, token, &headers, body.as_ref())
+                .await?;
+            check_reply(&format!("{method} {uri} {headers:?}"), &reply)
+        },
+    );
+}
+
+#[test]
+fn fuzz_api_headers() {
+    fuzz_headers(Backend::Sqlite);
 }
