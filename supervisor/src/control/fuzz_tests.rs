@@ -250,3 +250,11 @@ async fn fuzz_control_regression_half_closed_client_gets_its_answer() {
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
     assert!(text.contains(r#""version":1"#), "{text}");
 }
+
+/// Bytes that are not HTTP get hyper's bare 400, not a silent close.
+#[tokio::test]
+async fn fuzz_control_bytes_that_are_not_http_get_400() {
+    let answer = exchange(b"\x00\xffnot http at all\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text:?}");
+}

@@ -429,9 +429,10 @@ const APP: &str = "[[apps]]\nname = \"api\"\ncommand = \"app\"\n";
 /// printed by `corral check` as a multi-line string key, which TOML refuses.
 #[test]
 fn fuzz_config_regression_env_name_with_newline_prints_as_a_loadable_key() {
-    let text = format!("{APP}[apps.env]\n\"A\\nB\" = \"1\"\n");
-    let eco = super::parse(&text);
-    assert!(render(&eco, CPUS).contains("\n\"A\\nB\" = \"1\"\n"));
+    let text = format!("{APP}[apps.env]\n\"A\\nB\" = \"1\"\n\"A B\" = \"2\"\n");
+    let rendered = render(&super::parse(&text), CPUS);
+    assert!(rendered.contains("\n\"A\\nB\" = \"1\"\n"), "{rendered}");
+    assert!(rendered.contains("\n\"A B\" = \"2\"\n"), "{rendered}");
     check(&text, None).expect("prints as TOML that loads back");
 }
 
