@@ -1,5 +1,6 @@
 //! Tests of `load` and `render` against files on disk, as operators write them.
 
+mod documents;
 mod errors;
 mod fuzz;
 mod fuzz_units;
