@@ -234,7 +234,7 @@ fn app() -> impl Strategy<Value = String> {
 }
 
 /// A whole document: `[supervisor]` and its logs table or not, 0 to 3 apps.
-pub(super) fn document() -> impl Strategy<Value = String> {
+pub(super) fn schema_document() -> impl Strategy<Value = String> {
     let supervisor_keys: Vec<&str> = SUPERVISOR_KEYS
         .iter()
         .filter(|k| **k != "logs")

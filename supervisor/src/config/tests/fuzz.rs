@@ -13,7 +13,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::documents::{document, env_name, mutate, mutation};
+use super::documents::{env_name, mutate, mutation, schema_document};
 use crate::config::document;
 use crate::config::error::Source;
 use crate::config::{AppConfig, ConfigError, Ecosystem, Instances, Problem, render};
@@ -43,6 +43,8 @@ fn check(text: &str, env: Option<&str>) -> Result<(), TestCaseError> {
     }
 }
 
+/// An error names the file, and a line of the text and a column unless it
+/// is about the whole file, on one line.
 fn check_error(text: &str, error: &ConfigError) -> Result<(), TestCaseError> {
     let shown = error.to_string();
     prop_assert!(
@@ -105,7 +107,7 @@ proptest! {
     }
 
     #[test]
-    fn fuzz_config_schema_documents(doc in document(), edit in mutation(), env in env_name()) {
+    fn fuzz_config_schema_documents(doc in schema_document(), edit in mutation(), env in env_name()) {
         check(&mutate(&doc, &edit), env.as_deref())?;
     }
 }
