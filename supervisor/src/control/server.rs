@@ -159,7 +159,9 @@ pub(super) async fn connection(stream: UnixStream, handler: Arc<Handler>) {
         async move { Ok::<_, Infallible>(respond(&handler, request).await) }
     });
     // A client may shut its write side once the request is sent (`nc -N`,
-    // `socat`); without half-closes hyper would drop it unanswered.
+    // `socat`); without half-closes hyper would drop it unanswered. The
+    // price: a `logs --follow` client that went away is noticed when the
+    // next line is written to it, not at once.
     if let Err(err) = http1::Builder::new()
         .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
