@@ -162,7 +162,8 @@ mod tests {
     }
 
     /// Found while writing the notify fuzz tests: a datagram over 4096 bytes
-    /// was read cut short, so a `READY=1` after a long `STATUS=` was lost without a word.
+    /// was read cut short, so a `READY=1` after a long `STATUS=` was lost
+    /// without a word.
     #[tokio::test]
     async fn fuzz_notify_regression_a_datagram_too_long_is_ignored_whole() {
         let (sender, receiver) = tokio::net::UnixDatagram::pair().expect("socketpair");
