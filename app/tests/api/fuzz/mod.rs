@@ -83,8 +83,8 @@ impl World {
 }
 
 /// Runs `property` on cases of `strategy` against one [`World`] over
-/// `backend`, with failures saved next to this file like the `proptest!`
-/// macro does.
+/// `backend`, with failures saved and replayed as the `proptest!` macro
+/// does.
 fn fuzz<S: Strategy>(
     backend: Backend,
     strategy: S,
@@ -99,7 +99,8 @@ fn fuzz<S: Strategy>(
     };
     let world = runtime.block_on(World::new(app));
     let config = Config {
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+        // Beside this file: a test crate has no `src/` for the default.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),
         source_file: Some(file!()),
