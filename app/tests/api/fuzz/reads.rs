@@ -133,9 +133,9 @@ fn fuzz_api_query_strings_and_ids_on_postgres() {
 /// HTTP lets through), around the forms the API reads.
 fn header_value() -> impl Strategy<Value = Vec<u8>> {
     let raw = prop::collection::vec(
-        any::<u8>().prop_filter("no control bytes", |b| {
-            *b == b'\t' || (*b >= 32 && *b != 127)
-        }),
+        // DEL is a control byte: it stands for the tab instead (a filter
+        // would reject too many cases on long runs).
+        (32u8..=255).prop_map(|b| if b == 127 { b'\t' } else { b }),
         0..300,
     );
     prop_oneof![
