@@ -76,14 +76,18 @@ impl NotifyListener {
 
     /// Receives datagrams forever and routes them by sender pid.
     pub async fn serve(self, table: ChildTable) {
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let received = self
                 .socket
                 .async_io(Interest::READABLE, || receive(&self.socket, &mut buf))
                 .await;
             match received {
-                Ok((pid, len)) => {
+                Ok(Datagram::TooLong(pid)) => tracing::warn!(
+                    pid = pid.as_raw(),
+                    "notify message longer than {MAX_DATAGRAM} bytes ignored, as systemd does"
+                ),
+                Ok(Datagram::Whole(pid, len)) => {
                     let text = String::from_utf8_lossy(&buf[..len]);
                     for message in parse(&text) {
                         if !table.route_notification(pid, message) {
@@ -100,7 +104,20 @@ impl NotifyListener {
     }
 }
 
-fn receive(socket: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(Pid, usize)> {
+/// The longest notify message read, systemd's limit (`NOTIFY_BUFFER_MAX`).
+const MAX_DATAGRAM: usize = 4096;
+
+/// One datagram as received, with the sender the kernel vouches for.
+#[derive(Debug, PartialEq, Eq)]
+enum Datagram {
+    /// The first `len` bytes of the buffer hold it.
+    Whole(Pid, usize),
+    /// It did not fit the buffer: read in part, it could lose or cut a
+    /// message, so it is ignored whole, as systemd ignores it.
+    TooLong(Pid),
+}
+
+fn receive(socket: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<Datagram> {
     let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(
@@ -113,9 +130,12 @@ fn receive(socket: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(Pid
         ControlMessageOwned::ScmCredentials(cred) => Some(Pid::from_raw(cred.pid())),
         _ => None,
     });
-    let len = msg.bytes;
-    pid.map(|pid| (pid, len))
-        .ok_or_else(|| io::Error::other("notify message without credentials"))
+    let pid = pid.ok_or_else(|| io::Error::other("notify message without credentials"))?;
+    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+        Ok(Datagram::TooLong(pid))
+    } else {
+        Ok(Datagram::Whole(pid, msg.bytes))
+    }
 }
 
 #[cfg(test)]
@@ -139,5 +159,115 @@ mod tests {
     #[test]
     fn ignores_values_other_than_one() {
         assert!(parse("READY=0\nWATCHDOG=trigger").is_empty());
+    }
+
+    /// Found while writing the notify fuzz tests: a datagram over 4096 bytes
+    /// was read cut short, so a `READY=1` after a long `STATUS=` was lost
+    /// without a word.
+    #[tokio::test]
+    async fn fuzz_notify_regression_a_datagram_too_long_is_ignored_whole() {
+        let (sender, receiver) = tokio::net::UnixDatagram::pair().expect("socketpair");
+        setsockopt(&receiver, sockopt::PassCred, &true).expect("SO_PASSCRED");
+        let me = Pid::from_raw(std::process::id() as i32);
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        for (len, expected) in [
+            (MAX_DATAGRAM, Datagram::Whole(me, MAX_DATAGRAM)),
+            (MAX_DATAGRAM + 1, Datagram::TooLong(me)),
+        ] {
+            let status = "x".repeat(len - "READY=1\nSTATUS=".len());
+            sender
+                .send(format!("READY=1\nSTATUS={status}").as_bytes())
+                .await
+                .expect("send");
+            let got = receiver
+                .async_io(Interest::READABLE, || receive(&receiver, &mut buf))
+                .await
+                .expect("receive");
+            assert_eq!(got, expected, "{len} bytes");
+        }
+    }
+
+    /// Fuzzing: any datagram, read as the server reads it, parses without
+    /// panicking; the known messages are found, in order, among any lines
+    /// that are not messages. `PROPTEST_CASES=100000 cargo test -p corral
+    /// fuzz_` runs longer.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::super::{Notification, parse};
+
+        /// A line that is a message, with the notification it means.
+        fn message() -> impl Strategy<Value = (String, Notification)> {
+            prop_oneof![
+                Just(("READY=1".to_owned(), Notification::Ready)),
+                Just(("WATCHDOG=1".to_owned(), Notification::Watchdog)),
+                Just(("STOPPING=1".to_owned(), Notification::Stopping)),
+                "[^\\n\\r]{0,300}".prop_map(|s| (format!("STATUS={s}"), Notification::Status(s))),
+            ]
+        }
+
+        /// A line that is no message: garbage, other keys, near misses.
+        fn noise() -> impl Strategy<Value = String> {
+            let near = prop::sample::select(vec![
+                "READY=0",
+                "READY=",
+                "READY",
+                "READY=1 ",
+                " READY=1",
+                "ready=1",
+                "READY==1",
+                "WATCHDOG=trigger",
+                "STOPPING=2",
+                "MAINPID=7",
+                "=",
+                "==",
+                "",
+                "STATUS",
+                "\u{0}READY=1",
+                "READY=1\u{0}",
+                "\u{feff}READY=1",
+            ])
+            .prop_map(str::to_owned);
+            let garbage = "[^\\n]{0,100}".prop_filter("not a message", |line: &String| {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                !(["READY=1", "WATCHDOG=1", "STOPPING=1"].contains(&line)
+                    || line.starts_with("STATUS="))
+            });
+            prop_oneof![near, garbage]
+        }
+
+        proptest! {
+            #[test]
+            fn fuzz_notify_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..5000)) {
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = parse(&text);
+            }
+
+            #[test]
+            fn fuzz_notify_messages_among_noise(
+                lines in prop::collection::vec(prop_oneof![
+                    message().prop_map(|(line, n)| (line, Some(n))),
+                    noise().prop_map(|line| (line, None)),
+                ], 0..20),
+                crlf in any::<bool>(),
+            ) {
+                let separator = if crlf { "\r\n" } else { "\n" };
+                let text: Vec<&str> = lines.iter().map(|(line, _)| line.as_str()).collect();
+                let expected: Vec<Notification> = lines.iter().filter_map(|(_, n)| n.clone()).collect();
+                prop_assert_eq!(parse(&text.join(separator)), expected);
+            }
+
+            #[test]
+            fn fuzz_notify_a_huge_status_is_kept_whole(
+                status in ("[^\\n\\r]{1,20}", 200usize..1000).prop_map(|(s, n)| s.repeat(n)),
+            ) {
+                let got = parse(&format!("READY=1\nSTATUS={status}\nWATCHDOG=1"));
+                prop_assert_eq!(got, vec![
+                    Notification::Ready,
+                    Notification::Status(status),
+                    Notification::Watchdog,
+                ]);
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ mod authz;
 mod caching;
 mod editing;
 mod errors;
+mod fuzz;
 mod harness;
 mod inputs;
 mod lists;

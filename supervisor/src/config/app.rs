@@ -19,7 +19,7 @@ use super::{
     resolve_path,
 };
 
-const APP_KEYS: &[&str] = &[
+pub(super) const APP_KEYS: &[&str] = &[
     "name",
     "command",
     "args",
@@ -47,8 +47,9 @@ const APP_KEYS: &[&str] = &[
     "logs",
     "env",
 ];
-const HEALTH_KEYS: &[&str] = &["path", "interval", "timeout", "grace_period", "failures"];
-const LOGS_KEYS: &[&str] = &[
+pub(super) const HEALTH_KEYS: &[&str] =
+    &["path", "interval", "timeout", "grace_period", "failures"];
+pub(super) const LOGS_KEYS: &[&str] = &[
     "out",
     "error",
     "format",
@@ -57,7 +58,7 @@ const LOGS_KEYS: &[&str] = &[
     "compress",
     "rotate_interval",
 ];
-const OWN_LOG_KEYS: &[&str] = &[
+pub(super) const OWN_LOG_KEYS: &[&str] = &[
     "file",
     "format",
     "max_size",
@@ -261,7 +262,7 @@ fn verbatim(text: &str) -> Result<String, std::convert::Infallible> {
 }
 
 /// `"SIGTERM"`, `"TERM"` and `"sigterm"` all name SIGTERM.
-fn parse_signal(text: &str) -> Result<Signal, &'static str> {
+pub(super) fn parse_signal(text: &str) -> Result<Signal, &'static str> {
     let upper = text.trim().to_ascii_uppercase();
     let full = if upper.starts_with("SIG") {
         upper

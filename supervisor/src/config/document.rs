@@ -11,7 +11,7 @@ use super::fields::Table;
 use super::{AppConfig, SupervisorConfig, app, resolve_path};
 
 const TOP_KEYS: &[&str] = &["supervisor", "apps"];
-const SUPERVISOR_KEYS: &[&str] = &[
+pub(super) const SUPERVISOR_KEYS: &[&str] = &[
     "log_dir",
     "control_socket",
     "admin_listen",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use toml::de::DeValue;
 
 use super::error::ConfigError;
-use super::fields::{Table, as_integer};
+use super::fields::{Table, as_integer, written_key};
 
 /// `[apps.env]` overlaid by `[apps.env_<env_name>]`. Every `env_*` table is
 /// checked, selected or not, so a mistake shows before the day it is used.
@@ -40,18 +40,25 @@ fn env_table(
     for (name, value) in table.entries() {
         let text = match value.get_ref() {
             DeValue::String(s) => s.to_string(),
-            DeValue::Integer(_) => {
-                as_integer(value.get_ref()).map_or_else(String::new, |n| n.to_string())
-            }
+            DeValue::Integer(_) => match as_integer(value.get_ref()) {
+                Some(n) => n.to_string(),
+                None => {
+                    let reason = "does not fit in 64 bits; write it as a string";
+                    return Err(table.invalid(&written_key(name), value, reason));
+                }
+            },
             DeValue::Float(f) => f.as_str().to_owned(),
             DeValue::Boolean(b) => b.to_string(),
-            _ => return Err(table.wrong_type(name, value, "a string, number or boolean")),
+            _ => {
+                let key = written_key(name);
+                return Err(table.wrong_type(&key, value, "a string, number or boolean"));
+            }
         };
         if name.is_empty() || name.contains(['=', '\0']) {
             return Err(table.invalid(
-                name,
+                &written_key(name),
                 value,
-                "variable names cannot be empty or contain '='",
+                "variable names cannot be empty or contain '=' or NUL",
             ));
         }
         env.insert(name.to_owned(), text);

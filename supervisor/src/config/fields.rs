@@ -70,7 +70,7 @@ impl<'a, 'i> Table<'a, 'i> {
             Some(key) => Err(self.src.at(
                 key.span(),
                 Problem::UnknownKey {
-                    key: key.get_ref().to_string(),
+                    key: written_key(key.get_ref()),
                     table: self.label.to_owned(),
                     suggestion: Suggestion::for_key(key.get_ref(), known),
                 },
@@ -271,6 +271,14 @@ impl<'a, 'i> Table<'a, 'i> {
             label,
         )))
     }
+}
+
+/// `key` as TOML writes it: bare when it can be, else quoted and escaped
+/// on one line. Keys are data in `env` tables and typos anywhere, so a
+/// message or `corral check` that showed one raw could span lines, or
+/// print a key that does not load back.
+pub(super) fn written_key(key: &str) -> String {
+    toml_writer::ToTomlKey::to_toml_key(key)
 }
 
 /// Reads an integer the way TOML wrote it (any radix, any sign).

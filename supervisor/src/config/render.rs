@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::path::Path;
 use std::time::Duration;
 
+use super::fields::written_key;
 use super::units::{format_duration, format_size};
 use super::{AppConfig, Ecosystem, Instances, LogFormat, RotateInterval, Rotation};
 
@@ -116,7 +117,7 @@ fn write_app(out: &mut Out, app: &AppConfig, cpus: usize) {
         } else {
             mask_url_secrets(value)
         };
-        out.set(&bare_or_quoted(key), quote(&shown));
+        out.set(&written_key(key), quote(&shown));
     }
 }
 
@@ -213,15 +214,6 @@ fn mask_url_secrets(value: &str) -> String {
 
 fn quote(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
-}
-
-fn bare_or_quoted(key: &str) -> String {
-    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if !key.is_empty() && key.chars().all(bare) {
-        key.to_owned()
-    } else {
-        quote(key)
-    }
 }
 
 fn path(path: &Path) -> String {

@@ -17,6 +17,9 @@ pub mod request;
 pub mod schema;
 pub mod server;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use handlers::{Call, Handler};
 pub use reply::{Done, Failure, Problem, Reply};
 pub use request::{LogsQuery, Request, Streams, Target};

@@ -153,12 +153,17 @@ pub fn may_control(peer: u32, own: u32) -> bool {
     peer == own || peer == 0
 }
 
-async fn connection(stream: UnixStream, handler: Arc<Handler>) {
+pub(super) async fn connection(stream: UnixStream, handler: Arc<Handler>) {
     let service = service_fn(move |request| {
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(respond(&handler, request).await) }
     });
+    // A client may shut its write side once the request is sent (`nc -N`,
+    // `socat`); without half-closes hyper would drop it unanswered. The
+    // price: a `logs --follow` client that went away is noticed when the
+    // next line is written to it, not at once.
     if let Err(err) = http1::Builder::new()
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
         .await
     {

@@ -1,6 +1,9 @@
 //! Tests of `load` and `render` against files on disk, as operators write them.
 
+mod documents;
 mod errors;
+mod fuzz;
+mod fuzz_units;
 mod parse;
 
 use std::path::PathBuf;
