@@ -9,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 
-use crate::presentation::error::{ApiError, PROBLEM_JSON};
+use crate::presentation::error::{ApiError, PROBLEM_JSON, ensure_retry_after};
 use crate::presentation::extract::TOO_LARGE;
 use crate::presentation::ops::HEALTH_JSON;
 
@@ -17,9 +17,11 @@ use crate::presentation::ops::HEALTH_JSON;
 /// own 404, 405 and extractor rejections, the body limit's 413, ...) with a
 /// problem of the same status, keeping headers such as `Allow`. Our own
 /// error documents are kept: problem+json, and the health+json of a failing
-/// `/health` (503), whose checks are what a probe needs to read.
-pub fn problem_body(response: Response<Body>) -> Response<Body> {
+/// `/health` (503), whose checks are what a probe needs to read. Every 503
+/// leaves with a `Retry-After`.
+pub fn problem_body(mut response: Response<Body>) -> Response<Body> {
     let status = response.status();
+    ensure_retry_after(response.headers_mut(), status);
     let deliberate = response.headers().get(CONTENT_TYPE).is_some_and(|v| {
         [PROBLEM_JSON, HEALTH_JSON]
             .iter()

@@ -52,7 +52,8 @@ use self::host::Host;
 use self::turns::Turns;
 use self::writer::{Opener, Writer};
 use self::writes::{Answer, Write};
-use super::connect::{ACQUIRE_TIMEOUT, repositories};
+use super::connect::{Timeouts, repositories};
+use super::guard::Breaker;
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// How long a statement waits for another connection's write lock.
@@ -91,22 +92,25 @@ pub(crate) struct SqliteStore {
 }
 
 /// Opens (creating when missing) the SQLite file named by `url`.
-pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
-    let (store, generation) = SqliteStore::open(url).await?;
-    Ok(repositories(Arc::new(store), generation))
+/// SQLite bounds its own waits (`busy_timeout`, the pool's acquire
+/// timeout), so its breaker adds no bound of its own.
+pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Repositories> {
+    let (store, generation) = SqliteStore::open(url, timeouts).await?;
+    let breaker = Breaker::new("sqlite", None, Arc::default());
+    Ok(repositories(Arc::new(store), generation, breaker))
 }
 
 impl SqliteStore {
     /// Opens the writer connection (which creates the file and switches it
     /// to WAL), then the read pool: a request that finds every read
-    /// connection busy waits at most [`ACQUIRE_TIMEOUT`], then fails (503).
+    /// connection busy waits at most `timeouts.connect`, then fails (503).
     ///
     /// An in-memory database is private to its connection, so the readers
     /// would not see the writer's: use a file (or `mode=memory&cache=shared`).
     ///
     /// Returns the content generation beside the store: the writer counts
     /// it after every commit of posts, tags or comments, and reads take it.
-    async fn open(url: &str) -> DataResult<(Self, Arc<SharedGeneration>)> {
+    async fn open(url: &str, timeouts: Timeouts) -> DataResult<(Self, Arc<SharedGeneration>)> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -127,7 +131,7 @@ impl SqliteStore {
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(timeouts.connect)
             // Nothing on this pool opens a transaction; should a connection
             // come back inside one all the same, it is closed, not reused.
             .after_release(|conn, _| {
@@ -288,7 +292,7 @@ mod tests {
     async fn fresh() -> (tempfile::TempDir, SqliteStore, Arc<SharedGeneration>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, generation) = SqliteStore::open(&url).await.unwrap();
+        let (store, generation) = SqliteStore::open(&url, Timeouts::default()).await.unwrap();
         (dir, store, generation)
     }
 
@@ -325,7 +329,7 @@ mod tests {
             matches!(refused, Err(DataError::Unavailable(_))),
             "{refused:?}"
         );
-        assert!(started.elapsed() >= ACQUIRE_TIMEOUT);
+        assert!(started.elapsed() >= Timeouts::default().connect);
         drop(held);
         store.ping().await.unwrap();
     }
