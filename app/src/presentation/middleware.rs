@@ -74,6 +74,70 @@ mod tests {
         panic!("secret internal detail")
     }
 
+    /// Every kind of 503 the app makes leaves the edge with a
+    /// `Retry-After`: a busy server's, a failed dependency's, an open
+    /// circuit's, a failing `/health`'s, and a bare one from a layer.
+    #[test]
+    fn every_503_says_when_to_retry() {
+        use std::time::Duration;
+
+        use axum::http::header::RETRY_AFTER;
+
+        use crate::business::ServiceError;
+        use crate::data::CircuitOpen;
+
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| {
+            ApiError::from(ServiceError::Unavailable {
+                during: "testing",
+                source,
+            })
+            .into_response()
+        };
+        let health = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(CONTENT_TYPE, HEALTH_JSON)
+            .body(Body::from("{}"))
+            .unwrap();
+        let bare = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Body::empty())
+            .unwrap();
+        let cases = [
+            (
+                "busy",
+                ApiError::from(ServiceError::Busy {
+                    retry_after: Duration::from_secs(4),
+                })
+                .into_response(),
+                "4",
+            ),
+            ("dependency", failed("the disk is on fire".into()), "1"),
+            (
+                "circuit",
+                failed(Box::new(CircuitOpen {
+                    retry_after: Duration::from_millis(300),
+                })),
+                "1",
+            ),
+            ("health", health, "1"),
+            ("bare", bare, "1"),
+        ];
+        for (name, response, expected) in cases {
+            let response = problem_body(response);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap()),
+                Some(expected),
+                "{name}"
+            );
+        }
+        let ok = problem_body(Response::new(Body::empty()));
+        assert!(!ok.headers().contains_key(RETRY_AFTER));
+    }
+
     #[tokio::test]
     async fn panics_become_bare_problems() {
         let app = Router::new()

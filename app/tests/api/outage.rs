@@ -20,9 +20,18 @@ use crate::data::harness::PgSchema;
 /// acquire timeout (3 s) plus slack for a loaded machine.
 const ANSWER_BOUND: Duration = Duration::from_secs(10);
 
-/// Asserts a 503 problem that says nothing about the database.
+/// Asserts a 503 problem that says nothing about the database and tells
+/// when to retry.
 #[track_caller]
 fn unavailable(reply: &Reply) {
+    assert!(
+        reply
+            .header("retry-after")
+            .parse::<u64>()
+            .is_ok_and(|s| s >= 1),
+        "no Retry-After: {:?}",
+        reply.headers
+    );
     let problem = reply.problem(503).to_string().to_lowercase();
     for leak in ["sqlite", "postgres", "pool", "connection", "sql", "closed"] {
         assert!(!problem.contains(leak), "{leak} leaked: {problem}");
@@ -34,11 +43,13 @@ async fn health_fails(app: &TestApp) {
     let health = app.get("/health", None).await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.header("content-type"), "application/health+json");
+    assert_eq!(health.header("retry-after"), "1");
     let body = health.json();
     assert_eq!(body["status"], "fail");
     assert_eq!(body["checks"]["database:responseTime"][0]["status"], "fail");
     let head = app.call(Method::HEAD, "/health", None, &[], None).await;
     assert_eq!(head.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(head.header("retry-after"), "1");
     assert!(head.body.is_empty());
 }
 
