@@ -4,7 +4,7 @@
 //! within [`RECOVERY`] of the proxy's restore every request succeeds again;
 //! every write that was acknowledged is there at the end.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::data::{Timeouts, connect_with};

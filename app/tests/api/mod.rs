@@ -13,5 +13,7 @@ mod login;
 mod outage;
 mod posts;
 mod proxy;
+mod redis_faults;
 mod social;
+mod sqlite_lock;
 mod users;

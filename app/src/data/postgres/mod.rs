@@ -203,9 +203,20 @@ impl Database for PgStore {
     /// sqlx holds a session advisory lock (keyed by the database name) while
     /// it migrates, so workers starting together apply each migration once:
     /// the others wait, then find it applied.
+    ///
+    /// Waiting for that lock, or a long migration, must not be cut by the
+    /// statement timeout: migrations run on a connection taken out of the
+    /// pool, with no timeout, and closed afterwards.
     async fn migrate(&self) -> DataResult<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut conn)
+            .await?;
+        // `run_direct` is `run` without the `Acquire` bound that cannot be
+        // proven for a borrowed connection inside a `Send` future.
+        let migrated = MIGRATOR.run_direct(&mut conn).await;
+        let _ = conn.close().await;
+        Ok(migrated?)
     }
 
     async fn ping(&self) -> DataResult<()> {
