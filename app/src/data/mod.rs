@@ -21,7 +21,7 @@ mod throttle;
 
 pub use connect::{Timeouts, connect, connect_with};
 pub use error::CircuitOpen;
-pub(crate) use error::error_chain;
+pub(crate) use error::{error_chain, unreachable};
 pub use generation::{ContentGeneration, Generation};
 pub use models::*;
 pub use rules::{EXCERPT_CHARS, excerpt};
