@@ -230,10 +230,15 @@ async fn postgres_cut_and_black_holed_under_load() {
     }
 }
 
-/// A read already waiting on the server when the network goes dark (a
-/// black hole: the connection stays open, no answer ever comes) is
-/// abandoned at its bound and answered 503, and its connection is not
-/// handed out again; once the network is back, reads succeed.
+/// Reads already waiting on the server when the network goes dark (a
+/// black hole: the connections stay open, no answer ever comes) are
+/// abandoned at their bound and answered 503, and their connections are
+/// closed, not held: once the server is back for new connections (the old
+/// ones still dark), reads succeed within [`RECOVERY`].
+/// Reads held on the server at once: as many as the pool has connections
+/// (8), so a connection that stayed stuck would leave none.
+const IN_FLIGHT: usize = 8;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
     let Some(schema) = PgSchema::create().await else {
@@ -260,21 +265,27 @@ async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
             .await
             .unwrap();
         let started = Instant::now();
-        let read = tokio::spawn({
-            let (app, path) = (Arc::clone(&app), path.clone());
-            async move { app.get(&path, None).await.status }
-        });
+        let reads: Vec<_> = (0..IN_FLIGHT)
+            .map(|_| {
+                let (app, path) = (Arc::clone(&app), path.clone());
+                tokio::spawn(async move { app.get(&path, None).await.status })
+            })
+            .collect();
         tokio::time::sleep(Duration::from_millis(100)).await;
         proxy.set(Mode::BlackHole);
-        let status = tokio::time::timeout(HANG, read)
-            .await
-            .expect("the read hung on the dark connection")
-            .unwrap();
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        for read in reads {
+            let status = tokio::time::timeout(HANG, read)
+                .await
+                .expect("a read hung on the dark connection")
+                .unwrap();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        }
         assert!(started.elapsed() < FAIL_BOUND, "{:?}", started.elapsed());
         lock.rollback().await.unwrap();
 
-        proxy.set(Mode::Pass);
+        // The server is back for new connections, but the abandoned ones
+        // stay dark: the pool must close them, not wait on them.
+        proxy.set(Mode::PassNew);
         let back = Instant::now();
         loop {
             let reply = app.get(&path, None).await;

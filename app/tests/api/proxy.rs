@@ -21,6 +21,21 @@ pub enum Mode {
     /// when the mode changes they are closed (the server has long given up
     /// on them).
     BlackHole,
+    /// New connections pass; those held by a black hole stay dark (a
+    /// server that came back without a word about its old sessions).
+    PassNew,
+}
+
+impl Mode {
+    /// Whether new connections reach the server.
+    fn passes(self) -> bool {
+        matches!(self, Self::Pass | Self::PassNew)
+    }
+
+    /// Whether connections held dark stay so.
+    fn holds(self) -> bool {
+        matches!(self, Self::BlackHole | Self::PassNew)
+    }
 }
 
 /// The proxy; its tasks end with the test's runtime.
@@ -74,20 +89,20 @@ async fn relay(mut client: TcpStream, upstream: String, mut mode: watch::Receive
     match now {
         Mode::Cut => return,
         Mode::BlackHole => {
-            let _ = mode.changed().await;
+            let _ = mode.wait_for(|m| !m.holds()).await;
             return;
         }
-        Mode::Pass => {}
+        Mode::Pass | Mode::PassNew => {}
     }
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
-        _ = mode.wait_for(|m| *m != Mode::Pass) => {}
+        _ = mode.wait_for(|m| !m.passes()) => {}
     }
-    if *mode.borrow_and_update() == Mode::BlackHole {
+    if mode.borrow_and_update().holds() {
         // Hold both ends, forwarding nothing, until the partition heals.
-        let _ = mode.changed().await;
+        let _ = mode.wait_for(|m| !m.holds()).await;
     }
 }
