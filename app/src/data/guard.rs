@@ -51,14 +51,14 @@ impl Breaker {
             abandoned,
             backend,
         };
-        breaker.publish(State::Closed { failures: 0 });
+        metrics::gauge!("db_circuit_state", "backend" => backend).set(0.0);
         breaker
     }
 
     /// Runs `work` unless the circuit refuses it, within the bound, and
     /// counts how it ended.
     pub(crate) async fn call<T>(&self, work: impl Future<Output = DataResult<T>>) -> DataResult<T> {
-        if let Admission::Refuse { retry_after } = self.lock().admit(Instant::now()) {
+        if let Admission::Refuse { retry_after } = self.step(|c| c.admit(Instant::now())) {
             metrics::counter!("db_circuit_refused_total", "backend" => self.backend).increment(1);
             return Err(DataError::Unavailable(Box::new(CircuitOpen {
                 retry_after,
@@ -80,31 +80,38 @@ impl Breaker {
             Err(error) if unreachable(error) => Outcome::Unreachable,
             _ => Outcome::Answered,
         };
-        let mut circuit = self.lock();
-        let before = circuit.state();
-        circuit.record(outcome, Instant::now());
-        let after = circuit.state();
-        drop(circuit);
-        if std::mem::discriminant(&before) != std::mem::discriminant(&after) {
-            self.publish(after);
-        }
+        self.step(|c| c.record(outcome, Instant::now()));
         result
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Circuit> {
-        self.circuit.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Applies `change` to the circuit, and publishes the new state when
+    /// it is another kind (the lock is not held while publishing).
+    fn step<R>(&self, change: impl FnOnce(&mut Circuit) -> R) -> R {
+        let mut circuit = self.circuit.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = circuit.state();
+        let answer = change(&mut circuit);
+        let after = circuit.state();
+        drop(circuit);
+        if std::mem::discriminant(&before) != std::mem::discriminant(&after) {
+            self.publish(before, after);
+        }
+        answer
     }
 
-    /// Logs a change of state and shows it in `/metrics`
-    /// (`db_circuit_state`: 0 closed, 1 half-open, 2 open).
-    fn publish(&self, state: State) {
+    /// Shows a change of state in `/metrics` (`db_circuit_state`: 0
+    /// closed, 1 half-open, 2 open), and logs an outage's start and end
+    /// once each, not every failed probe.
+    fn publish(&self, before: State, state: State) {
         let value = match state {
             State::Closed { .. } => {
-                tracing::info!(backend = self.backend, "the database circuit is closed");
+                tracing::info!(
+                    backend = self.backend,
+                    "the database answers again: its circuit is closed"
+                );
                 0.0
             }
             State::HalfOpen { .. } => 1.0,
-            State::Open { .. } => {
+            State::Open { .. } if matches!(before, State::Closed { .. }) => {
                 tracing::warn!(
                     backend = self.backend,
                     "the database is unreachable: its circuit is open, requests that need it fail at once"
@@ -113,6 +120,7 @@ impl Breaker {
                     .increment(1);
                 2.0
             }
+            State::Open { .. } => 2.0,
         };
         metrics::gauge!("db_circuit_state", "backend" => self.backend).set(value);
     }
