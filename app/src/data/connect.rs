@@ -20,10 +20,11 @@ pub struct Timeouts {
     /// (or of an unreachable PostgreSQL server, which the pool keeps trying
     /// to reach for this long) for that long.
     pub connect: Duration,
-    /// How long one PostgreSQL statement may run (its `statement_timeout`);
-    /// a call that has not ended after `connect + statement` (a server that
-    /// stopped answering on an open connection) is abandoned and its
-    /// connection closed.
+    /// How long one statement may run or wait. PostgreSQL: its
+    /// `statement_timeout`, and a call that has not ended after `connect +
+    /// statement` (a server that stopped answering on an open connection)
+    /// is abandoned and its connection closed. SQLite: its `busy_timeout`,
+    /// how long a statement waits on a lock another process holds.
     pub statement: Duration,
 }
 

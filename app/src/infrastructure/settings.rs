@@ -58,7 +58,8 @@ pub struct Settings {
     pub cache_mib: Option<u64>,
     /// `APP_DB_CONNECT_TIMEOUT` (default 2s) and `APP_DB_STATEMENT_TIMEOUT`
     /// (default 5s): how long a database call may wait for a connection,
-    /// and how long one PostgreSQL statement may run.
+    /// and how long one statement may run (PostgreSQL) or wait on another
+    /// process's lock (SQLite).
     pub db_timeouts: Timeouts,
     /// `CORRAL_INSTANCE` of `CORRAL_INSTANCES`: this worker's slot among
     /// the workers sharing its sockets, when corral says so; the accept

@@ -56,9 +56,6 @@ use super::connect::{Timeouts, repositories};
 use super::guard::Breaker;
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
-/// How long a statement waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How long to wait before trying again to open a file another process is
 /// switching to WAL.
 const WAL_RETRY: Duration = Duration::from_millis(10);
@@ -115,7 +112,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(timeouts.statement)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let (first, turns) = if in_memory {
@@ -127,7 +124,7 @@ impl SqliteStore {
             create_folder(options.get_filename())?;
             let turns = Turns::beside(options.get_filename())
                 .map_err(|error| DataError::Unavailable(Box::new(error)))?;
-            (switch_to_wal(&options).await?, turns)
+            (switch_to_wal(&options, timeouts.statement).await?, turns)
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
@@ -150,6 +147,7 @@ impl SqliteStore {
         let opener = Opener {
             filename: options.get_filename().to_owned(),
             in_memory,
+            busy_timeout: timeouts.statement,
         };
         let turns = Arc::new(turns);
         let writer = Arc::new(Writer::start(
@@ -161,7 +159,7 @@ impl SqliteStore {
         // in-memory database lives on while the pool holds it open).
         first.close().await?;
         let file = (!in_memory).then(|| options.get_filename());
-        let host = Host::open(file, Arc::clone(&writer));
+        let host = Host::open(file, Arc::clone(&writer), timeouts.statement);
         Ok((
             Self {
                 pool,
@@ -209,9 +207,13 @@ fn create_folder(file: &Path) -> DataResult<()> {
 /// The switch needs the file to itself, and SQLite answers `SQLITE_BUSY` at
 /// once, without waiting on `busy_timeout`, when another process is opening
 /// the same new file at that moment; so this retries, for as long as a
-/// statement would wait. Once the file is in WAL, opening never needs that.
-async fn switch_to_wal(options: &SqliteConnectOptions) -> DataResult<SqliteConnection> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
+/// statement would wait (`busy_timeout`). Once the file is in WAL, opening
+/// never needs that.
+async fn switch_to_wal(
+    options: &SqliteConnectOptions,
+    busy_timeout: Duration,
+) -> DataResult<SqliteConnection> {
+    let deadline = Instant::now() + busy_timeout;
     loop {
         match SqliteConnection::connect_with(options).await {
             Ok(conn) => return Ok(conn),
