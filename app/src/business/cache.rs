@@ -10,7 +10,8 @@
 //! the repository returned, before any visibility decision, so one entry
 //! serves every viewer whose query is the same; the caller decides
 //! visibility on every hit. A failing cache or generation read is a miss,
-//! never an error.
+//! never an error, except a generation read that found the database
+//! unreachable: the load would only wait on the same outage again.
 //!
 //! In process, an entry is a [`Shared`] value: every hit gets the same
 //! one, with its rendering (JSON body and ETag) made by the first request
@@ -33,8 +34,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::business::error::ServiceResult;
-use crate::data::{ContentGeneration, Generation};
+use crate::business::error::{ServiceError, ServiceResult};
+use crate::data::{ContentGeneration, Generation, unreachable};
 use crate::infrastructure::cache::Cache;
 use crate::infrastructure::cache::memory::MemoryCache;
 
@@ -127,18 +128,23 @@ impl ReadCache {
     /// The current generation, read once for every read of one request
     /// (a lookup that falls back from one key to another, say).
     pub(crate) async fn current(&self) -> At<'_> {
+        let read = self.generation.current().await;
         At {
             cache: self,
-            generation: self.generation.current().await.ok(),
+            unreachable: read.as_ref().is_err_and(unreachable),
+            generation: read.ok(),
         }
     }
 }
 
 /// The cache at one content generation; `None` when it could not be read,
-/// and then every read goes to the database.
+/// and then every read goes to the database, unless the failure said the
+/// database cannot be reached: then every read fails at once, rather than
+/// wait on the same outage a second time.
 pub(crate) struct At<'a> {
     cache: &'a ReadCache,
     generation: Option<Generation>,
+    unreachable: bool,
 }
 
 impl At<'_> {
@@ -154,6 +160,12 @@ impl At<'_> {
         T: Cached,
         F: Future<Output = ServiceResult<T>>,
     {
+        if self.unreachable {
+            return Err(ServiceError::Unavailable {
+                during: "reading the content generation",
+                source: "the database could not be reached".into(),
+            });
+        }
         let Some(generation) = self.generation else {
             return Ok(Arc::new(Shared::new(load.await?)));
         };
@@ -224,4 +236,57 @@ pub(crate) trait Cached: Sized + Send + Sync + 'static {
     }
     /// Roughly the bytes it holds in process, its rendering included.
     fn weight(&self) -> usize;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::data::{DataError, DataResult};
+
+    /// A generation whose read fails with `error`.
+    struct Failing(fn() -> DataError);
+
+    #[async_trait]
+    impl ContentGeneration for Failing {
+        async fn current(&self) -> DataResult<Generation> {
+            Err((self.0)())
+        }
+        fn still(&self, _taken: Generation) -> bool {
+            true
+        }
+    }
+
+    /// Reads through a cache whose generation fails with `error`; whether
+    /// the load ran.
+    async fn loads(error: fn() -> DataError) -> (bool, bool) {
+        let cache = ReadCache::new(
+            MemoryCache::new(1 << 20),
+            None,
+            Arc::new(Failing(error)),
+            Duration::from_secs(1),
+        );
+        let loaded = AtomicBool::new(false);
+        let load = async {
+            loaded.store(true, Ordering::Relaxed);
+            Ok(None::<crate::data::Post>)
+        };
+        let read = cache.read("post", "id:x", Reach::Shared, load).await;
+        (read.is_ok(), loaded.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_not_asked_twice() {
+        let timed_out = || DataError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(loads(timed_out).await, (false, false));
+        let other = || DataError::Unavailable("the generation file is odd".into());
+        assert_eq!(
+            loads(other).await,
+            (true, true),
+            "any other failure is a miss"
+        );
+    }
 }

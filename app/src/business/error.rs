@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::data::{DataError, DataResult};
+use crate::data::{CircuitOpen, DataError, DataResult};
 
 /// A rule one input field broke, reported back to the client by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,28 @@ impl ServiceError {
     /// A validation failure of a single field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// How long the client should wait before trying again, when the
+    /// failure knows: the throttle's or the hashing slots' delay, or the
+    /// time until the database's open circuit lets a call through.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::TooManyAttempts { retry_after } | Self::Busy { retry_after } => {
+                Some(*retry_after)
+            }
+            Self::Unavailable { source, .. } => source
+                .downcast_ref::<CircuitOpen>()
+                .map(|open| open.retry_after),
+            _ => None,
+        }
+    }
+
+    /// Whether this failure is the database's open circuit refusing the
+    /// call: expected while the database is down, and logged once by the
+    /// circuit rather than once per request.
+    pub fn refused_by_circuit(&self) -> bool {
+        matches!(self, Self::Unavailable { source, .. } if source.is::<CircuitOpen>())
     }
 }
 

@@ -7,18 +7,21 @@
 //! notifying followers, deleting a post and its comments) is one method here,
 //! run in one transaction by the backend.
 
+mod circuit;
 mod common;
 mod connect;
 mod error;
 mod generation;
+mod guard;
 pub mod models;
 mod postgres;
 mod rules;
 mod sqlite;
 mod throttle;
 
-pub use connect::connect;
-pub(crate) use error::error_chain;
+pub use connect::{Timeouts, connect, connect_with};
+pub use error::CircuitOpen;
+pub(crate) use error::{error_chain, unreachable};
 pub use generation::{ContentGeneration, Generation};
 pub use models::*;
 pub use rules::{EXCERPT_CHARS, excerpt};

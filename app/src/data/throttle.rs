@@ -7,6 +7,12 @@
 //! arrive at once, at most `max_failures` of them get to check a password
 //! in a window: the next one locks the key. Counting after the check would
 //! let every parallel attempt pass the lock check while none had failed yet.
+//!
+//! This holds only if no count is ever lost: each backend creates and locks
+//! a key's record in one step (PostgreSQL: `INSERT ... ON CONFLICT DO
+//! UPDATE ... RETURNING`; SQLite: its single writer), so a sweep of expired
+//! records cannot delete the row between the two, and a store that finds
+//! no row fails the call instead of dropping the count.
 
 use chrono::{DateTime, Utc};
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::data::Timeouts;
 use crate::infrastructure::redact::redact;
 
 mod read_timeouts;
@@ -58,6 +59,11 @@ pub struct Settings {
     /// `APP_CACHE_MIB`: the in-process read cache's budget in MiB; `None`
     /// keeps the business layer's default.
     pub cache_mib: Option<u64>,
+    /// `APP_DB_CONNECT_TIMEOUT` (default 2s) and `APP_DB_STATEMENT_TIMEOUT`
+    /// (default 5s): how long a database call may wait for a connection,
+    /// and how long one statement may run (PostgreSQL) or wait on another
+    /// process's lock (SQLite).
+    pub db_timeouts: Timeouts,
     /// `CORRAL_INSTANCE` of `CORRAL_INSTANCES`: this worker's slot among
     /// the workers sharing its sockets, when corral says so; the accept
     /// loop balances connections across them.
@@ -204,6 +210,13 @@ impl Settings {
             },
             None => None,
         };
+        let defaults = Timeouts::default();
+        let db_timeouts = Timeouts {
+            connect: duration("APP_DB_CONNECT_TIMEOUT", "a duration such as 2s or 500ms")?
+                .unwrap_or(defaults.connect),
+            statement: duration("APP_DB_STATEMENT_TIMEOUT", "a duration such as 5s or 500ms")?
+                .unwrap_or(defaults.statement),
+        };
         let instance = match (get("CORRAL_INSTANCE"), get("CORRAL_INSTANCES")) {
             (Some(index), Some(count)) => {
                 let expected = "a worker count such as 2, above CORRAL_INSTANCE (corral sets both)";
@@ -227,6 +240,7 @@ impl Settings {
             threads,
             access_log,
             cache_mib,
+            db_timeouts,
             instance,
             read_timeouts,
         })

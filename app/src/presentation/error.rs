@@ -5,6 +5,8 @@
 //! log line carries the request id) and answered without any detail: no
 //! SQL, no error chain, no stack trace ever reaches a client.
 
+use std::time::Duration;
+
 use axum::http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +17,31 @@ use crate::data::error_chain;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What a 503 asks a client to wait when its cause names no time (a
+/// dependency that failed, `/health` failing): the database circuit's open
+/// interval, after which the database is tried again.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The `Retry-After` of a wait of `wait` (else [`DEFAULT_RETRY_AFTER`]):
+/// whole seconds, rounded up and at least 1, since the header takes no
+/// fractions and 0 would invite an instant retry. Every `Retry-After` the
+/// app sends is made here; [`ensure_retry_after`] puts one on any 503
+/// that has none.
+pub fn retry_after(wait: Option<Duration>) -> HeaderValue {
+    let wait = wait.unwrap_or(DEFAULT_RETRY_AFTER);
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
+}
+
+/// Gives a 503 without `Retry-After` the default one: called by the edge
+/// on every response, so no 503 path (a failing `/health`, a layer's own
+/// 503) can leave clients without the hint.
+pub fn ensure_retry_after(headers: &mut HeaderMap, status: StatusCode) {
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(RETRY_AFTER) {
+        headers.insert(RETRY_AFTER, retry_after(None));
+    }
+}
 
 /// An error response: status, a human `detail`, field errors for 422, and
 /// the headers the status calls for (`WWW-Authenticate`, `Retry-After`, `Allow`).
@@ -164,31 +191,44 @@ impl From<ServiceError> for ApiError {
                 StatusCode::PRECONDITION_FAILED,
                 "The resource changed since you read it: fetch it again and retry with its new ETag.",
             ),
-            ServiceError::TooManyAttempts { retry_after } => {
-                let seconds = retry_after.as_secs().max(1);
+            ServiceError::TooManyAttempts { retry_after: wait } => {
+                let seconds = retry_after(Some(wait));
                 Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
-                    format!("Too many failed logins; try again in {seconds} s."),
+                    format!(
+                        "Too many failed logins; try again in {} s.",
+                        as_text(&seconds)
+                    ),
                 )
-                .with_header(RETRY_AFTER, HeaderValue::from(seconds))
+                .with_header(RETRY_AFTER, seconds)
             }
-            ServiceError::Busy { retry_after } => {
-                let seconds = retry_after.as_secs().max(1);
+            ServiceError::Busy { retry_after: wait } => {
+                let seconds = retry_after(Some(wait));
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("The server is busy; try again in {seconds} s."),
+                    format!("The server is busy; try again in {} s.", as_text(&seconds)),
                 )
-                .with_header(RETRY_AFTER, HeaderValue::from(seconds))
+                .with_header(RETRY_AFTER, seconds)
             }
             error @ ServiceError::Unavailable { .. } => {
-                tracing::error!(error = %error_chain(&error), "request failed on a dependency");
+                if error.refused_by_circuit() {
+                    tracing::debug!(error = %error_chain(&error), "refused while the database is unreachable");
+                } else {
+                    tracing::error!(error = %error_chain(&error), "request failed on a dependency");
+                }
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The service is temporarily unavailable; try again shortly.",
                 )
+                .with_header(RETRY_AFTER, retry_after(error.retry_after()))
             }
         }
     }
+}
+
+/// A header value made by [`retry_after`] (always ASCII digits) as text.
+fn as_text(value: &HeaderValue) -> &str {
+    value.to_str().unwrap_or_default()
 }
 
 /// The detail of a 409. Only an email is the client's to change; any other
@@ -214,6 +254,29 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "5");
         assert_eq!(response.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        let header = |wait| retry_after(wait).to_str().unwrap().to_owned();
+        assert_eq!(header(None), "1");
+        assert_eq!(header(Some(Duration::ZERO)), "1");
+        assert_eq!(header(Some(Duration::from_millis(1))), "1");
+        assert_eq!(header(Some(Duration::from_millis(1001))), "2");
+        assert_eq!(header(Some(Duration::from_secs(30))), "30");
+    }
+
+    #[test]
+    fn an_open_circuit_says_when_to_come_back() {
+        let refused = ServiceError::Unavailable {
+            during: "loading the post",
+            source: Box::new(crate::data::CircuitOpen {
+                retry_after: Duration::from_millis(2500),
+            }),
+        };
+        let response = ApiError::from(refused).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
     }
 
     #[test]

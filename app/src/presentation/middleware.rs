@@ -9,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 
-use crate::presentation::error::{ApiError, PROBLEM_JSON};
+use crate::presentation::error::{ApiError, PROBLEM_JSON, ensure_retry_after};
 use crate::presentation::extract::TOO_LARGE;
 use crate::presentation::ops::HEALTH_JSON;
 
@@ -17,9 +17,11 @@ use crate::presentation::ops::HEALTH_JSON;
 /// own 404, 405 and extractor rejections, the body limit's 413, ...) with a
 /// problem of the same status, keeping headers such as `Allow`. Our own
 /// error documents are kept: problem+json, and the health+json of a failing
-/// `/health` (503), whose checks are what a probe needs to read.
-pub fn problem_body(response: Response<Body>) -> Response<Body> {
+/// `/health` (503), whose checks are what a probe needs to read. Every 503
+/// leaves with a `Retry-After`.
+pub fn problem_body(mut response: Response<Body>) -> Response<Body> {
     let status = response.status();
+    ensure_retry_after(response.headers_mut(), status);
     let deliberate = response.headers().get(CONTENT_TYPE).is_some_and(|v| {
         [PROBLEM_JSON, HEALTH_JSON]
             .iter()
@@ -70,6 +72,70 @@ mod tests {
 
     async fn boom() -> &'static str {
         panic!("secret internal detail")
+    }
+
+    /// Every kind of 503 the app makes leaves the edge with a
+    /// `Retry-After`: a busy server's, a failed dependency's, an open
+    /// circuit's, a failing `/health`'s, and a bare one from a layer.
+    #[test]
+    fn every_503_says_when_to_retry() {
+        use std::time::Duration;
+
+        use axum::http::header::RETRY_AFTER;
+
+        use crate::business::ServiceError;
+        use crate::data::CircuitOpen;
+
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| {
+            ApiError::from(ServiceError::Unavailable {
+                during: "testing",
+                source,
+            })
+            .into_response()
+        };
+        let health = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(CONTENT_TYPE, HEALTH_JSON)
+            .body(Body::from("{}"))
+            .unwrap();
+        let bare = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Body::empty())
+            .unwrap();
+        let cases = [
+            (
+                "busy",
+                ApiError::from(ServiceError::Busy {
+                    retry_after: Duration::from_secs(4),
+                })
+                .into_response(),
+                "4",
+            ),
+            ("dependency", failed("the disk is on fire".into()), "1"),
+            (
+                "circuit",
+                failed(Box::new(CircuitOpen {
+                    retry_after: Duration::from_millis(300),
+                })),
+                "1",
+            ),
+            ("health", health, "1"),
+            ("bare", bare, "1"),
+        ];
+        for (name, response, expected) in cases {
+            let response = problem_body(response);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap()),
+                Some(expected),
+                "{name}"
+            );
+        }
+        let ok = problem_body(Response::new(Body::empty()));
+        assert!(!ok.headers().contains_key(RETRY_AFTER));
     }
 
     #[tokio::test]

@@ -43,4 +43,5 @@ pub(crate) mod harness;
 mod listing;
 mod posts;
 mod publishing;
+mod throttle_race;
 mod users;

@@ -9,7 +9,8 @@ use super::codec::UserRow;
 use crate::data::rules::micros;
 use crate::data::throttle::{SWEEP_BATCH, Throttle, expired_before};
 use crate::data::{
-    DataResult, LoginThrottleRepository, NewSession, SessionRepository, ThrottleLimits, User,
+    DataError, DataResult, LoginThrottleRepository, NewSession, SessionRepository, ThrottleLimits,
+    User,
 };
 
 #[async_trait]
@@ -72,20 +73,8 @@ impl LoginThrottleRepository for PgStore {
         let refused = self
             .write(move |conn| {
                 Box::pin(async move {
-                    // Make sure the row exists, then lock it: concurrent
-                    // attempts for one key are counted one after the other,
-                    // on every worker. A new row (nothing counted, window
-                    // from now) is the same as none.
-                    sqlx::query(
-                        "INSERT INTO login_throttle (throttle_key, failures, window_start) \
-                         VALUES ($1, 0, $2) ON CONFLICT (throttle_key) DO NOTHING",
-                    )
-                    .bind(&key)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    let previous = load_locked(conn, &key).await?;
-                    let (next, refused) = Throttle::reserve(previous, now, limits);
+                    let previous = upsert_locked(conn, &key, now).await?;
+                    let (next, refused) = Throttle::reserve(Some(previous), now, limits);
                     store(conn, &key, next).await?;
                     Ok(refused)
                 })
@@ -154,6 +143,39 @@ async fn sweep(pool: &PgPool, now: DateTime<Utc>, limits: ThrottleLimits) -> Dat
     Ok(())
 }
 
+/// The record of `key`, created when missing, locked until the
+/// transaction ends: one statement, so no sweep can delete the row between
+/// its creation and its lock (`ON CONFLICT DO NOTHING` takes no lock, and
+/// a row swept between it and `SELECT ... FOR UPDATE` left the attempt
+/// counted into nothing). A new row (nothing counted, window from `now`)
+/// is the same as none. Concurrent attempts for one key, on every worker,
+/// are counted one after the other on this lock.
+async fn upsert_locked(
+    conn: &mut PgConnection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> DataResult<Throttle> {
+    let row = sqlx::query(
+        "INSERT INTO login_throttle (throttle_key, failures, window_start) VALUES ($1, 0, $2) \
+         ON CONFLICT (throttle_key) DO UPDATE SET throttle_key = EXCLUDED.throttle_key \
+         RETURNING failures, window_start, locked_until",
+    )
+    .bind(key)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    throttle(&row)
+}
+
+/// A `login_throttle` row as the rule's record.
+fn throttle(row: &sqlx::postgres::PgRow) -> DataResult<Throttle> {
+    Ok(Throttle {
+        failures: i64::from(row.try_get::<i32, _>("failures")?),
+        window_start: row.try_get("window_start")?,
+        locked_until: row.try_get("locked_until")?,
+    })
+}
+
 /// The record of `key`, if any, locked until the transaction ends.
 async fn load_locked(conn: &mut PgConnection, key: &str) -> DataResult<Option<Throttle>> {
     let row = sqlx::query(
@@ -163,17 +185,13 @@ async fn load_locked(conn: &mut PgConnection, key: &str) -> DataResult<Option<Th
     .bind(key)
     .fetch_optional(conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(Throttle {
-        failures: i64::from(row.try_get::<i32, _>("failures")?),
-        window_start: row.try_get("window_start")?,
-        locked_until: row.try_get("locked_until")?,
-    }))
+    row.as_ref().map(throttle).transpose()
 }
 
-/// Writes the record of `key`, whose row exists and is locked.
+/// Writes the record of `key`, whose row exists and is locked; a row that
+/// is gone all the same fails the call rather than lose the count.
 async fn store(conn: &mut PgConnection, key: &str, record: Throttle) -> DataResult<()> {
-    sqlx::query(
+    let stored = sqlx::query(
         "UPDATE login_throttle SET failures = $2, window_start = $3, locked_until = $4 \
          WHERE throttle_key = $1",
     )
@@ -183,5 +201,14 @@ async fn store(conn: &mut PgConnection, key: &str, record: Throttle) -> DataResu
     .bind(record.locked_until)
     .execute(conn)
     .await?;
+    if stored.rows_affected() != 1 {
+        return Err(DataError::Unavailable(
+            format!(
+                "the login throttle record of a key vanished while locked ({} rows)",
+                stored.rows_affected()
+            )
+            .into(),
+        ));
+    }
     Ok(())
 }

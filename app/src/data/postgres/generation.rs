@@ -15,13 +15,16 @@
 //! The query runs in a task of its own, so a request that goes away does
 //! not stop it for the others; no lock is held across an await.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::data::common::CONTENT_GENERATION;
+use crate::data::error::{Unreachable, unreachable_sqlx};
 use crate::data::generation::{ContentGeneration, Generation};
 use crate::data::{DataError, DataResult};
 
@@ -75,9 +78,23 @@ impl Rounds {
 /// What the query tasks and the waiting requests share.
 struct Inner {
     pool: PgPool,
+    /// The longest one query may take: a round stuck on a black-holed
+    /// server would hold every request after it.
+    limit: Duration,
+    /// Queries abandoned at the limit, whose connections are checked.
+    abandoned: Arc<AtomicUsize>,
     rounds: Mutex<Rounds>,
-    /// The latest round ended and what it read (`None`: the query failed).
-    ended: watch::Sender<(u64, Option<i64>)>,
+    /// The latest round ended and what it read.
+    ended: watch::Sender<(u64, Result<i64, Failed>)>,
+}
+
+/// Why a round read nothing, as every request waiting on it is told.
+#[derive(Debug, Clone, Copy)]
+enum Failed {
+    /// The server could not be reached, or did not answer in time.
+    Unreachable,
+    /// The server answered with an error.
+    Answered,
 }
 
 /// The content generation of one PostgreSQL database.
@@ -86,12 +103,15 @@ pub(crate) struct PgGeneration {
 }
 
 impl PgGeneration {
-    /// Reads the generation through `pool`.
-    pub(crate) fn new(pool: PgPool) -> Self {
+    /// Reads the generation through `pool`, each query within `limit`,
+    /// counting those abandoned in `abandoned`.
+    pub(crate) fn new(pool: PgPool, limit: Duration, abandoned: Arc<AtomicUsize>) -> Self {
         let inner = Inner {
             pool,
+            limit,
+            abandoned,
             rounds: Mutex::new(Rounds::default()),
-            ended: watch::channel((0, None)).0,
+            ended: watch::channel((0, Err(Failed::Answered))).0,
         };
         Self {
             inner: Arc::new(inner),
@@ -107,13 +127,24 @@ impl Inner {
     /// Runs `round`, then every round wanted while one ran.
     async fn run(self: Arc<Self>, mut round: u64) {
         loop {
-            let read = sqlx::query_scalar::<_, i64>(CONTENT_GENERATION)
-                .fetch_one(&self.pool)
-                .await;
-            if let Err(error) = &read {
-                tracing::debug!(%error, "the content generation could not be read");
-            }
-            self.ended.send_replace((round, read.ok()));
+            let query = sqlx::query_scalar::<_, i64>(CONTENT_GENERATION).fetch_one(&self.pool);
+            let read = match tokio::time::timeout(self.limit, query).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "the content generation could not be read");
+                    Err(if unreachable_sqlx(&error) {
+                        Failed::Unreachable
+                    } else {
+                        Failed::Answered
+                    })
+                }
+                Err(_) => {
+                    self.abandoned.fetch_add(1, Ordering::Relaxed);
+                    Err(Failed::Unreachable)
+                }
+            };
+            // The value it replaces was read by everyone waiting for it.
+            let _ = self.ended.send_replace((round, read));
             match self.rounds().finish() {
                 Some(next) => round = next,
                 None => return,
@@ -137,8 +168,12 @@ impl ContentGeneration for PgGeneration {
             .wait_for(|(ended, _)| *ended >= round)
             .await
             .map_err(|error| DataError::Unavailable(Box::new(error)))?;
-        let value = read.ok_or_else(|| {
-            DataError::Unavailable("the content generation could not be read".into())
+        let unread = "the content generation could not be read";
+        let value = read.map_err(|failed| match failed {
+            Failed::Unreachable => {
+                DataError::Unavailable(Box::new(Unreachable::Reported(unread.into())))
+            }
+            Failed::Answered => DataError::Unavailable(unread.into()),
         })?;
         Ok(Generation {
             epoch: 0,

@@ -24,13 +24,17 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction, TransactionManager};
+use sqlx::{Connection, Postgres, Transaction, TransactionManager};
 
-use super::connect::{ACQUIRE_TIMEOUT, repositories};
+use super::connect::{Timeouts, repositories};
+use super::error::Unreachable;
+use super::guard::Breaker;
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// One write's statements, run on a pooled connection inside a transaction
@@ -48,23 +52,76 @@ const POOL_SIZE: u32 = 8;
 pub(crate) struct PgStore {
     /// The pool every method uses.
     pool: PgPool,
+    /// The longest a write's transaction may take.
+    limit: Duration,
+    /// Calls abandoned at their bound, shared with the breaker.
+    abandoned: Arc<AtomicUsize>,
 }
 
-/// Opens a pool on the database named by `url`.
-pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
-    let options = PgConnectOptions::from_str(url)?;
+/// Opens a pool on the database named by `url`. Each connection runs its
+/// statements under `statement_timeout` (the server cancels a slower one),
+/// and every call, connecting included, is bounded by the breaker: a
+/// server that stops answering on an open connection (a black hole, where
+/// no timeout of the server's own can fire) cannot hold a request.
+pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Repositories> {
+    let statement_ms = timeouts.statement.as_millis().max(1);
+    let options = PgConnectOptions::from_str(url)?
+        .options([("statement_timeout", format!("{statement_ms}ms"))]);
+    let abandoned = Arc::new(AtomicUsize::new(0));
     let pool = PgPoolOptions::new()
         .max_connections(POOL_SIZE)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .after_release(|conn, _| {
-            let depth =
-                <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
-            Box::pin(async move { Ok(depth == 0) })
+        .acquire_timeout(timeouts.connect)
+        .after_release({
+            let abandoned = Arc::clone(&abandoned);
+            move |conn, _| {
+                let abandoned = Arc::clone(&abandoned);
+                Box::pin(async move { reusable(conn, &abandoned, timeouts.connect).await })
+            }
         })
         .connect_with(options)
         .await?;
-    let generation = Arc::new(generation::PgGeneration::new(pool.clone()));
-    Ok(repositories(Arc::new(PgStore { pool }), generation))
+    let limit = timeouts.call();
+    let generation = Arc::new(generation::PgGeneration::new(
+        pool.clone(),
+        limit,
+        Arc::clone(&abandoned),
+    ));
+    let store = PgStore {
+        pool,
+        limit,
+        abandoned: Arc::clone(&abandoned),
+    };
+    let breaker = Breaker::new("postgres", Some(limit), abandoned);
+    Ok(repositories(Arc::new(store), generation, breaker))
+}
+
+/// Whether a connection handed back may be reused: not inside a
+/// transaction, and, while calls were abandoned at their bound (whose
+/// connections come back mid-statement), answering a ping within `bound`.
+/// sqlx pings every connection handed back without a bound, which on a
+/// black-holed server would hold its pool slot until the kernel gives up on
+/// the socket (many minutes); an error here closes the connection at once.
+async fn reusable(
+    conn: &mut PgConnection,
+    abandoned: &AtomicUsize,
+    bound: Duration,
+) -> Result<bool, sqlx::Error> {
+    if <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(conn) != 0 {
+        return Ok(false);
+    }
+    let suspect = abandoned
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if !suspect {
+        return Ok(true);
+    }
+    match tokio::time::timeout(bound, conn.ping()).await {
+        Ok(answered) => answered.map(|()| true),
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "a connection handed back mid-statement did not answer a ping",
+        ))),
+    }
 }
 
 impl PgStore {
@@ -75,8 +132,22 @@ impl PgStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> Work<'c, T> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        match tokio::spawn(async move { transact(&pool, work).await }).await {
+        let (pool, limit) = (self.pool.clone(), self.limit);
+        let abandoned = Arc::clone(&self.abandoned);
+        let bounded = async move {
+            match tokio::time::timeout(limit, transact(&pool, work)).await {
+                Ok(result) => result,
+                // Dropping the transaction rolls it back on a connection
+                // that `reusable` then checks.
+                Err(_) => {
+                    abandoned.fetch_add(1, Ordering::Relaxed);
+                    Err(DataError::Unavailable(Box::new(Unreachable::TimedOut(
+                        limit,
+                    ))))
+                }
+            }
+        };
+        match tokio::spawn(bounded).await {
             Ok(result) => result,
             // The panic is the caller's, as if the work had run in place.
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
@@ -132,9 +203,20 @@ impl Database for PgStore {
     /// sqlx holds a session advisory lock (keyed by the database name) while
     /// it migrates, so workers starting together apply each migration once:
     /// the others wait, then find it applied.
+    ///
+    /// Waiting for that lock, or a long migration, must not be cut by the
+    /// statement timeout: migrations run on a connection taken out of the
+    /// pool, with no timeout, and closed afterwards.
     async fn migrate(&self) -> DataResult<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut conn)
+            .await?;
+        // `run_direct` is `run` without the `Acquire` bound that cannot be
+        // proven for a borrowed connection inside a `Send` future.
+        let migrated = MIGRATOR.run_direct(&mut conn).await;
+        let _ = conn.close().await;
+        Ok(migrated?)
     }
 
     async fn ping(&self) -> DataResult<()> {

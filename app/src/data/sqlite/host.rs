@@ -31,6 +31,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use rustix::fs::{FlockOperation, flock};
 use tokio::io::AsyncWriteExt;
@@ -57,6 +58,8 @@ pub(super) struct Host {
     writer: Arc<Writer>,
     /// Whether this process hosts, sends to a host, or writes alone.
     state: Mutex<State>,
+    /// How long a write sent to the host waits for its answer.
+    answer_timeout: Duration,
 }
 
 /// The files beside the database that the host is found by.
@@ -82,7 +85,11 @@ enum State {
 impl Host {
     /// The host of the file `db`: this process, when no other process
     /// hosts yet; `None` for `db` means an in-memory database.
-    pub(super) fn open(db: Option<&Path>, writer: Arc<Writer>) -> Self {
+    /// A write sent to it waits twice `busy_timeout` (what a write on the
+    /// host may wait for the file's lock) for the answer, so only a host
+    /// that stopped running (`SIGSTOP`, a hung disk) makes a write fail
+    /// that way; corral's health check replaces such a worker.
+    pub(super) fn open(db: Option<&Path>, writer: Arc<Writer>, busy_timeout: Duration) -> Self {
         let paths = db.map(|db| Paths {
             lock: beside(db, "-writer.host"),
             socket: beside(db, "-writer.sock"),
@@ -104,6 +111,7 @@ impl Host {
             paths,
             writer,
             state: Mutex::new(state),
+            answer_timeout: busy_timeout.saturating_mul(2),
         }
     }
 
@@ -111,7 +119,7 @@ impl Host {
     /// host or has none) and returns what it returned once committed.
     pub(super) async fn submit<T: Answer>(&self, write: Write) -> DataResult<T> {
         let written = match self.link() {
-            Some(link) => match link.send(&write).await {
+            Some(link) => match link.send(&write, self.answer_timeout).await {
                 Sent::Answered(outcome) => outcome?,
                 // The host left without reading it: it never ran.
                 Sent::Unread => write.run_on(&self.writer).await?,

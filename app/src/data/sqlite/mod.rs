@@ -52,11 +52,9 @@ use self::host::Host;
 use self::turns::Turns;
 use self::writer::{Opener, Writer};
 use self::writes::{Answer, Write};
-use super::connect::{ACQUIRE_TIMEOUT, repositories};
+use super::connect::{Timeouts, repositories};
+use super::guard::Breaker;
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
-
-/// How long a statement waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long to wait before trying again to open a file another process is
 /// switching to WAL.
@@ -91,27 +89,30 @@ pub(crate) struct SqliteStore {
 }
 
 /// Opens (creating when missing) the SQLite file named by `url`.
-pub(crate) async fn connect(url: &str) -> DataResult<Repositories> {
-    let (store, generation) = SqliteStore::open(url).await?;
-    Ok(repositories(Arc::new(store), generation))
+/// SQLite bounds its own waits (`busy_timeout`, the pool's acquire
+/// timeout), so its breaker adds no bound of its own.
+pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Repositories> {
+    let (store, generation) = SqliteStore::open(url, timeouts).await?;
+    let breaker = Breaker::new("sqlite", None, Arc::default());
+    Ok(repositories(Arc::new(store), generation, breaker))
 }
 
 impl SqliteStore {
     /// Opens the writer connection (which creates the file and switches it
     /// to WAL), then the read pool: a request that finds every read
-    /// connection busy waits at most [`ACQUIRE_TIMEOUT`], then fails (503).
+    /// connection busy waits at most `timeouts.connect`, then fails (503).
     ///
     /// An in-memory database is private to its connection, so the readers
     /// would not see the writer's: use a file (or `mode=memory&cache=shared`).
     ///
     /// Returns the content generation beside the store: the writer counts
     /// it after every commit of posts, tags or comments, and reads take it.
-    async fn open(url: &str) -> DataResult<(Self, Arc<SharedGeneration>)> {
+    async fn open(url: &str, timeouts: Timeouts) -> DataResult<(Self, Arc<SharedGeneration>)> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(timeouts.statement)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let (first, turns) = if in_memory {
@@ -123,11 +124,11 @@ impl SqliteStore {
             create_folder(options.get_filename())?;
             let turns = Turns::beside(options.get_filename())
                 .map_err(|error| DataError::Unavailable(Box::new(error)))?;
-            (switch_to_wal(&options).await?, turns)
+            (switch_to_wal(&options, timeouts.statement).await?, turns)
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(timeouts.connect)
             // Nothing on this pool opens a transaction; should a connection
             // come back inside one all the same, it is closed, not reused.
             .after_release(|conn, _| {
@@ -146,6 +147,7 @@ impl SqliteStore {
         let opener = Opener {
             filename: options.get_filename().to_owned(),
             in_memory,
+            busy_timeout: timeouts.statement,
         };
         let turns = Arc::new(turns);
         let writer = Arc::new(Writer::start(
@@ -157,7 +159,7 @@ impl SqliteStore {
         // in-memory database lives on while the pool holds it open).
         first.close().await?;
         let file = (!in_memory).then(|| options.get_filename());
-        let host = Host::open(file, Arc::clone(&writer));
+        let host = Host::open(file, Arc::clone(&writer), timeouts.statement);
         Ok((
             Self {
                 pool,
@@ -205,9 +207,13 @@ fn create_folder(file: &Path) -> DataResult<()> {
 /// The switch needs the file to itself, and SQLite answers `SQLITE_BUSY` at
 /// once, without waiting on `busy_timeout`, when another process is opening
 /// the same new file at that moment; so this retries, for as long as a
-/// statement would wait. Once the file is in WAL, opening never needs that.
-async fn switch_to_wal(options: &SqliteConnectOptions) -> DataResult<SqliteConnection> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
+/// statement would wait (`busy_timeout`). Once the file is in WAL, opening
+/// never needs that.
+async fn switch_to_wal(
+    options: &SqliteConnectOptions,
+    busy_timeout: Duration,
+) -> DataResult<SqliteConnection> {
+    let deadline = Instant::now() + busy_timeout;
     loop {
         match SqliteConnection::connect_with(options).await {
             Ok(conn) => return Ok(conn),
@@ -288,7 +294,7 @@ mod tests {
     async fn fresh() -> (tempfile::TempDir, SqliteStore, Arc<SharedGeneration>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, generation) = SqliteStore::open(&url).await.unwrap();
+        let (store, generation) = SqliteStore::open(&url, Timeouts::default()).await.unwrap();
         (dir, store, generation)
     }
 
@@ -325,7 +331,7 @@ mod tests {
             matches!(refused, Err(DataError::Unavailable(_))),
             "{refused:?}"
         );
-        assert!(started.elapsed() >= ACQUIRE_TIMEOUT);
+        assert!(started.elapsed() >= Timeouts::default().connect);
         drop(held);
         store.ping().await.unwrap();
     }

@@ -23,14 +23,15 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use super::SQLITE_BUSY;
 use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
 use super::generation::SharedGeneration;
 use super::turns::{Turn, Turns};
-use super::{BUSY_TIMEOUT, SQLITE_BUSY};
 use crate::data::{DataError, DataResult};
 
 /// The most writes one transaction carries: enough to amortise the commit
@@ -66,6 +67,8 @@ pub(super) struct Opener {
     pub(super) filename: PathBuf,
     /// An in-memory database, shared with the read pool through the cache.
     pub(super) in_memory: bool,
+    /// How long a statement waits for another connection's lock.
+    pub(super) busy_timeout: Duration,
 }
 
 impl Opener {
@@ -82,7 +85,7 @@ impl Opener {
             OpenFlags::SQLITE_OPEN_PRIVATE_CACHE
         };
         let conn = Connection::open_with_flags(&self.filename, flags)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_timeout(self.busy_timeout)?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

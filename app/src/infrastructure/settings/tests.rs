@@ -118,3 +118,21 @@ fn the_instance_comes_from_corral_only_with_both_variables() {
         assert_eq!(err.var, "CORRAL_INSTANCES", "{index} of {count}");
     }
 }
+
+#[test]
+fn database_timeouts_have_defaults_and_take_durations() {
+    let defaults = from(&[]).unwrap().db_timeouts;
+    assert_eq!(defaults, crate::data::Timeouts::default());
+    let set = from(&[
+        ("APP_DB_CONNECT_TIMEOUT", "300ms"),
+        ("APP_DB_STATEMENT_TIMEOUT", "2s"),
+    ])
+    .unwrap()
+    .db_timeouts;
+    assert_eq!(set.connect, Duration::from_millis(300));
+    assert_eq!(set.statement, Duration::from_secs(2));
+    for var in ["APP_DB_CONNECT_TIMEOUT", "APP_DB_STATEMENT_TIMEOUT"] {
+        let err = from(&[(var, "0s")]).unwrap_err();
+        assert_eq!(err.var, var);
+    }
+}

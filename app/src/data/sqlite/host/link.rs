@@ -18,17 +18,10 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::super::BUSY_TIMEOUT;
 use super::super::wire::{Frame, Request, line};
 use super::super::writes::{Write, Written};
 use super::send_frames;
 use crate::data::{DataError, DataResult};
-
-/// How long a write waits for the host's answer: twice what a write on
-/// the host may wait for the file's lock, so only a host that stopped
-/// running (`SIGSTOP`, a hung disk) makes a write fail this way; corral's
-/// health check replaces such a worker.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(2 * BUSY_TIMEOUT.as_secs());
 
 /// What became of a write sent to the host.
 pub(in crate::data::sqlite) enum Sent {
@@ -121,13 +114,8 @@ impl Link {
         !lock(&self.waiting).ended
     }
 
-    /// Sends `write` and waits for what became of it.
-    pub(in crate::data::sqlite) async fn send(&self, write: &Write) -> Sent {
-        self.send_within(write, ANSWER_TIMEOUT).await
-    }
-
-    /// [`Self::send`], waiting at most `timeout` for the answer.
-    async fn send_within(&self, write: &Write, timeout: Duration) -> Sent {
+    /// Sends `write` and waits at most `timeout` for what became of it.
+    pub(in crate::data::sqlite) async fn send(&self, write: &Write, timeout: Duration) -> Sent {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         let frame = match line(&Request { seq, write }) {
             Ok(frame) => frame,
@@ -223,7 +211,7 @@ mod tests {
         });
         let link = Link::connect(&socket).unwrap();
         let sent = link
-            .send_within(
+            .send(
                 &Write::MarkAllRead(Uuid::now_v7()),
                 Duration::from_millis(300),
             )
