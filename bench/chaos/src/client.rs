@@ -1,0 +1,296 @@
+//! The load client: virtual clients that each send `GET` at a steady pace,
+//! on a new connection per request or on keep-alive connections, and never
+//! retry, so that every failure is seen and sorted (see [`crate::outcome`]).
+//!
+//! It speaks just enough HTTP/1.1 for one `GET` (heads parsed by
+//! `httparse`, bodies by length, chunks or close) over plain tokio sockets,
+//! because the scenarios need what a full client hides: whether a
+//! connection was reused, and its local port, which ties a failed request to
+//! the worker that held its connection (see [`crate::attribution`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::time::{MissedTickBehavior, interval, timeout};
+
+use crate::outcome::{Counts, Ending, Outcome, classify};
+
+/// What to send, how fast, and how patiently.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The shared port.
+    pub addr: SocketAddr,
+    /// The path every request asks for.
+    pub path: String,
+    /// Virtual clients, each with at most one request in flight.
+    pub clients: usize,
+    /// Requests per second over all clients (each client's share is paced
+    /// evenly; a client whose answer is late sends its next one at once).
+    pub rate: u32,
+    /// Keep connections open between requests (until the server says
+    /// `Connection: close` or a request fails).
+    pub keep_alive: bool,
+    /// How long a request may take, connection included, before it counts
+    /// as a timeout.
+    pub timeout: Duration,
+}
+
+/// One failed request, with what ties it to a connection and a moment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    /// Its kind.
+    pub outcome: Outcome,
+    /// The connection's local port; 0 if no connection was made.
+    pub port: u16,
+    /// When its connection was opened.
+    #[serde(skip)]
+    pub opened: Instant,
+    /// When the request was sent.
+    #[serde(skip)]
+    pub started: Instant,
+    /// When it failed.
+    #[serde(skip)]
+    pub ended: Instant,
+}
+
+/// What a load run saw.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Requests by outcome.
+    pub counts: Counts,
+    /// Every failed request.
+    #[serde(skip)]
+    pub failures: Vec<Failure>,
+}
+
+/// A load run in the background, on its own runtime.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Report>,
+}
+
+impl Load {
+    /// Starts the clients of `plan`.
+    pub fn start(plan: Plan) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime for the load client");
+            runtime.block_on(run(plan, flag))
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops the clients (each finishes its request in flight) and sums up
+    /// what they saw.
+    pub fn stop(self) -> Report {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the load client panicked")
+    }
+}
+
+async fn run(plan: Plan, stop: Arc<AtomicBool>) -> Report {
+    let plan = Arc::new(plan);
+    let clients: Vec<_> = (0..plan.clients)
+        .map(|_| tokio::spawn(client(Arc::clone(&plan), Arc::clone(&stop))))
+        .collect();
+    let mut total = Report::default();
+    for client in clients {
+        let report = client.await.expect("a load client task panicked");
+        total.counts.merge(&report.counts);
+        total.failures.extend(report.failures);
+    }
+    total
+}
+
+/// An open connection and what the report needs to know of it.
+struct Connection {
+    stream: BufReader<TcpStream>,
+    port: u16,
+    opened: Instant,
+}
+
+async fn client(plan: Arc<Plan>, stop: Arc<AtomicBool>) -> Report {
+    let period = Duration::from_secs_f64(plan.clients as f64 / f64::from(plan.rate.max(1)));
+    let mut tick = interval(period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut report = Report::default();
+    let mut kept = None;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let started = Instant::now();
+        let mut tie = Tie {
+            port: 0,
+            opened: started,
+            reused: false,
+        };
+        let ending = match timeout(plan.timeout, request(&plan, &mut kept, &mut tie)).await {
+            Ok(ending) => ending,
+            Err(_) => {
+                kept = None;
+                Ending::TimedOut
+            }
+        };
+        let outcome = classify(ending, tie.reused);
+        report.counts.add(outcome);
+        if outcome != Outcome::Ok {
+            report.failures.push(Failure {
+                outcome,
+                port: tie.port,
+                opened: tie.opened,
+                started,
+                ended: Instant::now(),
+            });
+        }
+    }
+    report
+}
+
+/// The connection a request went on, as soon as it is known.
+struct Tie {
+    port: u16,
+    opened: Instant,
+    /// Whether it had carried a response before.
+    reused: bool,
+}
+
+/// One request on the kept connection or a new one; leaves the connection
+/// in `kept` if it may carry another.
+async fn request(plan: &Plan, kept: &mut Option<Connection>, tie: &mut Tie) -> Ending {
+    let reused = kept.take().filter(still_open);
+    tie.reused = reused.is_some();
+    let mut conn = match reused {
+        Some(conn) => conn,
+        None => match connect(plan.addr).await {
+            Ok(conn) => conn,
+            Err(error) => return Ending::Io(error.kind()),
+        },
+    };
+    (tie.port, tie.opened) = (conn.port, conn.opened);
+    match exchange(&mut conn.stream, &plan.path, plan.keep_alive).await {
+        Ok((status, keep)) => {
+            if keep && plan.keep_alive {
+                *kept = Some(conn);
+            }
+            Ending::Answered(status)
+        }
+        Err(Broken::Io(kind)) => Ending::Io(kind),
+        Err(Broken::Malformed) => Ending::Malformed,
+    }
+}
+
+/// Whether a kept connection is still open: one the server closed while it
+/// sat idle is given up before it is used again, as a browser or hyper's
+/// pool does, so that only a close that races the request counts as a reset.
+fn still_open(conn: &Connection) -> bool {
+    let mut byte = [0; 1];
+    conn.stream.buffer().is_empty()
+        && matches!(
+            conn.stream.get_ref().try_read(&mut byte),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+        )
+}
+
+async fn connect(addr: SocketAddr) -> std::io::Result<Connection> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(Connection {
+        port: stream.local_addr()?.port(),
+        opened: Instant::now(),
+        stream: BufReader::new(stream),
+    })
+}
+
+/// Why an exchange gave no response.
+enum Broken {
+    Io(std::io::ErrorKind),
+    Malformed,
+}
+
+impl From<std::io::Error> for Broken {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error.kind())
+    }
+}
+
+/// Sends one `GET` and reads the whole response: its status, and whether
+/// the connection may carry another request.
+async fn exchange(
+    stream: &mut BufReader<TcpStream>,
+    path: &str,
+    keep_alive: bool,
+) -> Result<(u16, bool), Broken> {
+    let connection = if keep_alive {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: chaos\r\n{connection}\r\n");
+    stream.get_mut().write_all(request.as_bytes()).await?;
+
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read_until(b'\n', &mut head).await? == 0 {
+            return Err(Broken::Io(std::io::ErrorKind::UnexpectedEof));
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(Broken::Malformed),
+    }
+    let status = response.code.ok_or(Broken::Malformed)?;
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+    };
+    let close = header("connection").is_some_and(|v| v == "close") || response.version != Some(1);
+    if header("transfer-encoding").is_some_and(|v| v.ends_with("chunked")) {
+        read_chunks(stream).await?;
+    } else if let Some(length) = header("content-length") {
+        let length: usize = length.parse().map_err(|_| Broken::Malformed)?;
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).await?;
+    } else if close {
+        stream.read_to_end(&mut Vec::new()).await?;
+    }
+    Ok((status, !close))
+}
+
+/// Reads a chunked body to its end, trailers included.
+async fn read_chunks(stream: &mut BufReader<TcpStream>) -> Result<(), Broken> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stream.read_line(&mut line).await? == 0 {
+            return Err(Broken::Io(std::io::ErrorKind::UnexpectedEof));
+        }
+        let size = line.trim().split(';').next().unwrap_or_default();
+        let size = usize::from_str_radix(size, 16).map_err(|_| Broken::Malformed)?;
+        if size == 0 {
+            break;
+        }
+        let mut chunk = vec![0; size + 2];
+        stream.read_exact(&mut chunk).await?;
+    }
+    loop {
+        line.clear();
+        if stream.read_line(&mut line).await? == 0 || line == "\r\n" {
+            return Ok(());
+        }
+    }
+}
