@@ -294,3 +294,116 @@ async fn read_chunks(stream: &mut BufReader<TcpStream>) -> Result<(), Broken> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The client against small servers that fail in one way each, over
+    //! real sockets.
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A server on a free port that reads each request head on each
+    /// connection and lets `answer` write a reply (`false`: close instead).
+    fn serve(answer: fn(&mut TcpStream, usize) -> bool) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut writer = stream;
+                    for n in 0.. {
+                        let mut line = String::new();
+                        while line != "\r\n" {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        if !answer(&mut writer, n) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn ok(stream: &mut TcpStream) -> bool {
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+            .is_ok()
+    }
+
+    fn load(addr: SocketAddr, keep_alive: bool) -> Counts {
+        let load = Load::start(Plan {
+            addr,
+            path: "/".to_owned(),
+            clients: 2,
+            rate: 40,
+            keep_alive,
+            timeout: Duration::from_millis(200),
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        load.stop().counts
+    }
+
+    #[test]
+    fn answers_are_counted_by_status() {
+        let addr = serve(|stream, n| {
+            if n % 2 == 0 {
+                ok(stream)
+            } else {
+                let reply = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n";
+                stream.write_all(reply).is_ok()
+            }
+        });
+        let counts = load(addr, true);
+        assert!(counts.ok > 0 && counts.status[&503] > 0, "{counts:?}");
+        assert_eq!(counts.failed(), counts.status[&503], "{counts:?}");
+    }
+
+    #[test]
+    fn a_connection_closed_before_any_answer_is_a_reset_on_a_new_connection() {
+        let counts = load(serve(|_, _| false), false);
+        assert!(counts.reset_new > 0, "{counts:?}");
+        assert_eq!(counts.failed(), counts.reset_new, "{counts:?}");
+    }
+
+    #[test]
+    fn a_kept_connection_closed_under_the_next_request_is_a_reset_on_a_reused_one() {
+        let counts = load(serve(|stream, n| n == 0 && ok(stream)), true);
+        assert!(counts.ok > 0 && counts.reset_reused > 0, "{counts:?}");
+        assert_eq!(counts.failed(), counts.reset_reused, "{counts:?}");
+    }
+
+    #[test]
+    fn a_kept_connection_the_server_closed_while_idle_is_not_reused() {
+        let addr = serve(|stream, _| {
+            // Says nothing of closing, then closes at once: an idle close.
+            ok(stream);
+            false
+        });
+        let counts = load(addr, true);
+        assert!(counts.ok > 0, "{counts:?}");
+        assert_eq!(counts.failed(), 0, "{counts:?}");
+    }
+
+    #[test]
+    fn a_silent_server_is_a_timeout_and_a_closed_port_a_refusal() {
+        let counts = load(serve(|_, _| true), false);
+        assert!(counts.timeout > 0, "{counts:?}");
+        assert_eq!(counts.failed(), counts.timeout, "{counts:?}");
+
+        let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = closed.local_addr().expect("address");
+        drop(closed);
+        let counts = load(addr, false);
+        assert!(counts.refused > 0, "{counts:?}");
+        assert_eq!(counts.failed(), counts.refused, "{counts:?}");
+    }
+}
