@@ -6,7 +6,7 @@
 //! in `bench-chaos`; each test asserts every verdict and shows the figures
 //! when one fails.
 
-use bench_chaos::scenarios::{self, Lengths, Outcome};
+use bench_chaos::scenarios::{self, Findings, Lengths};
 use bench_chaos::supervisor::Binaries;
 
 use crate::helper::{app_bin, corral_bin};
@@ -18,7 +18,7 @@ fn bins() -> Binaries {
     }
 }
 
-fn assert_held(outcome: anyhow::Result<Outcome>) {
+fn assert_held(outcome: anyhow::Result<Findings>) {
     let outcome = outcome.expect("the scenario ran");
     eprintln!("{}", serde_json::to_string(&outcome).expect("JSON"));
     assert!(outcome.passed(), "{}", outcome.explain());

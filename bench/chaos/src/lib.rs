@@ -16,6 +16,7 @@
 pub mod attribution;
 pub mod client;
 pub mod fds;
+pub mod http;
 pub mod outcome;
 pub mod procs;
 pub mod scenarios;
