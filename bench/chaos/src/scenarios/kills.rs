@@ -93,7 +93,7 @@ pub fn stopped_worker(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Find
     let left = procs::survivors(&[pid], Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
     let (fresh, kept) = loads.stop();
-    let reason = sup.status()?["apps"][0]["restarts"].clone();
+    let restarts = sup.status()?["apps"][0]["restarts"].clone();
     Ok(Findings {
         scenario: "stopped_worker",
         verdicts: BTreeMap::from([
@@ -110,7 +110,7 @@ pub fn stopped_worker(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Find
         ]),
         figures: json!({
             "replaced_after_s": replaced.map(|d| d.as_secs_f64()),
-            "restarts": reason,
+            "restarts": restarts,
             "without_keep_alive": fresh.counts,
             "with_keep_alive": kept.counts,
         }),
