@@ -35,6 +35,8 @@ print(f"Run of `bench/chaos.sh` on commit `{commit}`: {cpu}, {os.cpu_count()} CP
 print("| scenario | load | ok | refused | reset (new) | reset (reused) | timeout | non-2xx | other |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for run in runs:
+    if "error" in run:
+        continue
     f = run["figures"]
     for load, key in (("new connections", "without_keep_alive"), ("keep-alive", "with_keep_alive")):
         c = f[key].get("counts", f[key])
@@ -43,13 +45,17 @@ for run in runs:
               f"{c['reset_reused']} | {c['timeout']} | {non2xx} | {c['other']} |")
 print()
 for run in runs:
-    f = run["figures"]
     s = run["scenario"]
+    if "error" in run:
+        print(f"- **{s}**: could not run: {run['error']}")
+        continue
+    f = run["figures"]
     if s == "rolling_reloads":
         detail = f"{f['reloads']} reloads in {f['seconds']:.1f} s"
     elif s == "kill_workers":
         a, b = f["without_keep_alive"]["attribution"], f["with_keep_alive"]["attribution"]
-        detail = (f"{f['kills']} workers killed in {f['seconds']:.1f} s, holding {a['connections_on_killed']} "
+        detail = (f"{f['kills']} workers killed in {f['seconds']:.1f} s "
+                  f"({f['exited_before_the_kill']} picked had exited already), holding {a['connections_on_killed']} "
                   f"connections when they died; failed: {a['in_flight']} in flight on new connections, "
                   f"{b['in_flight']} in flight and {b['idle_kept']} sent later on idle kept connections "
                   f"of a killed worker; unexplained: {a['unexplained'] + b['unexplained']}; "

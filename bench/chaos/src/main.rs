@@ -47,7 +47,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the chosen scenarios; `Ok(false)` if a property failed.
+/// Runs the chosen scenarios; `Ok(false)` if a property failed or a
+/// scenario could not run.
 fn run(args: Args) -> anyhow::Result<bool> {
     let bins = Binaries {
         corral: args.corral.canonicalize().context("the corral binary")?,
@@ -72,9 +73,27 @@ fn run(args: Args) -> anyhow::Result<bool> {
             Scenario::KillSupervisor => scenarios::kill_supervisor,
             Scenario::Leaks => scenarios::leaks,
         };
-        let outcome = run(&bins, &lengths)?;
-        passed &= outcome.passed();
-        println!("{}", serde_json::to_string(&outcome)?);
+        // A scenario that could not run is reported and the others still
+        // run: a half-length table is worth more than none.
+        match run(&bins, &lengths) {
+            Ok(findings) => {
+                passed &= findings.passed();
+                println!("{}", serde_json::to_string(&findings)?);
+            }
+            Err(error) => {
+                passed = false;
+                let name = scenario
+                    .to_possible_value()
+                    .expect("named")
+                    .get_name()
+                    .to_owned();
+                let error = format!("{error:#}");
+                println!(
+                    "{}",
+                    serde_json::json!({ "scenario": name, "error": error })
+                );
+            }
+        }
     }
     Ok(passed)
 }

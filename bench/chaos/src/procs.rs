@@ -6,43 +6,59 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use procfs::process::{FDTarget, Process};
 
 /// Freezes `pid` with `SIGSTOP`, lists the client ports of the connections
 /// it holds on `port` (local side), then kills it with `SIGKILL`; returns
-/// the ports and the moment just before the `SIGKILL`.
+/// the ports and the moment just before the `SIGKILL`, or `None` if the
+/// worker had already exited (its exit raced the choice of it).
 ///
 /// A stopped process accepts nothing, so the list is exactly the
 /// connections that die with it; the pause between the two signals is the
 /// time of one walk of its fd table.
-pub fn kill_and_list_peers(pid: i32, port: u16) -> anyhow::Result<(BTreeSet<u16>, Instant)> {
+pub fn kill_and_list_peers(
+    pid: i32,
+    port: u16,
+) -> anyhow::Result<Option<(BTreeSet<u16>, Instant)>> {
     let target = Pid::from_raw(pid);
-    kill(target, Signal::SIGSTOP).with_context(|| format!("SIGSTOP to worker {pid}"))?;
-    wait_stopped(pid);
-    let peers = peers_on(pid, port);
+    match kill(target, Signal::SIGSTOP) {
+        Err(Errno::ESRCH) => return Ok(None),
+        other => other.with_context(|| format!("SIGSTOP to worker {pid}"))?,
+    }
+    if !wait_stopped(pid) {
+        return Ok(None);
+    }
+    let peers = peers_on(pid, port)?;
     let at = Instant::now();
     kill(target, Signal::SIGKILL).with_context(|| format!("SIGKILL to worker {pid}"))?;
-    Ok((peers?, at))
+    Ok(Some((peers, at)))
 }
 
-/// Waits (briefly) until every thread of `pid` has stopped.
-fn wait_stopped(pid: i32) {
+/// Waits (briefly) until every thread of `pid` has stopped; `false` if it
+/// is exiting or gone instead (a zombie takes signals but holds nothing).
+fn wait_stopped(pid: i32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(1);
     while Instant::now() < deadline {
         let Ok(tasks) = Process::new(pid).and_then(|p| p.tasks()) else {
-            return;
+            return false;
         };
-        let running = tasks
+        let states: Vec<char> = tasks
             .flatten()
             .filter_map(|task| task.stat().ok())
-            .any(|stat| !matches!(stat.state, 'T' | 't' | 'Z' | 'X'));
-        if !running {
-            return;
+            .map(|stat| stat.state)
+            .collect();
+        if states.is_empty() || states.iter().any(|s| matches!(s, 'Z' | 'X')) {
+            return false;
+        }
+        if states.iter().all(|s| matches!(s, 'T' | 't')) {
+            return true;
         }
         std::thread::sleep(Duration::from_micros(200));
     }
+    true
 }
 
 /// The remote ports of the TCP connections `pid` holds whose local port is

@@ -22,16 +22,22 @@ pub fn kill_workers(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findin
     let mut sup = Supervisor::start(bins)?;
     let loads = Loads::start(&sup, lengths.rate);
     let start = Instant::now();
-    let (mut kills, mut killed) = (Vec::new(), Vec::new());
+    let (mut kills, mut killed, mut vanished) = (Vec::new(), Vec::new(), 0);
     let mut second = 1;
     while start + Duration::from_secs(second) <= start + lengths.kill_for {
         sleep_until(start + Duration::from_secs(second));
         second += 1;
-        let online = sup.online_workers()?;
+        // A status read just after a kill may still show the dead worker
+        // online: never pick one twice.
+        let mut online = sup.online_workers()?;
+        online.retain(|pid| !killed.contains(pid));
         let Some(&pid) = online.choose(&mut rand::rng()) else {
             continue;
         };
-        let (peers, at) = procs::kill_and_list_peers(pid, sup.addr.port())?;
+        let Some((peers, at)) = procs::kill_and_list_peers(pid, sup.addr.port())? else {
+            vanished += 1;
+            continue;
+        };
         kills.push(Kill { at, peers });
         killed.push(pid);
     }
@@ -58,6 +64,7 @@ pub fn kill_workers(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findin
         ]),
         figures: json!({
             "kills": kills.len(),
+            "exited_before_the_kill": vanished,
             "seconds": start.elapsed().as_secs_f64(),
             "without_keep_alive": { "counts": fresh.counts, "attribution": on_fresh },
             "with_keep_alive": { "counts": kept.counts, "attribution": on_kept },
