@@ -69,8 +69,9 @@ for run in runs:
     else:
         fds, rss = f["supervisor_fds"], f["supervisor_rss_bytes"]
         inherited = sorted({fd for w in f["inherited_past_stdio"] for fd, _ in w})
-        detail = (f"{f['reloads']} reloads; supervisor fds {fds[0]} → {fds[1]}, RSS "
-                  f"{rss[0] / 2**20:.1f} → {rss[1] / 2**20:.1f} MiB; workers share with the supervisor "
+        detail = (f"{f['warm_up_reloads']} + {f['reloads']} reloads; supervisor fds {fds[0]} → {fds[1]}, RSS "
+                  f"{rss['start'] / 2**20:.2f} MiB at start, {rss['warm'] / 2**20:.2f} after the warm-up, "
+                  f"{rss['end'] / 2**20:.2f} at the end; workers share with the supervisor "
                   f"only stdio and fds {inherited} (sockets); kinds of files unchanged: {not f['differences']}")
     verdict = "all held" if all(run["verdicts"].values()) else \
         "FAILED: " + "; ".join(k for k, v in run["verdicts"].items() if not v)

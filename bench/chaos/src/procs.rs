@@ -14,7 +14,10 @@ use procfs::process::{FDTarget, Process};
 /// Freezes `pid` with `SIGSTOP`, lists the client ports of the connections
 /// it holds on `port` (local side), then kills it with `SIGKILL`; returns
 /// the ports and the moment just before the `SIGKILL`, or `None` if the
-/// worker had already exited (its exit raced the choice of it).
+/// worker exited on its own first: its exit raced the choice of it, or the
+/// supervisor was draining it and its `SIGCONT` undid the `SIGSTOP` (its
+/// connections are then not counted as killed ones, so a failure on them
+/// shows as unexplained).
 ///
 /// A stopped process accepts nothing, so the list is exactly the
 /// connections that die with it; the pause between the two signals is the
@@ -33,8 +36,13 @@ pub fn kill_and_list_peers(
     }
     let peers = peers_on(pid, port)?;
     let at = Instant::now();
-    kill(target, Signal::SIGKILL).with_context(|| format!("SIGKILL to worker {pid}"))?;
-    Ok(Some((peers, at)))
+    match kill(target, Signal::SIGKILL) {
+        Err(Errno::ESRCH) => Ok(None),
+        other => {
+            other.with_context(|| format!("SIGKILL to worker {pid}"))?;
+            Ok(Some((peers, at)))
+        }
+    }
 }
 
 /// Waits (briefly) until every thread of `pid` has stopped; `false` if it
