@@ -38,7 +38,8 @@ APP_LOG_FORMAT = "json"
 pub struct Binaries {
     /// The `corral` binary.
     pub corral: PathBuf,
-    /// The `app` binary.
+    /// The `app` binary, canonical: the clean-up kills a pid only while its
+    /// `/proc/PID/exe` is this path, so it never kills a reused pid.
     pub app: PathBuf,
 }
 
@@ -54,8 +55,9 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts `corral run` in a new temp dir on a free port and waits until
-    /// both workers are online.
+    /// Starts `corral run` in a new temp dir on a free port (picked by
+    /// binding port 0 and closing it, so a restart can bind it again) and
+    /// waits until both workers are online.
     pub fn start(bins: &Binaries) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = tempfile::tempdir().context("a temp dir for the supervisor")?;

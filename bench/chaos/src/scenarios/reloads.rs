@@ -39,7 +39,7 @@ pub fn rolling_reloads(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Fin
         figures: json!({
             "reloads": lengths.reloads,
             "seconds": start.elapsed().as_secs_f64(),
-            "latest_reload_start_s": late.as_secs_f64(),
+            "most_late_reload_start_s": late.as_secs_f64(),
             "without_keep_alive": fresh.counts,
             "with_keep_alive": kept.counts,
         }),
