@@ -8,6 +8,7 @@
 mod admin;
 mod background;
 mod balance;
+mod chaos;
 mod cluster;
 mod control;
 mod example;

@@ -1,0 +1,120 @@
+//! The chaos scenarios of issue 10, each run against its own supervisor
+//! under load, each returning what it measured and the verdicts it drew:
+//! the `chaos` binary runs them at full length, the e2e tests in short.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::client::{Load, Plan, Report};
+use crate::supervisor::Supervisor;
+
+mod kills;
+mod reloads;
+
+pub use kills::{kill_supervisor, kill_workers, stopped_worker};
+pub use reloads::{leaks, rolling_reloads};
+
+/// How long each scenario runs and how hard it pushes.
+#[derive(Clone, Debug)]
+pub struct Lengths {
+    /// How many rolling reloads, spread evenly over `reload_window`.
+    pub reloads: u32,
+    /// The time the reloads are spread over.
+    pub reload_window: Duration,
+    /// How long a worker is killed every second.
+    pub kill_for: Duration,
+    /// How many reloads before the leak check.
+    pub leak_reloads: u32,
+    /// Requests per second of each of the two loads (new connections, and
+    /// keep-alive).
+    pub rate: u32,
+}
+
+impl Lengths {
+    /// The issue's lengths: 30 reloads in 60 s, a kill a second for 60 s,
+    /// 100 reloads.
+    pub fn full() -> Self {
+        Self {
+            reloads: 30,
+            reload_window: Duration::from_secs(60),
+            kill_for: Duration::from_secs(60),
+            leak_reloads: 100,
+            rate: 200,
+        }
+    }
+
+    /// Short enough for CI: 6 reloads in 10 s, a kill a second for 6 s, 20
+    /// reloads.
+    pub fn short() -> Self {
+        Self {
+            reloads: 6,
+            reload_window: Duration::from_secs(10),
+            kill_for: Duration::from_secs(6),
+            leak_reloads: 20,
+            rate: 100,
+        }
+    }
+}
+
+/// What one scenario measured, and whether each property held.
+#[derive(Debug, Serialize)]
+pub struct Findings {
+    /// The scenario's name.
+    pub scenario: &'static str,
+    /// Each property checked, with whether it held.
+    pub verdicts: BTreeMap<&'static str, bool>,
+    /// The figures behind them.
+    pub figures: Value,
+}
+
+impl Findings {
+    /// Whether every property held.
+    pub fn passed(&self) -> bool {
+        self.verdicts.values().all(|held| *held)
+    }
+
+    /// The properties that did not hold, with the figures, for a failure
+    /// message.
+    pub fn explain(&self) -> String {
+        let failed: Vec<_> = self.verdicts.iter().filter(|(_, held)| !**held).collect();
+        format!(
+            "{}: failed {failed:?}; figures {:#}",
+            self.scenario, self.figures
+        )
+    }
+}
+
+/// The two loads every scenario runs: one opening a new connection per
+/// request, one on keep-alive connections.
+pub(crate) struct Loads {
+    fresh: Load,
+    kept: Load,
+}
+
+impl Loads {
+    pub(crate) fn start(sup: &Supervisor, rate: u32) -> Self {
+        let plan = |keep_alive, clients| Plan {
+            addr: sup.addr,
+            path: "/api/tags".to_owned(),
+            clients,
+            rate,
+            keep_alive,
+            timeout: Duration::from_secs(10),
+        };
+        Self {
+            fresh: Load::start(plan(false, 8)),
+            kept: Load::start(plan(true, 16)),
+        }
+    }
+
+    pub(crate) fn stop(self) -> (Report, Report) {
+        (self.fresh.stop(), self.kept.stop())
+    }
+}
+
+pub(crate) fn sleep_until(when: Instant) {
+    std::thread::sleep(when.saturating_duration_since(Instant::now()));
+}
