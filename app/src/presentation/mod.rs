@@ -93,7 +93,8 @@ pub fn router(state: AppState) -> Router {
     layered(routes::api().merge(ops_routes()), state)
 }
 
-/// Only `/health` and `/metrics`, for the private health socket.
+/// Only `/health`, `/health/live` and `/metrics`, for the private health
+/// socket.
 pub fn ops_router(state: AppState) -> Router {
     layered(ops_routes(), state)
 }
@@ -106,6 +107,7 @@ fn ops_routes() -> Router<AppState> {
 fn ops_table() -> Vec<routes::Route> {
     vec![
         ("/health", get(ops::health)),
+        ("/health/live", get(ops::live)),
         ("/metrics", get(ops::metrics)),
     ]
 }

@@ -1,4 +1,4 @@
-//! `/health` (GET and HEAD) and `/metrics`, served on the public router and
+//! `/health` and `/health/live` (GET and HEAD) and `/metrics`, served on the public router and
 //! on the private ops router alike.
 
 use axum::extract::State;
@@ -45,6 +45,26 @@ pub async fn health(State(state): State<AppState>) -> Response {
         code,
         [(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "no-store")],
         body,
+    )
+        .into_response()
+}
+
+/// Liveness: 200 with a `pass` document whenever this process answers,
+/// whatever its dependencies say. It is what a supervisor should probe
+/// (`health_check = { path = "/health/live" }`): replacing a worker does
+/// not bring a database back, so a probe of `/health` would turn an outage
+/// into a restart storm. Balancers and monitoring read `/health`.
+pub async fn live(State(state): State<AppState>) -> Response {
+    let body = Health {
+        status: status_name(HealthStatus::Pass),
+        version: state.version(),
+        service_id: state.service_id(),
+        checks: Map::new(),
+    };
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "no-store")],
+        serde_json::to_vec(&body).unwrap_or_default(),
     )
         .into_response()
 }

@@ -83,13 +83,16 @@ async fn client(app: Arc<TestApp>, user: TestUser, path: String, until: Instant)
     samples
 }
 
-/// Asks `/health` every 100 ms until `until`.
+/// Asks `/health` and `/health/live` every 100 ms until `until`.
 async fn prober(app: Arc<TestApp>, until: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     while Instant::now() < until {
         let started = Instant::now();
         let reply = app.get("/health", None).await;
         samples.push(Sample::of("health", started, &reply));
+        let started = Instant::now();
+        let reply = app.get("/health/live", None).await;
+        samples.push(Sample::of("live", started, &reply));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     samples
@@ -139,6 +142,14 @@ async fn postgres_cut_and_black_holed_under_load() {
             samples.extend(done.expect("a request hung").unwrap());
         }
 
+        // The supervisor's probe: a worker that answers stays alive, so an
+        // outage never becomes a restart storm.
+        let live: Vec<_> = samples.iter().filter(|s| s.what == "live").collect();
+        assert!(!live.is_empty(), "/health/live was never asked");
+        for sample in live {
+            assert_eq!(sample.status, StatusCode::OK, "{sample:?}");
+            assert!(sample.took < Duration::from_millis(250), "{sample:?}");
+        }
         for sample in samples.iter().filter(|s| !s.status.is_success()) {
             assert_eq!(sample.status, StatusCode::SERVICE_UNAVAILABLE, "{sample:?}");
             assert!(

@@ -157,6 +157,8 @@ async fn every_answer_of_the_walk_is_as_documented() {
     check!(c, "post" "/api/auth/logout" => bodiless(&app, "/api/auth/logout", Some(&ann)));
     check!(c, "get" "/health" => app.get("/health", None));
     check!(c, "head" "/health" => app.call(Method::HEAD, "/health", None, &[], None));
+    check!(c, "get" "/health/live" => app.get("/health/live", None));
+    check!(c, "head" "/health/live" => app.call(Method::HEAD, "/health/live", None, &[], None));
     check!(c, "get" "/metrics" => app.get("/metrics", None));
 
     c.assert_every_operation_succeeded();
