@@ -182,6 +182,7 @@ impl Schema {
                 "-c",
                 sql,
             ])
+            .env("PGOPTIONS", "-c client_min_messages=warning")
             .status()
             .expect("run psql (the postgresql-client package)");
         assert!(status.success(), "psql: {sql}");
