@@ -85,7 +85,7 @@ fn the_control_folder_socket_and_lock_are_private_under_umask_000() {
 fn a_planted_secret_appears_in_no_output_even_across_a_reload() {
     let mut corral = start_permissive(&config(FIRST));
     corral.wait_online();
-    let bound = corral.wait_message("admin listening")["bound"]
+    let bound = corral.events("admin listening")[0]["bound"]
         .as_str()
         .expect("a bound address")
         .to_owned();
