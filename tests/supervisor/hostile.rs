@@ -2,7 +2,7 @@
 //! files it keeps are private even under a permissive umask, and a secret
 //! in an app's environment shows in none of its outputs (the CLI's,
 //! the admin listener's, its own log), before or after a reload that
-//! changes it. (Another user's client is refused by
+//! changes it, nor in the errors of a reload refused on its line. (Another user's client is refused by
 //! `control::a_client_of_another_user_is_refused_and_logged`.)
 
 use std::net::SocketAddr;
@@ -116,6 +116,19 @@ fn a_planted_secret_appears_in_no_output_even_across_a_reload() {
     corral.write_config(&config(SECOND));
     corral.cli_ok(&["reload", "api"]);
     seen.extend(outputs(&corral));
+    // A reload refused for a mistake on the secret's own line, and one for
+    // a secret of the wrong type: the errors point at the place only.
+    let broken = config(SECOND);
+    for line in [
+        format!("API_KEY = \"{FIRST}\" junk"),
+        format!("API_KEY = [\"{FIRST}\"]"),
+    ] {
+        corral.write_config(&broken.replace(&format!("API_KEY = \"{SECOND}\""), &line));
+        let refused = corral.cli(&["reload", "api"]);
+        assert_ne!(refused.code, 0, "{refused:?}");
+        assert!(refused.stderr.contains("ecosystem.toml:"), "{refused:?}");
+        seen.extend([refused.stdout, refused.stderr]);
+    }
     corral.signal(Signal::SIGTERM);
     corral.wait_exit(std::time::Duration::from_secs(20));
     let logged = corral
