@@ -18,7 +18,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -76,11 +76,14 @@ impl LogDirLock {
         };
         std::fs::create_dir_all(dir).map_err(unwritable)?;
         // No `truncate`: until the lock is ours, the content is the holder's.
+        // 0600 whatever the umask: only the supervisor's user has any
+        // business opening (and so locking) it.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(dir.join(LOCK_FILE))
             .map_err(unwritable)?;
         let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {

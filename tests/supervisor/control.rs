@@ -341,6 +341,11 @@ fn a_client_of_another_user_is_refused_and_logged() {
         .output()
         .expect("runuser");
     assert_eq!(ran.status.code(), Some(1), "{ran:?}");
+    let said = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        said.contains("only its own user or root may control it"),
+        "{said}"
+    );
     let refused = corral.wait_message("control connection refused: another user");
     let nobody = nix::unistd::User::from_name("nobody")
         .expect("passwd")

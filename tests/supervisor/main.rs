@@ -16,6 +16,7 @@ mod example;
 mod failed_starts;
 mod health_checks;
 mod helper;
+mod hostile;
 mod hygiene;
 mod inherited;
 mod log_disk;

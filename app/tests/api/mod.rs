@@ -13,6 +13,7 @@ mod lists;
 mod login;
 mod openapi;
 mod outage;
+mod ownership;
 mod posts;
 mod proxy;
 mod redis_faults;

@@ -13,5 +13,6 @@ mod listen_fds;
 mod openapi;
 mod queue;
 mod read_timeouts;
+mod sessions;
 mod sharing;
 mod worker;
