@@ -364,6 +364,8 @@ impl Schema {
                 "-c",
                 sql,
             ])
+            // Quiet: the NOTICEs of `IF EXISTS` and `CASCADE` are no news.
+            .env("PGOPTIONS", "--client-min-messages=warning")
             .status()
             .context("running psql (the postgresql-client package)")?;
         if !status.success() {
