@@ -17,19 +17,12 @@ use crate::procs;
 use crate::supervisor::{Binaries, Supervisor, workers};
 use crate::trend::slope_per_minute;
 
-/// The most the supervisor's RSS may climb, in KiB per minute, for it to
-/// count as flat: 64 KiB/min is under 4 MiB an hour, a tenth of the
-/// supervisor's whole footprint, while one leaked 64 KiB log buffer per
-/// replaced worker (3 a minute at the intervals) would climb at
-/// 192 KiB/min. The measured slopes are in docs/reliability.md.
-pub const RSS_SLOPE_BOUND_KIB_PER_MIN: f64 = 64.0;
-
 /// `lengths.soak_for` of steady load with a rolling reload every
 /// `soak_reload_every` and a random worker killed every `soak_kill_every`;
 /// after [`WARM_UP`] reloads, the supervisor's RSS and fd count are sampled
 /// every `soak_sample_every`, each time at rest (both workers online, the
 /// last one killed replaced). Flat means an RSS slope under
-/// [`RSS_SLOPE_BOUND_KIB_PER_MIN`] and the same fd count at every sample;
+/// `soak_rss_bound_kib_per_min` and the same fd count at every sample;
 /// every failed request must be on a killed worker's connection.
 pub fn soak(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings> {
     let mut sup = Supervisor::start(bins)?;
@@ -79,7 +72,7 @@ pub fn soak(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings> {
         verdicts: BTreeMap::from([
             (
                 "supervisor RSS flat (slope under the bound)",
-                slope.is_some_and(|s| s < RSS_SLOPE_BOUND_KIB_PER_MIN),
+                slope.is_some_and(|s| s < lengths.soak_rss_bound_kib_per_min),
             ),
             (
                 "supervisor fd count the same at every sample",
@@ -99,7 +92,7 @@ pub fn soak(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings> {
             "reloads": reloads,
             "kills": kills.len(),
             "rss_slope_kib_per_min": slope,
-            "rss_slope_bound_kib_per_min": RSS_SLOPE_BOUND_KIB_PER_MIN,
+            "rss_slope_bound_kib_per_min": lengths.soak_rss_bound_kib_per_min,
             "rss_kib": rss_kib,
             "fds": fds,
             "without_keep_alive": { "counts": fresh.counts, "attribution": on_fresh },
