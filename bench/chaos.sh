@@ -3,11 +3,15 @@
 # chaos client in release mode, runs every scenario against the real binaries
 # (30 rolling reloads in 60 s; kill -9 of a random worker every second for
 # 60 s; kill -STOP of a worker; kill -9 of the supervisor; 100 reloads, then
-# a look for leaks), and prints a Markdown report of the counts per failure
+# a look for leaks; a 10-minute soak with a reload every 30 s and a kill every
+# minute, --soak-for to change its length; PostgreSQL cut then black-holed
+# for 30 s each under reads and writes, when TEST_DATABASE_URL is set), and
+# prints a Markdown report of the counts per failure
 # kind. With --write-docs the report replaces the "Chaos" results in
 # docs/benchmarks.md. Exits 1 if a property failed.
 #
-#   bench/chaos.sh [--write-docs] [chaos options, e.g. --scenario kill-workers]
+#   bench/chaos.sh [--write-docs] [chaos options, e.g. --scenario kill-workers,
+#                  or --scenario soak --soak-for 20m]
 set -eu
 cd "$(dirname "$0")/.."
 write_docs=no
@@ -35,7 +39,7 @@ print(f"Run of `bench/chaos.sh` on commit `{commit}`: {cpu}, {os.cpu_count()} CP
 print("| scenario | load | ok | refused | reset (new) | reset (reused) | timeout | non-2xx | other |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for run in runs:
-    if "error" in run:
+    if "error" in run or "without_keep_alive" not in run["figures"]:
         continue
     f = run["figures"]
     for load, key in (("new connections", "without_keep_alive"), ("keep-alive", "with_keep_alive")):
@@ -50,6 +54,9 @@ for run in runs:
         print(f"- **{s}**: could not run: {run['error']}")
         continue
     f = run["figures"]
+    if "skipped" in f:
+        print(f"- **{s}**: {f['skipped']}")
+        continue
     if s == "rolling_reloads":
         detail = f"{f['reloads']} reloads in {f['seconds']:.1f} s"
     elif s == "kill_workers":
@@ -66,6 +73,30 @@ for run in runs:
         detail = (f"{f['tree']} processes under the supervisor, all gone within {f['all_gone_within_s']:.2f} s "
                   f"(survivors: {len(f['survivors'])}); online again {f['online_again_after_s']:.2f} s after "
                   f"the restart, on port {f['port']}; load above is after the restart")
+    elif s == "db_outage":
+        parts = []
+        for p in f["phases"]:
+            m = p["summary"]
+            answers = "; ".join(f"{kind} " + ", ".join(f"{n}×{st}" for st, n in by.items())
+                                for kind, by in m["answers"].items())
+            slowest = "" if m["slowest_503_s"] is None else f", slowest 503 {m['slowest_503_s']:.3f} s"
+            parts.append(f"*{p['phase']}* ({m['seconds']:.0f} s): {answers}{slowest}, "
+                         f"Retry-After on every 503: {m['every_503_had_retry_after']}, "
+                         f"last failure ended {m['last_failure_ended_s']:.2f} s in")
+        detail = (f"probe `{f['probe']}`; " + " / ".join(parts) +
+                  f"; workers {f['workers']['before']} → {f['workers']['after']}, restarts "
+                  f"{f['restarts']['before']} → {f['restarts']['after']}; {f['acknowledged_writes']} "
+                  f"acknowledged writes, {len(f['missing_writes'])} missing")
+    elif s == "soak":
+        a, b = f["without_keep_alive"]["attribution"], f["with_keep_alive"]["attribution"]
+        rss = [kib for _, kib in f["rss_kib"]]
+        detail = (f"{f['seconds']:.0f} s after {f['warm_up_reloads']} warm-up reloads, {f['reloads']} reloads "
+                  f"and {f['kills']} workers killed; supervisor RSS {rss[0] / 1024:.2f} → {rss[-1] / 1024:.2f} MiB "
+                  f"(min {min(rss) / 1024:.2f}, max {max(rss) / 1024:.2f}) over {len(rss)} samples, slope "
+                  f"{f['rss_slope_kib_per_min']:.1f} KiB/min (bound {f['rss_slope_bound_kib_per_min']:.0f}); "
+                  f"fds {min(f['fds'])}..{max(f['fds'])}; failed on killed workers' connections: "
+                  f"{a['in_flight'] + a['idle_kept'] + b['in_flight'] + b['idle_kept']}, unexplained: "
+                  f"{a['unexplained'] + b['unexplained']}")
     else:
         fds, rss = f["supervisor_fds"], f["supervisor_rss_bytes"]
         inherited = sorted({fd for w in f["inherited_past_stdio"] for fd, _ in w})

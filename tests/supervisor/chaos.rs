@@ -1,8 +1,9 @@
 //! Chaos under load, in short (the full lengths run from `bench/chaos.sh`):
 //! the real corral running the real app on SQLite, two loads on the shared
 //! port (new connections and keep-alive), and rolling reloads, `kill -9` of
-//! workers, `kill -STOP` of a worker, `kill -9` of the supervisor and twenty
-//! reloads before a look for leaks. The scenarios and their verdicts live
+//! workers, `kill -STOP` of a worker, `kill -9` of the supervisor, twenty
+//! reloads before a look for leaks, and a 60-second soak (a reload every
+//! 10 s, a kill every 20 s) sampling the supervisor's memory and fds. The scenarios and their verdicts live
 //! in `bench-chaos`; each test asserts every verdict and shows the figures
 //! when one fails.
 
@@ -47,4 +48,9 @@ fn a_killed_supervisor_leaves_no_process_and_serves_the_same_port_again() {
 #[test]
 fn reloads_leak_no_fd_into_workers_nor_fds_or_memory_in_the_supervisor() {
     assert_held(scenarios::leaks(&bins(), &Lengths::short()));
+}
+
+#[test]
+fn a_soak_with_reloads_and_kills_keeps_the_supervisor_flat_and_fails_only_killed_requests() {
+    assert_held(scenarios::soak(&bins(), &Lengths::short()));
 }

@@ -9,7 +9,10 @@
 //! not end in a 2xx is sorted by kind ([`outcome`]); failures under worker
 //! kills are tied to the connections the killed workers held
 //! ([`attribution`]); open files and memory are read from `/proc`
-//! ([`procs`], [`fds`]). A scenario returns its figures and a verdict per
+//! ([`procs`], [`fds`]); the soak fits a slope to the supervisor's memory
+//! over time ([`trend`]); the database outage cuts PostgreSQL through a
+//! proxy ([`proxy`]) under reads and writes ([`request`]) and sums up what
+//! they saw phase by phase ([`phases`]). A scenario returns its figures and a verdict per
 //! property; `bench/chaos.sh` runs them at the lengths and the e2e
 //! tests (`tests/supervisor/chaos.rs`) in short.
 
@@ -18,6 +21,10 @@ pub mod client;
 pub mod fds;
 pub mod http;
 pub mod outcome;
+pub mod phases;
 pub mod procs;
+pub mod proxy;
+pub mod request;
 pub mod scenarios;
 pub mod supervisor;
+pub mod trend;

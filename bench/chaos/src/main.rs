@@ -10,7 +10,7 @@ use bench_chaos::supervisor::Binaries;
 use clap::{Parser, ValueEnum};
 
 /// Chaos under load: reloads, killed workers, a stopped worker, a killed
-/// supervisor and leaks, against corral running the app.
+/// supervisor, leaks, a soak and a database outage, against corral running the app.
 #[derive(Parser)]
 struct Args {
     /// The `corral` binary.
@@ -19,9 +19,13 @@ struct Args {
     /// The `app` binary.
     #[arg(long, default_value = "target/release/app")]
     app: PathBuf,
-    /// The CI lengths instead of the (60 s, 30 and 100 reloads).
+    /// The CI lengths instead of the (60 s, 30 and 100 reloads, a 10-minute soak).
     #[arg(long)]
     short: bool,
+    /// How long the soak runs (10 min by default, 60 s with --short), e.g.
+    /// `2m` or `90s`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    soak_for: Option<std::time::Duration>,
     /// Scenarios to run (all by default).
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
@@ -34,6 +38,8 @@ enum Scenario {
     StoppedWorker,
     KillSupervisor,
     Leaks,
+    Soak,
+    DbOutage,
 }
 
 fn main() -> ExitCode {
@@ -54,11 +60,14 @@ fn run(args: Args) -> anyhow::Result<bool> {
         corral: args.corral.canonicalize().context("the corral binary")?,
         app: args.app.canonicalize().context("the app binary")?,
     };
-    let lengths = if args.short {
+    let mut lengths = if args.short {
         Lengths::short()
     } else {
         Lengths::full()
     };
+    if let Some(soak_for) = args.soak_for {
+        lengths.soak_for = soak_for;
+    }
     let chosen = if args.scenarios.is_empty() {
         Scenario::value_variants().to_vec()
     } else {
@@ -72,6 +81,8 @@ fn run(args: Args) -> anyhow::Result<bool> {
             Scenario::StoppedWorker => scenarios::stopped_worker,
             Scenario::KillSupervisor => scenarios::kill_supervisor,
             Scenario::Leaks => scenarios::leaks,
+            Scenario::Soak => scenarios::soak,
+            Scenario::DbOutage => scenarios::db_outage,
         };
         // A scenario that could not run is reported and the others still
         // run: a half-length table is worth more than none.

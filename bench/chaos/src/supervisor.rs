@@ -59,9 +59,15 @@ impl Supervisor {
     /// binding port 0 and closing it, so a restart can bind it again) and
     /// waits until both workers are online.
     pub fn start(bins: &Binaries) -> anyhow::Result<Self> {
+        Self::start_with(bins, CONFIG)
+    }
+
+    /// Like [`Supervisor::start`] with another ecosystem file: `config`,
+    /// its `{app}` and `{port}` filled in.
+    pub fn start_with(bins: &Binaries, config: &str) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = tempfile::tempdir().context("a temp dir for the supervisor")?;
-        let config = CONFIG
+        let config = config
             .replace("{app}", &bins.app.display().to_string())
             .replace("{port}", &port.to_string());
         std::fs::write(dir.path().join("ecosystem.toml"), config)?;

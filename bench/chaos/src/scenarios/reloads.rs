@@ -49,7 +49,7 @@ pub fn rolling_reloads(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Fin
 /// Reloads before the supervisor's memory is taken as the reference: the
 /// first ones raise it once (by about 0.9 MiB: allocator arenas, buffers
 /// that reach their working size), then it stays flat.
-const WARM_UP: u32 = 10;
+pub(super) const WARM_UP: u32 = 10;
 
 /// Many reloads under load, then a look at what every process holds: each
 /// new worker the same open files as the first ones (stdio, its sockets and
