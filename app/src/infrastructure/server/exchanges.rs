@@ -27,6 +27,14 @@ impl Exchanges {
         self.begun.fetch_add(1, Ordering::Release);
     }
 
+    /// How many requests were handed to the service so far: a change tells
+    /// the head clock that a head it was timing became a request, even
+    /// when hyper never read while that request was open (a bodiless
+    /// request answered from the bytes already read).
+    pub(super) fn begun(&self) -> u64 {
+        self.begun.load(Ordering::Acquire)
+    }
+
     /// Whether a request is open: its response is not wholly taken yet.
     pub(super) fn open(&self) -> bool {
         self.done.load(Ordering::Acquire) != self.begun.load(Ordering::Acquire)

@@ -55,6 +55,23 @@ enum Ending {
     CloseUnanswered,
 }
 
+/// The phase a read finds, from the phase the last read left, whether a
+/// request is open, and whether any request began since the last read
+/// (hyper can take a head, answer it and come back for the next one
+/// without a read in between, so "open" alone can miss a request).
+fn phase_now(last: Phase, open: bool, begun_since: bool, now: Instant) -> Phase {
+    if open {
+        Phase::Busy
+    } else if last == Phase::Busy || begun_since {
+        Phase::Waiting {
+            since: now,
+            head: None,
+        }
+    } else {
+        last
+    }
+}
+
 /// When the wait of `phase` ends, for heads bounded by `bound`.
 fn due(phase: Phase, bound: Duration) -> Option<Instant> {
     match phase {
@@ -80,6 +97,8 @@ pub(super) struct HeadClock<T> {
     exchanges: Arc<Exchanges>,
     bound: Duration,
     phase: Phase,
+    /// How many requests had begun at the last read.
+    begun: u64,
     /// Made the first time a wait has to sleep.
     timer: Option<Pin<Box<Sleep>>>,
     /// No write since the last successful flush.
@@ -90,6 +109,7 @@ impl<T> HeadClock<T> {
     /// Wraps the socket of a connection just accepted: the wait for its
     /// first head begins now.
     pub(super) fn new(io: T, exchanges: Arc<Exchanges>, bound: Duration) -> Self {
+        let begun = exchanges.begun();
         Self {
             io,
             exchanges,
@@ -98,6 +118,7 @@ impl<T> HeadClock<T> {
                 since: Instant::now(),
                 head: None,
             },
+            begun,
             timer: None,
             flushed: true,
         }
@@ -140,15 +161,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadClock<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if this.exchanges.open() {
-            this.phase = Phase::Busy;
+        let begun = this.exchanges.begun();
+        let open = this.exchanges.open();
+        this.phase = phase_now(this.phase, open, begun != this.begun, Instant::now());
+        this.begun = begun;
+        if open {
             return Pin::new(&mut this.io).poll_read(cx, buf);
-        }
-        if this.phase == Phase::Busy {
-            this.phase = Phase::Waiting {
-                since: Instant::now(),
-                head: None,
-            };
         }
         let before = buf.filled().len();
         if let Poll::Ready(read) = Pin::new(&mut this.io).poll_read(cx, buf) {

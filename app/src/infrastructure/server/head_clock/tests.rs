@@ -23,6 +23,32 @@ fn the_bound_counts_from_the_head_once_one_began() {
 }
 
 #[test]
+fn a_read_after_a_request_began_starts_a_new_wait() {
+    let t0 = Instant::now();
+    let now = t0 + Duration::from_secs(30);
+    let timing = Phase::Waiting {
+        since: t0,
+        head: Some(t0),
+    };
+    let fresh = Phase::Waiting {
+        since: now,
+        head: None,
+    };
+    assert_eq!(phase_now(timing, true, true, now), Phase::Busy);
+    assert_eq!(
+        phase_now(timing, false, true, now),
+        fresh,
+        "answered between reads"
+    );
+    assert_eq!(phase_now(Phase::Busy, false, false, now), fresh);
+    assert_eq!(
+        phase_now(timing, false, false, now),
+        timing,
+        "the same head"
+    );
+}
+
+#[test]
 fn only_a_begun_head_is_answered_and_only_with_nothing_in_flight() {
     assert_eq!(ending(false, true), Ending::Close);
     assert_eq!(ending(false, false), Ending::Close);
@@ -113,4 +139,25 @@ async fn no_bound_runs_while_a_request_is_open_and_a_new_wait_starts_after() {
     assert_eq!(server.read(&mut buf).await.unwrap(), 0, "EOF");
     assert!(waited.elapsed() >= BOUND);
     client.shutdown().await.unwrap();
+}
+
+/// The soak's 408s: hyper read a whole bodiless request in one read, and
+/// answered it without reading again; the next wait must not count from
+/// that request's first byte.
+#[tokio::test]
+async fn a_request_answered_between_two_reads_restarts_the_clock() {
+    let (mut server, mut client, exchanges) = clock();
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    assert!(server.read(&mut buf).await.unwrap() > 0);
+    exchanges.begin();
+    tokio::time::sleep(BOUND * 2).await;
+    drop(Finishing::new((), Arc::clone(&exchanges)));
+    let waited = Instant::now();
+    assert_eq!(server.read(&mut buf).await.unwrap(), 0, "EOF, not a 408");
+    assert!(waited.elapsed() >= BOUND, "{:?}", waited.elapsed());
+    drop(server);
+    let mut said = Vec::new();
+    client.read_to_end(&mut said).await.unwrap();
+    assert!(said.is_empty(), "{}", String::from_utf8_lossy(&said));
 }
