@@ -4,9 +4,9 @@
 //! One shared accept queue, not SO_REUSEPORT: closing a reuseport listener
 //! resets the connections queued on it, so a reload would drop requests.
 //! Sockets systemd passes are checked to be listening TCP sockets before
-//! they are adopted (module `inherited`).
+//! they are adopted (crate `inherited-socket`, shared with the app).
 
-mod inherited;
+use inherited_socket as inherited;
 
 use std::collections::HashMap;
 use std::io;

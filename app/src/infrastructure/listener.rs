@@ -9,9 +9,9 @@
 //! only the operations routes; every other name serves the API (which
 //! includes them). Started by hand, the worker binds `APP_LISTEN`. Every
 //! inherited fd is checked to be a listening TCP socket before the worker
-//! takes it (module `inherited`).
+//! takes it (crate `inherited-socket`, shared with corral).
 
-mod inherited;
+use inherited_socket as inherited;
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, RawFd};

@@ -1,12 +1,14 @@
-//! Whether an fd systemd passed by `LISTEN_FDS` is a listening TCP socket,
-//! found out before anything takes ownership of it.
+//! Whether an fd handed over by `LISTEN_FDS` is a listening TCP socket,
+//! found out before anything takes ownership of it. Shared by corral (the
+//! sockets systemd passes it, before any worker sees them) and the app
+//! (the sockets it inherits from corral or systemd).
 //!
-//! Owning an fd closes it on drop, and a socket the supervisor adopts is
-//! handed to every worker. An fd that is not what the protocol promised
-//! (a count too high, a socket unit with `ListenDatagram=`) is only
-//! borrowed here, looked at with fstat(2) and getsockopt(2), and refused
-//! with one sentence that says what it is, before a worker sees it. The
-//! app checks the fds it inherits the same way.
+//! Owning an fd closes it on drop. Taking an fd that is not what the
+//! protocol promised (a count too high, a parent that passed a file, a
+//! socket unit with `ListenDatagram=`) once closed an fd the app had
+//! opened itself, the async runtime's epoll, and the worker panicked far
+//! from the cause. Here the fd is only borrowed, looked at with fstat(2)
+//! and getsockopt(2), and refused with one sentence that says what it is.
 
 use std::os::fd::{BorrowedFd, RawFd};
 
@@ -16,7 +18,7 @@ use rustix::net::{AddressFamily, SocketType};
 
 /// What fstat(2) and getsockopt(2) say about one fd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Seen {
+pub enum Seen {
     /// No open fd has this number.
     Closed,
     /// An open fd of this type, which is not a socket.
@@ -32,9 +34,9 @@ pub(super) enum Seen {
     },
 }
 
-/// Why no worker could serve on what was `seen`, as the end of a
+/// Why no server can listen on what was `seen`, as the end of a
 /// sentence that starts with the fd; `None` for a listening TCP socket.
-pub(super) fn unfit(seen: Seen) -> Option<&'static str> {
+pub fn unfit(seen: Seen) -> Option<&'static str> {
     let inet = [AddressFamily::INET, AddressFamily::INET6];
     match seen {
         Seen::Closed => Some("is not open"),
@@ -62,17 +64,18 @@ pub(super) fn unfit(seen: Seen) -> Option<&'static str> {
 }
 
 /// Looks at `fd` without taking it: nothing here can close it.
-pub(super) fn look(fd: RawFd) -> std::io::Result<Seen> {
+pub fn look(fd: RawFd) -> std::io::Result<Seen> {
     // SAFETY: F_GETFD only reads the flags of the fd with this number and
     // touches no memory of ours; a number with no open fd makes it fail
     // with EBADF, its only error.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
         return Ok(Seen::Closed);
     }
-    // SAFETY: the fd is open (just checked), and nothing closes it while
-    // it is borrowed here: this runs in `daemon::prepare`, before the
-    // supervisor starts a thread, and an fd of `LISTEN_FDS` is owned by
-    // nothing yet.
+    // SAFETY: the fd is open (just checked) and the borrow lasts three
+    // syscalls that touch no memory of ours. Callers pass fds of
+    // `LISTEN_FDS`, owned by nothing yet, before any thread could close
+    // them; an fd the process opened itself (the runtime's epoll, when
+    // `LISTEN_FDS` counts too many) stays open for the process's life.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let file_type = FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
     if file_type != FileType::Socket {
