@@ -98,6 +98,18 @@ async fn prober(app: Arc<TestApp>, until: Instant) -> Vec<Sample> {
     samples
 }
 
+/// The API over a migrated PostgreSQL schema at `url`, reached through
+/// a proxy the test steers.
+async fn behind_proxy(url: &str) -> (Proxy, Arc<TestApp>) {
+    let proxy = Proxy::start(Proxy::upstream_of(url)).await;
+    let routed = proxy.route(url);
+    let repos = connect_with(&routed, TIMEOUTS)
+        .await
+        .expect("open PostgreSQL");
+    repos.database.migrate().await.expect("migrate");
+    (proxy, Arc::new(TestApp::over(repos, routed)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_and_black_holed_under_load() {
     let Some(schema) = PgSchema::create().await else {
@@ -105,13 +117,7 @@ async fn postgres_cut_and_black_holed_under_load() {
     };
     let url = schema.url();
     let outcome = tokio::spawn(async move {
-        let proxy = Proxy::start(Proxy::upstream_of(&url)).await;
-        let routed = proxy.route(&url);
-        let repos = connect_with(&routed, TIMEOUTS)
-            .await
-            .expect("open PostgreSQL");
-        repos.database.migrate().await.expect("migrate");
-        let app = Arc::new(TestApp::over(repos, routed));
+        let (proxy, app) = behind_proxy(&url).await;
         let ann = app.user("ann").await;
         let post = app.new_post(&ann, "Read under load", "published").await;
         let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
@@ -257,13 +263,7 @@ async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
     };
     let url = schema.url();
     let outcome = tokio::spawn(async move {
-        let proxy = Proxy::start(Proxy::upstream_of(&url)).await;
-        let routed = proxy.route(&url);
-        let repos = connect_with(&routed, TIMEOUTS)
-            .await
-            .expect("open PostgreSQL");
-        repos.database.migrate().await.expect("migrate");
-        let app = Arc::new(TestApp::over(repos, routed));
+        let (proxy, app) = behind_proxy(&url).await;
         let ann = app.user("ann").await;
         let post = app.new_post(&ann, "Read in the dark", "published").await;
         let path = format!("/api/posts/{}", post["id"].as_str().unwrap());

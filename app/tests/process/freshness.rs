@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::http::{Connection, register_and_login};
 use super::worker::{Worker, listener};
-use crate::data::harness::PgSchema;
 
 /// Write-then-read cycles, alternating which worker writes.
 const CYCLES: usize = 200;
@@ -23,19 +22,10 @@ fn reads_through_the_other_worker_see_every_write_on_sqlite() {
 
 #[test]
 fn reads_through_the_other_worker_see_every_write_on_postgres() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let Some(schema) = runtime.block_on(PgSchema::create()) else {
-        return;
-    };
-    let url = schema.url();
-    let dir = tempfile::tempdir().unwrap();
-    let outcome = std::panic::catch_unwind(|| {
-        check_freshness(dir.path(), &[("DATABASE_URL", url.as_str())]);
+    super::on_postgres(|url| {
+        let dir = tempfile::tempdir().unwrap();
+        check_freshness(dir.path(), &[("DATABASE_URL", url)]);
     });
-    runtime.block_on(schema.drop());
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure);
-    }
 }
 
 /// Starts two workers in `dir` with `env`, then runs [`CYCLES`] cycles of:

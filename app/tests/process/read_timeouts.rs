@@ -79,7 +79,8 @@ fn assert_logged(dir: &std::path::Path, name: &str, needle: &str) {
     }
 }
 
-/// Asserts `response` is the 408 problem the app sends for a slow body.
+/// Asserts `response` is the 408 problem the app sends for a slow head or
+/// body.
 fn assert_timed_out(response: &Response) {
     assert_eq!(
         response.status,
@@ -162,18 +163,7 @@ fn a_head_that_never_ends_is_answered_408_at_its_bound_and_closed() {
     );
     let response = conn.read_response();
     let took = began.elapsed();
-    assert_eq!(
-        response.status,
-        408,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/problem+json")
-    );
-    assert_eq!(response.header("connection"), Some("close"));
-    assert_eq!(response.json()["status"], 408);
+    assert_timed_out(&response);
     assert!(
         BOUND <= took && took < BOUND + SLACK,
         "answered after {took:?}, with a bound of {BOUND:?}"

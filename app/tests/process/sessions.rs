@@ -13,7 +13,6 @@ use serde_json::json;
 
 use super::http::{Connection, register_and_login};
 use super::worker::{Worker, listener};
-use crate::data::harness::PgSchema;
 
 /// Short, so that the test can watch a token expire.
 const TOKEN_TTL: &str = "3s";
@@ -26,19 +25,10 @@ fn sessions_and_login_throttling_hold_across_worker_processes_on_sqlite() {
 
 #[test]
 fn sessions_and_login_throttling_hold_across_worker_processes_on_postgres() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let Some(schema) = runtime.block_on(PgSchema::create()) else {
-        return;
-    };
-    let url = schema.url();
-    let dir = tempfile::tempdir().unwrap();
-    let outcome = std::panic::catch_unwind(|| {
-        check_sessions(dir.path(), &[("DATABASE_URL", url.as_str())]);
+    super::on_postgres(|url| {
+        let dir = tempfile::tempdir().unwrap();
+        check_sessions(dir.path(), &[("DATABASE_URL", url)]);
     });
-    runtime.block_on(schema.drop());
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure);
-    }
 }
 
 /// Asserts that `token` is refused by `conn` as an invalid token.
