@@ -58,13 +58,14 @@ enum Ending {
 /// The phase a read finds, from the phase the last read left, whether a
 /// request is open, and whether any request began since the last read
 /// (hyper can take a head, answer it and come back for the next one
-/// without a read in between, so "open" alone can miss a request).
-fn phase_now(last: Phase, open: bool, begun_since: bool, now: Instant) -> Phase {
+/// without a read in between, so "open" alone can miss a request). The
+/// clock is read only when a new wait starts: this runs on every read.
+fn phase_now(last: Phase, open: bool, begun_since: bool, now: impl FnOnce() -> Instant) -> Phase {
     if open {
         Phase::Busy
     } else if last == Phase::Busy || begun_since {
         Phase::Waiting {
-            since: now,
+            since: now(),
             head: None,
         }
     } else {
@@ -163,7 +164,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadClock<T> {
         let this = self.get_mut();
         let begun = this.exchanges.begun();
         let open = this.exchanges.open();
-        this.phase = phase_now(this.phase, open, begun != this.begun, Instant::now());
+        this.phase = phase_now(this.phase, open, begun != this.begun, Instant::now);
         this.begun = begun;
         if open {
             return Pin::new(&mut this.io).poll_read(cx, buf);

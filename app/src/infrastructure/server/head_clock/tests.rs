@@ -34,15 +34,15 @@ fn a_read_after_a_request_began_starts_a_new_wait() {
         since: now,
         head: None,
     };
-    assert_eq!(phase_now(timing, true, true, now), Phase::Busy);
+    assert_eq!(phase_now(timing, true, true, || now), Phase::Busy);
     assert_eq!(
-        phase_now(timing, false, true, now),
+        phase_now(timing, false, true, || now),
         fresh,
         "answered between reads"
     );
-    assert_eq!(phase_now(Phase::Busy, false, false, now), fresh);
+    assert_eq!(phase_now(Phase::Busy, false, false, || now), fresh);
     assert_eq!(
-        phase_now(timing, false, false, now),
+        phase_now(timing, false, false, || now),
         timing,
         "the same head"
     );
