@@ -5,7 +5,9 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+use super::worker::app_command;
 use std::time::{Duration, Instant};
 
 /// How long the worker may take to open its database and refuse.
@@ -14,21 +16,8 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs `app` in `dir` with `LISTEN_FDS=1` (named `http`) and `fd` as its
 /// fd 3, or no fd 3 at all when `fd` is `None`; returns what it did.
 fn run_with_fd3(dir: &Path, fd: Option<RawFd>) -> Output {
-    let mut command = Command::new("sh");
+    let mut command = app_command(dir, 1, "http");
     command
-        .arg("-c")
-        .arg("LISTEN_PID=$$ exec \"$0\"")
-        .arg(env!("CARGO_BIN_EXE_app"))
-        .current_dir(dir)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("app.db").display()),
-        )
-        .env("LISTEN_FDS", "1")
-        .env("LISTEN_FDNAMES", "http")
-        .env_remove("LISTEN_PID")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("REDIS_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

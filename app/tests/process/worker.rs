@@ -15,6 +15,29 @@ use std::time::{Duration, Instant};
 /// a cold SQLite file, a loaded CI machine).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The app as corral starts it, without its fds yet: `sh` sets
+/// `LISTEN_PID` to its own pid and execs the app in it, in `dir` on
+/// `dir/app.db`, told of `count` inherited sockets named `names`; no
+/// notify socket, no Redis.
+pub fn app_command(dir: &Path, count: usize, names: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\"")
+        .arg(env!("CARGO_BIN_EXE_app"))
+        .current_dir(dir)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("app.db").display()),
+        )
+        .env("LISTEN_FDS", count.to_string())
+        .env("LISTEN_FDNAMES", names)
+        .env_remove("LISTEN_PID")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("REDIS_URL");
+    command
+}
+
 /// A running worker; killed (SIGKILL) and reaped on drop.
 pub struct Worker {
     child: Child,
@@ -49,23 +72,11 @@ impl Worker {
         }
         let count = sockets.len();
         let names: Vec<&str> = sockets.iter().map(|(_, name)| *name).collect();
-        let mut command = Command::new("sh");
+        let mut command = app_command(dir, count, &names.join(":"));
         command
-            .arg("-c")
-            .arg("LISTEN_PID=$$ exec \"$0\"")
-            .arg(env!("CARGO_BIN_EXE_app"))
-            .current_dir(dir)
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}", dir.join("app.db").display()),
-            )
-            .env("LISTEN_FDS", count.to_string())
-            .env("LISTEN_FDNAMES", names.join(":"))
             .env("NOTIFY_SOCKET", &notify_path)
             .env("APP_DRAIN_TIMEOUT", "10s")
             .env("APP_LOG", "info")
-            .env_remove("LISTEN_PID")
-            .env_remove("REDIS_URL")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap());
