@@ -13,7 +13,7 @@ use sqlx::Connection as _;
 
 use super::harness::{Reply, TestApp, TestUser};
 use super::proxy::{Mode, Proxy};
-use crate::data::harness::PgSchema;
+use crate::data::harness::in_postgres_schema;
 
 /// The longest a failed request may take: a client is told at once.
 const FAIL_BOUND: Duration = Duration::from_secs(1);
@@ -112,11 +112,7 @@ async fn behind_proxy(url: &str) -> (Proxy, Arc<TestApp>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_and_black_holed_under_load() {
-    let Some(schema) = PgSchema::create().await else {
-        return;
-    };
-    let url = schema.url();
-    let outcome = tokio::spawn(async move {
+    in_postgres_schema(|url| async move {
         let (proxy, app) = behind_proxy(&url).await;
         let ann = app.user("ann").await;
         let post = app.new_post(&ann, "Read under load", "published").await;
@@ -241,10 +237,6 @@ async fn postgres_cut_and_black_holed_under_load() {
         );
     })
     .await;
-    schema.drop().await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }
 
 /// Reads already waiting on the server when the network goes dark (a
@@ -258,11 +250,7 @@ const IN_FLIGHT: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
-    let Some(schema) = PgSchema::create().await else {
-        return;
-    };
-    let url = schema.url();
-    let outcome = tokio::spawn(async move {
+    in_postgres_schema(|url| async move {
         let (proxy, app) = behind_proxy(&url).await;
         let ann = app.user("ann").await;
         let post = app.new_post(&ann, "Read in the dark", "published").await;
@@ -308,8 +296,4 @@ async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
         }
     })
     .await;
-    schema.drop().await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::json;
 
 use super::harness::TestApp;
-use crate::data::harness::PgSchema;
+use crate::data::harness::in_postgres_schema;
 
 /// Every way a NUL can come in, against `app`.
 async fn nul_is_refused_or_matches_nothing(app: &TestApp) {
@@ -52,20 +52,12 @@ async fn nul_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_on_postgres() {
-    let Some(schema) = PgSchema::create().await else {
-        return;
-    };
-    let url = schema.url();
-    let outcome = tokio::spawn(async move {
+    in_postgres_schema(|url| async move {
         let repos = app::data::connect(&url).await.expect("open PostgreSQL");
         repos.database.migrate().await.expect("migrate");
         nul_is_refused_or_matches_nothing(&TestApp::over(repos, url)).await;
     })
     .await;
-    schema.drop().await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }
 
 #[tokio::test]

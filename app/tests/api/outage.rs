@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::harness::{Reply, TestApp};
 use super::proxy::{Mode, Proxy};
-use crate::data::harness::PgSchema;
+use crate::data::harness::in_postgres_schema;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
@@ -69,12 +69,8 @@ async fn a_closed_database_is_503_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_503_and_recovers() {
-    let Some(schema) = PgSchema::create().await else {
-        return;
-    };
-    let url = schema.url();
-    let upstream = Proxy::upstream_of(&url);
-    let outcome = tokio::spawn(async move {
+    in_postgres_schema(|url| async move {
+        let upstream = Proxy::upstream_of(&url);
         let proxy = Proxy::start(upstream).await;
         let routed = proxy.route(&url);
         let repos = app::data::connect(&routed).await.expect("open PostgreSQL");
@@ -114,10 +110,6 @@ async fn postgres_outage_is_503_and_recovers() {
         assert_eq!(after["status"], "published");
     })
     .await;
-    schema.drop().await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }
 
 /// `/health` passes again within 2 s: the circuit, opened by the outage,

@@ -60,16 +60,28 @@ pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
 /// Runs `test` on a migrated, fresh PostgreSQL schema, or says it skipped.
 pub async fn on_postgres<F, Fut>(test: F)
 where
-    F: FnOnce(Repositories, String) -> Fut,
+    F: FnOnce(Repositories, String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    in_postgres_schema(|url| async move {
+        let repos = migrated(&url).await;
+        test(repos, url).await;
+    })
+    .await;
+}
+
+/// Runs `test` with the URL of a fresh, empty PostgreSQL schema (for a
+/// test that opens the database its own way), or says it skipped. The
+/// test runs in its own task, so the schema is dropped even when it fails.
+pub async fn in_postgres_schema<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(schema) = PgSchema::create().await else {
         return;
     };
-    let url = schema.url();
-    let repos = migrated(&url).await;
-    // In its own task, so the schema is dropped even when the test fails.
-    let outcome = tokio::spawn(test(repos, url)).await;
+    let outcome = tokio::spawn(test(schema.url())).await;
     schema.drop().await;
     if let Err(failure) = outcome {
         std::panic::resume_unwind(failure.into_panic());
