@@ -11,7 +11,6 @@ mod balance;
 mod chaos;
 mod cluster;
 mod control;
-mod db_outage;
 mod example;
 mod failed_starts;
 mod health_checks;

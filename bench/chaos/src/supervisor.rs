@@ -3,6 +3,7 @@
 //! a supervisor started again binds the same one. Driven as an operator
 //! would: `corral status --json` and `corral reload api`.
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,9 +14,10 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-/// The ecosystem file of every scenario. The health check is tight (a
-/// stopped worker is found out within about 2.5 s) and `min_uptime` short,
-/// so that a worker killed a second after it came online is a stable
+/// The ecosystem file of every scenario: the health check probes
+/// `{probe}`, tightly (a stopped worker is found out within about 2.5 s),
+/// and `{env}` holds the lines of `[apps.env]` that differ. With the short
+/// `min_uptime`, a worker killed a second after it came online is a stable
 /// restart rather than a step towards `errored`.
 const CONFIG: &str = r#"
 [[apps]]
@@ -27,10 +29,10 @@ wait_ready = true
 listen_timeout = "20s"
 kill_timeout = "15s"
 min_uptime = "300ms"
-health_check = { path = "/health", interval = "1s", timeout = "500ms", grace_period = "2s", failures = 2 }
+health_check = { path = "{probe}", interval = "1s", timeout = "500ms", grace_period = "2s", failures = 2 }
 [apps.env]
-DATABASE_URL = "sqlite://data/app.db"
 APP_LOG_FORMAT = "json"
+{env}
 "#;
 
 /// Where the binaries are.
@@ -51,7 +53,7 @@ pub struct Supervisor {
     /// The shared port.
     pub addr: SocketAddr,
     /// Every worker pid seen in a status, for the clean-up.
-    seen: Vec<i32>,
+    seen: BTreeSet<i32>,
 }
 
 impl Supervisor {
@@ -59,24 +61,26 @@ impl Supervisor {
     /// binding port 0 and closing it, so a restart can bind it again) and
     /// waits until both workers are online.
     pub fn start(bins: &Binaries) -> anyhow::Result<Self> {
-        Self::start_with(bins, CONFIG)
+        Self::start_with(bins, "/health", r#"DATABASE_URL = "sqlite://data/app.db""#)
     }
 
-    /// Like [`Supervisor::start`] with another ecosystem file: `config`,
-    /// its `{app}` and `{port}` filled in.
-    pub fn start_with(bins: &Binaries, config: &str) -> anyhow::Result<Self> {
+    /// Like [`Supervisor::start`], probing another path, with other
+    /// `[apps.env]` lines.
+    pub fn start_with(bins: &Binaries, probe: &str, env: &str) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = tempfile::tempdir().context("a temp dir for the supervisor")?;
-        let config = config
+        let config = CONFIG
             .replace("{app}", &bins.app.display().to_string())
-            .replace("{port}", &port.to_string());
+            .replace("{port}", &port.to_string())
+            .replace("{probe}", probe)
+            .replace("{env}", env);
         std::fs::write(dir.path().join("ecosystem.toml"), config)?;
         let mut supervisor = Self {
             bins: bins.clone(),
             dir,
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            seen: Vec::new(),
+            seen: BTreeSet::new(),
         };
         supervisor.spawn()?;
         Ok(supervisor)
@@ -118,18 +122,36 @@ impl Supervisor {
     pub fn status(&mut self) -> anyhow::Result<Value> {
         let out = self.cli(&["status", "--json"])?;
         let status: Value = serde_json::from_slice(&out.stdout).context("status --json")?;
-        self.seen.extend(pids_in(&status));
+        self.seen.extend(pids(workers(&status)));
         Ok(status)
     }
 
     /// The pids of the workers that are online.
     pub fn online_workers(&mut self) -> anyhow::Result<Vec<i32>> {
         let status = self.status()?;
-        Ok(workers(&status)
-            .filter(|w| w["state"] == "online")
-            .filter_map(|w| w["pid"].as_i64())
-            .map(|pid| pid as i32)
-            .collect())
+        Ok(pids(workers(&status).filter(|w| w["state"] == "online")))
+    }
+
+    /// Waits until worker `pid` is out of the status and the app is back
+    /// to two online workers; how long that took, or `None` past `within`.
+    pub fn wait_replaced(
+        &mut self,
+        pid: i32,
+        within: Duration,
+    ) -> anyhow::Result<Option<Duration>> {
+        let began = Instant::now();
+        loop {
+            let status = self.status()?;
+            let gone = workers(&status).all(|w| w["pid"] != pid);
+            let online = workers(&status).filter(|w| w["state"] == "online").count();
+            if gone && online == 2 {
+                return Ok(Some(began.elapsed()));
+            }
+            if began.elapsed() > within {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until the app has both its workers online and no other.
@@ -177,7 +199,7 @@ impl Supervisor {
     }
 
     /// The supervisor's own log.
-    pub fn log_path(&self) -> PathBuf {
+    fn log_path(&self) -> PathBuf {
         self.dir.path().join("corral.log")
     }
 
@@ -220,8 +242,9 @@ pub fn workers(status: &Value) -> impl Iterator<Item = &Value> {
         .flat_map(|app| app["workers"].as_array().into_iter().flatten())
 }
 
-fn pids_in(status: &Value) -> Vec<i32> {
-    workers(status)
+/// The pids of `workers` (entries of a status document).
+pub fn pids<'a>(workers: impl Iterator<Item = &'a Value>) -> Vec<i32> {
+    workers
         .filter_map(|w| w["pid"].as_i64())
         .map(|pid| pid as i32)
         .collect()

@@ -19,37 +19,32 @@ use super::{Findings, Lengths, sleep_until};
 use crate::phases::{Kind, Phase, Sample, Summary, summarize};
 use crate::proxy::{Mode, Proxy, upstream_of};
 use crate::request::{Answer, request};
-use crate::supervisor::{Binaries, Supervisor, workers};
+use crate::supervisor::{Binaries, Supervisor, pids, workers};
 
 /// The variable naming the PostgreSQL server, as for the tests.
 const PG_VARIABLE: &str = "TEST_DATABASE_URL";
 
-/// How long the load runs before the first fault and after each one.
-const SETTLE: Duration = Duration::from_secs(10);
-
-/// The repository's example, whose `health_check` line the scenario uses.
+/// The repository's example: the scenario probes the path its
+/// `health_check` names, as tightly as every scenario probes, so that a
+/// path that fails during an outage gets workers replaced within it.
 const ECOSYSTEM: &str = include_str!("../../../../ecosystem.toml");
 
-/// The app on PostgreSQL (through the proxy), probed as in `ECOSYSTEM`.
-/// The database timeouts are tightened from their defaults (2 s + 5 s) so
-/// that a request facing a black hole before the circuit opens is answered
-/// within a second (connect 300 ms + statement 500 ms).
-const CONFIG: &str = r#"
-[[apps]]
-name = "api"
-command = "{app}"
-instances = 2
-listen = ["127.0.0.1:{port}"]
-wait_ready = true
-listen_timeout = "20s"
-kill_timeout = "15s"
-{health_check}
-[apps.env]
-DATABASE_URL = "{db}"
-APP_LOG_FORMAT = "json"
+/// The `path` of the example's `health_check` line.
+fn ecosystem_probe_path() -> Option<&'static str> {
+    let line = ECOSYSTEM
+        .lines()
+        .find(|line| line.starts_with("health_check"))?;
+    let after = line.split_once("path = \"")?.1;
+    Some(after.split_once('"')?.0)
+}
+
+/// The app on PostgreSQL (through the proxy). The database timeouts are
+/// tightened from their defaults (2 s + 5 s) so that a request facing a
+/// black hole before the circuit opens is answered within a second
+/// (connect 300 ms + statement 500 ms).
+const ENV: &str = r#"DATABASE_URL = "{db}"
 APP_DB_CONNECT_TIMEOUT = "300ms"
-APP_DB_STATEMENT_TIMEOUT = "500ms"
-"#;
+APP_DB_STATEMENT_TIMEOUT = "500ms""#;
 
 /// The load: readers and writers sending one request every `PACE`, and a
 /// prober asking `/health` and `/health/live` as often.
@@ -71,50 +66,56 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
     };
     let schema = Schema::create(&server)?;
     let proxy = Proxy::start(upstream_of(&server)?.to_owned())?;
-    let probe = ECOSYSTEM
-        .lines()
-        .find(|line| line.starts_with("health_check"))
-        .context("ecosystem.toml has a health_check line")?;
-    let config = CONFIG
-        .replace("{health_check}", probe)
-        .replace("{db}", &schema.url(&proxy.addr.to_string())?);
-    let mut sup = Supervisor::start_with(bins, &config)?;
+    let probe = ecosystem_probe_path().context("ecosystem.toml has a health_check path")?;
+    let env = ENV.replace("{db}", &schema.url(&proxy.addr.to_string())?);
+    let mut sup = Supervisor::start_with(bins, probe, &env)?;
     let (pids_before, restarts_before) = fleet(&mut sup)?;
     let token = sign_up(sup.addr)?;
 
     let start = Instant::now();
     let load = Traffic::start(sup.addr, token.clone(), start);
-    let fault = lengths.db_fault_for;
-    let mut at = SETTLE;
+    let (fault, settle) = (lengths.db_fault_for, lengths.db_settle_for);
+    let mut at = Duration::ZERO;
     let mut phases = Vec::new();
     for (name, mode, length) in [
-        ("before", Mode::Pass, SETTLE),
+        ("before", Mode::Pass, settle),
         ("cut", Mode::Cut, fault),
-        ("after the cut", Mode::Pass, SETTLE),
+        ("after the cut", Mode::Pass, settle),
         ("black hole", Mode::BlackHole, fault),
-        ("after the black hole", Mode::Pass, SETTLE),
+        ("after the black hole", Mode::Pass, settle),
     ] {
-        let from = if name == "before" { Duration::ZERO } else { at };
-        sleep_until(start + from);
+        sleep_until(start + at);
         proxy.set(mode);
-        at = from + length;
-        phases.push(Phase {
-            name,
-            from: from.as_secs_f64(),
-            to: at.as_secs_f64(),
-        });
+        phases.push((
+            mode,
+            Phase {
+                name,
+                from: at.as_secs_f64(),
+                to: (at + length).as_secs_f64(),
+            },
+        ));
+        at += length;
     }
     sleep_until(start + at);
     let (samples, written) = load.stop();
     let (pids_after, restarts_after) = fleet(&mut sup)?;
     let missing = missing_writes(sup.addr, &token, &written)?;
 
-    let summaries: Vec<(&str, Summary)> = phases
+    let summaries: Vec<(Mode, &str, Summary)> = phases
         .iter()
-        .map(|&phase| (phase.name, summarize(&samples, phase)))
+        .map(|&(mode, phase)| (mode, phase.name, summarize(&samples, phase)))
         .collect();
-    let faults = [&summaries[1].1, &summaries[3].1];
-    let recoveries = [&summaries[2].1, &summaries[4].1];
+    let faults: Vec<&Summary> = summaries
+        .iter()
+        .filter(|(mode, ..)| *mode != Mode::Pass)
+        .map(|(.., s)| s)
+        .collect();
+    // The phases after a fault, not the one before the first.
+    let recoveries: Vec<&Summary> = summaries[1..]
+        .iter()
+        .filter(|(mode, ..)| *mode == Mode::Pass)
+        .map(|(.., s)| s)
+        .collect();
     Ok(Findings {
         scenario: "db_outage",
         verdicts: BTreeMap::from([
@@ -130,7 +131,7 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
             ),
             (
                 "every 503 had Retry-After",
-                summaries.iter().all(|(_, s)| s.every_503_had_retry_after),
+                summaries.iter().all(|(.., s)| s.every_503_had_retry_after),
             ),
             (
                 "/health failed during each fault",
@@ -138,7 +139,7 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
             ),
             (
                 "/health/live answered 200 throughout",
-                summaries.iter().all(|(_, s)| {
+                summaries.iter().all(|(.., s)| {
                     s.answers
                         .get(&Kind::Live)
                         .is_none_or(|a| a.len() == 1 && a.contains_key("200"))
@@ -160,7 +161,7 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
         figures: json!({
             "fault_s": fault.as_secs_f64(),
             "probe": probe,
-            "phases": summaries.iter().map(|(name, s)| json!({ "phase": name, "summary": s })).collect::<Vec<_>>(),
+            "phases": summaries.iter().map(|(_, name, s)| json!({ "phase": name, "summary": s })).collect::<Vec<_>>(),
             "workers": { "before": pids_before, "after": pids_after },
             "restarts": { "before": restarts_before, "after": restarts_after },
             "acknowledged_writes": written.len(),
@@ -170,9 +171,9 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
 }
 
 /// The online workers' pids and the app's restart counts.
-fn fleet(sup: &mut Supervisor) -> anyhow::Result<(Vec<i64>, Value)> {
+fn fleet(sup: &mut Supervisor) -> anyhow::Result<(Vec<i32>, Value)> {
     let status = sup.status()?;
-    let mut pids: Vec<i64> = workers(&status).filter_map(|w| w["pid"].as_i64()).collect();
+    let mut pids = pids(workers(&status));
     pids.sort_unstable();
     Ok((pids, status["apps"][0]["restarts"].clone()))
 }
@@ -318,10 +319,7 @@ fn created_id(answer: &Answer) -> Option<String> {
         return None;
     }
     let body: Value = serde_json::from_slice(&answer.body).ok()?;
-    body["data"]["id"]
-        .as_str()
-        .map(str::to_owned)
-        .or_else(|| body["data"]["id"].as_i64().map(|id| id.to_string()))
+    body["data"]["id"].as_str().map(str::to_owned)
 }
 
 /// A schema of the scenario's own on the server, dropped at the end.

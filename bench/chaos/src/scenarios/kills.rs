@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{Findings, Lengths, Loads, sleep_until};
 use crate::attribution::{Kill, attribute};
 use crate::procs;
-use crate::supervisor::{Binaries, Supervisor, workers};
+use crate::supervisor::{Binaries, Supervisor};
 
 /// A random online worker killed with `SIGKILL` every second: only the
 /// requests on its connections may fail, every killed worker is reaped, and
@@ -24,7 +24,7 @@ pub fn kill_workers(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findin
     let start = Instant::now();
     let (mut kills, mut killed, mut vanished) = (Vec::new(), Vec::new(), 0);
     let mut second = 1;
-    while start + Duration::from_secs(second) <= start + lengths.kill_for {
+    while Duration::from_secs(second) <= lengths.kill_for {
         sleep_until(start + Duration::from_secs(second));
         second += 1;
         // A status read just after a kill may still show the dead worker
@@ -83,20 +83,7 @@ pub fn stopped_worker(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Find
     let online = sup.online_workers()?;
     let &pid = online.choose(&mut rand::rng()).expect("an online worker");
     kill(Pid::from_raw(pid), Signal::SIGSTOP)?;
-    let stopped = Instant::now();
-    let deadline = stopped + Duration::from_secs(30);
-    let replaced = loop {
-        let status = sup.status()?;
-        let gone = workers(&status).all(|w| w["pid"] != pid);
-        let online = workers(&status).filter(|w| w["state"] == "online").count();
-        if gone && online == 2 {
-            break Some(stopped.elapsed());
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let replaced = sup.wait_replaced(pid, Duration::from_secs(30))?;
     let left = procs::survivors(&[pid], Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
     let (fresh, kept) = loads.stop();

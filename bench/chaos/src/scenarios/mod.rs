@@ -54,6 +54,8 @@ pub struct Lengths {
     pub soak_rss_bound_kib_per_min: f64,
     /// How long the database outage cuts PostgreSQL, then black-holes it.
     pub db_fault_for: Duration,
+    /// How long its load runs before the first fault and after each one.
+    pub db_settle_for: Duration,
 }
 
 impl Lengths {
@@ -73,6 +75,7 @@ impl Lengths {
             soak_sample_every: Duration::from_secs(5),
             soak_rss_bound_kib_per_min: 64.0,
             db_fault_for: Duration::from_secs(30),
+            db_settle_for: Duration::from_secs(10),
         }
     }
 
@@ -92,6 +95,7 @@ impl Lengths {
             soak_sample_every: Duration::from_secs(2),
             soak_rss_bound_kib_per_min: 256.0,
             db_fault_for: Duration::from_secs(5),
+            db_settle_for: Duration::from_secs(3),
         }
     }
 }

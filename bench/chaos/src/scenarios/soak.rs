@@ -14,7 +14,7 @@ use super::reloads::WARM_UP;
 use super::{Findings, Lengths, Loads, sleep_until};
 use crate::attribution::{Kill, attribute};
 use crate::procs;
-use crate::supervisor::{Binaries, Supervisor, workers};
+use crate::supervisor::{Binaries, Supervisor};
 use crate::trend::slope_per_minute;
 
 /// `lengths.soak_for` of steady load with a rolling reload every
@@ -53,7 +53,10 @@ pub fn soak(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings> {
             if let Some((peers, at)) = procs::kill_and_list_peers(pid, sup.addr.port())? {
                 kills.push(Kill { at, peers });
                 killed.push(pid);
-                wait_replaced(&mut sup, pid)?;
+                // The next sample is taken at rest.
+                if sup.wait_replaced(pid, Duration::from_secs(30))?.is_none() {
+                    bail!("worker {pid}, killed, was not replaced within 30 s");
+                }
             }
         }
         let at = start.elapsed().as_secs_f64();
@@ -101,22 +104,4 @@ pub fn soak(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings> {
             "zombies": zombies,
         }),
     })
-}
-
-/// Waits until the killed worker `pid` is out of the status and the app is
-/// back to two online workers, so that the next sample is taken at rest.
-fn wait_replaced(sup: &mut Supervisor, pid: i32) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = sup.status()?;
-        let gone = workers(&status).all(|w| w["pid"] != pid);
-        let online = workers(&status).filter(|w| w["state"] == "online").count();
-        if gone && online == 2 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("worker {pid}, killed, was not replaced within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
