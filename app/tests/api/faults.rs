@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use sqlx::Connection as _;
 
 use super::harness::{Reply, TestApp, TestUser};
-use super::proxy::{Mode, Proxy};
 use crate::data::harness::in_postgres_schema;
+use steered_proxy::{Mode, Proxy, upstream_of};
 
 /// The longest a failed request may take: a client is told at once.
 const FAIL_BOUND: Duration = Duration::from_secs(1);
@@ -101,8 +101,8 @@ async fn prober(app: Arc<TestApp>, until: Instant) -> Vec<Sample> {
 /// The API over a migrated PostgreSQL schema at `url`, reached through
 /// a proxy the test steers.
 async fn behind_proxy(url: &str) -> (Proxy, Arc<TestApp>) {
-    let proxy = Proxy::start(Proxy::upstream_of(url)).await;
-    let routed = proxy.route(url);
+    let proxy = Proxy::start(upstream_of(url).unwrap().to_owned()).unwrap();
+    let routed = proxy.route(url).unwrap();
     let repos = connect_with(&routed, TIMEOUTS)
         .await
         .expect("open PostgreSQL");

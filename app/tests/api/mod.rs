@@ -15,7 +15,6 @@ mod openapi;
 mod outage;
 mod ownership;
 mod posts;
-mod proxy;
 mod redis_faults;
 mod social;
 mod sqlite_lock;

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use super::harness::{Reply, TestApp};
-use super::proxy::{Mode, Proxy};
 use crate::data::harness::in_postgres_schema;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
+use steered_proxy::{Mode, Proxy, upstream_of};
 
 /// How long any request may take while the database is down: the pool's
 /// connect timeout (2 s by default) plus slack for a loaded machine.
@@ -70,9 +70,9 @@ async fn a_closed_database_is_503_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_503_and_recovers() {
     in_postgres_schema(|url| async move {
-        let upstream = Proxy::upstream_of(&url);
-        let proxy = Proxy::start(upstream).await;
-        let routed = proxy.route(&url);
+        let upstream = upstream_of(&url).unwrap().to_owned();
+        let proxy = Proxy::start(upstream).unwrap();
+        let routed = proxy.route(&url).unwrap();
         let repos = app::data::connect(&routed).await.expect("open PostgreSQL");
         repos.database.migrate().await.expect("migrate");
         let app = TestApp::over(repos, routed);

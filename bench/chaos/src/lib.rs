@@ -11,7 +11,7 @@
 //! ([`attribution`]); open files and memory are read from `/proc`
 //! ([`procs`], [`fds`]); the soak fits a slope to the supervisor's memory
 //! over time ([`trend`]); the database outage cuts PostgreSQL through a
-//! proxy ([`proxy`]) under reads and writes ([`request`]) and sums up what
+//! proxy (crate `steered-proxy`) under reads and writes ([`request`]) and sums up what
 //! they saw phase by phase ([`phases`]). A scenario returns its figures and a verdict per
 //! property; `bench/chaos.sh` runs them at the lengths and the e2e
 //! tests (`tests/supervisor/chaos.rs`) in short.
@@ -23,7 +23,6 @@ pub mod http;
 pub mod outcome;
 pub mod phases;
 pub mod procs;
-pub mod proxy;
 pub mod request;
 pub mod scenarios;
 pub mod supervisor;

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
+use steered_proxy::{Mode, Proxy, upstream_of};
 
 use super::{Findings, Lengths, sleep_until};
 use crate::phases::{Kind, Phase, Sample, Summary, summarize};
-use crate::proxy::{Mode, Proxy, upstream_of};
 use crate::request::{Answer, request};
 use crate::supervisor::{Binaries, Supervisor, pids, workers};
 
@@ -65,9 +65,13 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
         });
     };
     let schema = Schema::create(&server)?;
-    let proxy = Proxy::start(upstream_of(&server)?.to_owned())?;
+    let upstream = upstream_of(&server).context("a host:port in TEST_DATABASE_URL")?;
+    let proxy = Proxy::start(upstream.to_owned()).context("starting the proxy")?;
     let probe = ecosystem_probe_path().context("ecosystem.toml has a health_check path")?;
-    let env = ENV.replace("{db}", &schema.url(&proxy.addr.to_string())?);
+    let routed = proxy
+        .route(&schema.url())
+        .context("the schema's URL names its host")?;
+    let env = ENV.replace("{db}", &routed);
     let mut sup = Supervisor::start_with(bins, probe, &env)?;
     let (pids_before, restarts_before) = fleet(&mut sup)?;
     let token = sign_up(sup.addr)?;
@@ -341,15 +345,13 @@ impl Schema {
         Ok(schema)
     }
 
-    /// The server's URL through `proxy` (`host:port`), with this schema as
-    /// search path.
-    fn url(&self, proxy: &str) -> anyhow::Result<String> {
-        let url = self.server.replacen(upstream_of(&self.server)?, proxy, 1);
-        let separator = if url.contains('?') { '&' } else { '?' };
-        Ok(format!(
-            "{url}{separator}options=-c%20search_path%3D{}",
-            self.name
-        ))
+    /// The server's URL with this schema as search path.
+    fn url(&self) -> String {
+        let separator = if self.server.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{separator}options=-c%20search_path%3D{}",
+            self.server, self.name
+        )
     }
 
     fn psql(&self, sql: &str) -> anyhow::Result<()> {
