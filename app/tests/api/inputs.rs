@@ -87,10 +87,6 @@ async fn deep_json_huge_numbers_and_long_strings_are_refused_and_the_app_serves_
             reply.problem(status);
         }
     }
-    for limit in ["101", "4294967296", "99999999999999999999999", "1e9"] {
-        let list = app.get(&format!("/api/posts?limit={limit}"), None).await;
-        assert_eq!(list.invalid_fields(), ["limit"], "limit={limit}");
-    }
     let huge = json!({"title": "x".repeat(201), "content": "y".repeat(100_001)});
     let mut fields = raw(huge.to_string()).await.invalid_fields();
     fields.sort();

@@ -139,6 +139,9 @@ async fn list_parameters_at_the_edges() {
     for (query, fields) in [
         ("limit=0", vec!["limit"]),
         ("limit=101", vec!["limit"]),
+        ("limit=4294967296", vec!["limit"]),
+        ("limit=99999999999999999999999", vec!["limit"]),
+        ("limit=1e9", vec!["limit"]),
         ("limit=-1", vec!["limit"]),
         ("limit=", vec!["limit"]),
         ("page=0", vec!["page"]),

@@ -80,14 +80,9 @@ impl Server {
         // not reaped yet, so the pid is still its.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     }
-
-    /// SIGKILL, and reaps it.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
+/// SIGKILL, and reaped.
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -152,7 +147,7 @@ async fn redis_killed_or_hung_is_bypassed_then_used_again() {
 
     // Killed: bypassed, then a new server on the same port is used.
     let port = server.port;
-    server.kill();
+    drop(server);
     for n in 1..20 {
         load(&app, &ann, n).await;
     }

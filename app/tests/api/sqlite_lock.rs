@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use rusqlite::Connection;
 
 use super::harness::TestApp;
+use crate::data::harness::sqlite_url;
 
 /// The busy timeout the test sets (`APP_DB_STATEMENT_TIMEOUT`): how long a
 /// write waits on a lock.
@@ -22,7 +23,7 @@ const SLACK: Duration = Duration::from_secs(2);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exclusive_lock_is_waited_out_then_503_and_nothing_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/app.db", dir.path().display());
+    let url = sqlite_url(&dir);
     let timeouts = Timeouts {
         statement: BUSY,
         ..Timeouts::default()
@@ -33,7 +34,7 @@ async fn an_exclusive_lock_is_waited_out_then_503_and_nothing_is_corrupt() {
     let ann = app.user("ann").await;
     let post = app.new_post(&ann, "Before the lock", "published").await;
     let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
-    let file = app.url.strip_prefix("sqlite://").unwrap().to_owned();
+    let file = dir.path().join("app.db");
 
     // Another process's connection (its own file descriptors and locks).
     let other = Connection::open(&file).unwrap();

@@ -18,9 +18,11 @@ const RESERVERS: usize = 4;
 /// Tasks sweeping the key's record at once.
 const SWEEPERS: usize = 2;
 
-/// The sweep's own statement (expired, not locked, skipping rows others
-/// hold), narrowed to the key and run at a time when the key's record has
-/// expired, and returning what each deleted record had counted.
+/// A copy of the sweep's predicate (expired, not locked, skipping rows
+/// others hold; `data/postgres/auth.rs`), narrowed to the key, with one
+/// bound for "expired" and "now" so that it runs while the record counts,
+/// and returning what each deleted record had counted: the store's sweep
+/// returns no counts to add up.
 const SWEEP: &str = "DELETE FROM login_throttle WHERE throttle_key IN (\
     SELECT throttle_key FROM login_throttle \
     WHERE throttle_key = 'k' AND window_start <= $1 \
@@ -63,20 +65,19 @@ async fn sweeps_never_lose_a_counted_attempt_on_postgres() {
             .map(|_| {
                 let repos = repos.clone();
                 tokio::spawn(async move {
-                    let mut counted = 0i64;
                     for _ in 0..ATTEMPTS {
                         let refused = repos.login_throttle.reserve("k", at(0), limits).await;
                         assert_eq!(refused.unwrap(), None, "the limit is never reached");
-                        counted += 1;
                     }
-                    counted
                 })
             })
             .collect();
-        let mut counted = 0;
         for reserver in reservers {
-            counted += reserver.await.unwrap();
+            reserver.await.unwrap();
         }
+        // Every reservation succeeded (asserted above), so every attempt
+        // counted.
+        let counted = (RESERVERS * ATTEMPTS) as i64;
         stop.store(true, Ordering::Relaxed);
         let mut swept = 0;
         for sweeper in sweepers {

@@ -144,19 +144,23 @@ enum BodyRoute {
     ReadNotifications,
 }
 
+impl BodyRoute {
+    /// Every route, next to the enum so that a new one is not left out.
+    const ALL: [Self; 9] = [
+        Self::Register,
+        Self::Login,
+        Self::Logout,
+        Self::CreatePost,
+        Self::UpdatePost,
+        Self::UpdateDraftAsOther,
+        Self::Comment,
+        Self::Follow,
+        Self::ReadNotifications,
+    ];
+}
+
 fn body_route() -> impl Strategy<Value = BodyRoute> {
-    use BodyRoute::*;
-    prop::sample::select(vec![
-        Register,
-        Login,
-        Logout,
-        CreatePost,
-        UpdatePost,
-        UpdateDraftAsOther,
-        Comment,
-        Follow,
-        ReadNotifications,
-    ])
+    prop::sample::select(&BodyRoute::ALL[..])
 }
 
 impl World {
