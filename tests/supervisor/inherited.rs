@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::helper::{Corral, corral_bin};
+use crate::helper::{Corral, corral_bin, pass_as_fd3};
 
 /// The soft limit the test starts corral with: low, and below any hard
 /// limit a test machine has.
@@ -158,21 +158,7 @@ fn refusal_with_passed(fd: RawFd) -> String {
         &mut shell,
         |cmd| {
             cmd.env("LISTEN_FDS", "1").env("LISTEN_FDNAMES", "http");
-            // SAFETY: between fork and exec, only dup2(2) or fcntl(2)
-            // (async-signal-safe) on an fd this process owns, leaving it
-            // open across the exec as fd 3.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let done = match fd {
-                        3 => libc::fcntl(3, libc::F_SETFD, 0),
-                        _ => libc::dup2(fd, 3),
-                    };
-                    match done {
-                        -1 => Err(std::io::Error::last_os_error()),
-                        _ => Ok(()),
-                    }
-                });
-            }
+            pass_as_fd3(cmd, fd);
         },
     );
     let status = corral.wait_exit(Duration::from_secs(20));

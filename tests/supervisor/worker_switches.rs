@@ -13,14 +13,13 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helper::{Corral, get, get_json, pss, test_worker};
+use crate::helper::{Corral, get, get_json, pass_as_fd3, pss, test_worker};
 
 #[test]
 fn leaked_memory_grows_the_workers_pss() {
@@ -164,21 +163,7 @@ impl Direct {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: between fork and exec, only async-signal-safe calls on an
-        // fd this process owns: dup2 to fd 3, or clearing close-on-exec if
-        // the listener already is fd 3.
-        unsafe {
-            cmd.pre_exec(move || {
-                let done = match fd {
-                    3 => libc::fcntl(3, libc::F_SETFD, 0),
-                    _ => libc::dup2(fd, 3),
-                };
-                match done {
-                    -1 => Err(std::io::Error::last_os_error()),
-                    _ => Ok(()),
-                }
-            });
-        }
+        pass_as_fd3(&mut cmd, fd);
         let mut child = cmd.spawn().expect("spawn the test worker");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         // Into the test's captured output, shown when it fails.

@@ -15,7 +15,7 @@ pub use cgroup::{TestCgroup, cgroup_members, cgroup_of, cgroups_expected, writab
 pub use cli::{Ran, check_status_schema, corral_cli, corral_cli_with};
 pub use events::{pid_of, time_between};
 pub use http::{Load, LoadReport, get, get_json, post_json, post_json_as, send};
-pub use process::{alive, descendants, group_members, pgid_of, pss, wait_gone};
+pub use process::{alive, descendants, group_members, pass_as_fd3, pgid_of, pss, wait_gone};
 pub use systemd::{FakeSystemd, monotonic_usec, notify_value};
 
 use std::io::{BufRead, BufReader};

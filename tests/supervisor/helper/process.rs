@@ -1,8 +1,31 @@
 //! Processes as the kernel sees them: whether they still exist (zombies
 //! count as gone: they hold no resources and serve nothing) and how much
-//! memory they use.
+//! memory they use; and an fd handed to a child as fd 3.
 
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// Makes `cmd`'s child inherit `fd` as its fd 3, as the socket-activation
+/// protocol hands a socket over (the caller sets `LISTEN_FDS`).
+pub fn pass_as_fd3(cmd: &mut Command, fd: RawFd) {
+    // SAFETY: between fork and exec, only async-signal-safe calls on an fd
+    // this process owns: dup2 to fd 3, or clearing close-on-exec if it
+    // already is fd 3.
+    unsafe {
+        cmd.pre_exec(move || {
+            let done = match fd {
+                3 => libc::fcntl(3, libc::F_SETFD, 0),
+                _ => libc::dup2(fd, 3),
+            };
+            match done {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            }
+        });
+    }
+}
 
 /// Whether `pid` is a live (non-zombie) process.
 pub fn alive(pid: i32) -> bool {
