@@ -64,8 +64,12 @@ pub struct Summary {
     pub every_503_had_retry_after: bool,
     /// How long after the phase began the last failed read or write ended,
     /// in seconds: after a fault, the time to full recovery (0: none
-    /// failed).
+    /// failed). Only failures that ended within the phase count: a request
+    /// sent just before the next fault began fails because of that fault.
     pub last_failure_ended_s: f64,
+    /// Failed reads and writes that were still running when the phase
+    /// ended, left out of `last_failure_ended_s`.
+    pub failed_into_next_phase: u64,
 }
 
 /// Sums up the samples started within `phase`.
@@ -100,8 +104,13 @@ pub fn summarize(samples: &[Sample], phase: Phase) -> Summary {
         } else {
             summary.failed_not_503 += 1;
         }
-        let ended = sample.started + sample.took - phase.from;
-        summary.last_failure_ended_s = summary.last_failure_ended_s.max(ended);
+        let ended = sample.started + sample.took;
+        if ended < phase.to {
+            let since_begun = ended - phase.from;
+            summary.last_failure_ended_s = summary.last_failure_ended_s.max(since_begun);
+        } else {
+            summary.failed_into_next_phase += 1;
+        }
     }
     summary
 }
@@ -193,7 +202,26 @@ mod tests {
         let got = summarize(&samples, after);
         assert!((got.last_failure_ended_s - 1.3).abs() < 1e-9);
         let clean = summarize(&samples[2..3], after);
+        assert_eq!(got.failed_into_next_phase, 0);
         assert_eq!(clean.last_failure_ended_s, 0.0);
         assert!(clean.every_503_had_retry_after);
+    }
+
+    #[test]
+    fn a_failure_that_ends_after_the_phase_is_the_next_faults_not_a_slow_recovery() {
+        let after = Phase {
+            name: "after",
+            from: 40.0,
+            to: 43.0,
+        };
+        let samples = [
+            sample(Kind::Read, 40.2, 0.3, Some(503), true),
+            // Sent just before the next fault began, failed by it.
+            sample(Kind::Write, 42.99, 0.8, Some(503), true),
+        ];
+        let got = summarize(&samples, after);
+        assert!((got.last_failure_ended_s - 0.5).abs() < 1e-9);
+        assert_eq!(got.failed_into_next_phase, 1);
+        assert_eq!(got.count(Kind::Write, "503"), 1);
     }
 }

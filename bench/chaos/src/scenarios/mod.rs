@@ -117,12 +117,12 @@ impl Findings {
         self.verdicts.values().all(|held| *held)
     }
 
-    /// The properties that did not hold, with the figures, for a failure
-    /// message.
+    /// The figures, then the properties that did not hold, for a failure
+    /// message: last, so that a log cut in the middle still shows them.
     pub fn explain(&self) -> String {
         let failed: Vec<_> = self.verdicts.iter().filter(|(_, held)| !**held).collect();
         format!(
-            "{}: failed {failed:?}; figures {:#}",
+            "{}: figures {:#}; failed {failed:?}",
             self.scenario, self.figures
         )
     }
