@@ -94,6 +94,17 @@ impl Circuit {
         }
     }
 
+    /// Opens the circuit at `now`, whatever its count: the database left a
+    /// ping unanswered while a call waited on it, which proves the outage
+    /// that [`OPEN_AFTER`] failures would. An open circuit stays as it is.
+    pub(crate) fn trip(&mut self, now: Instant) {
+        if !matches!(self.state, State::Open { .. }) {
+            self.state = State::Open {
+                until: now + OPEN_FOR,
+            };
+        }
+    }
+
     /// Takes the outcome of a call that was let through, at `now`.
     pub(crate) fn record(&mut self, outcome: Outcome, now: Instant) {
         self.state = match (outcome, self.state) {
@@ -195,6 +206,28 @@ mod tests {
             Admission::Refuse { .. }
         ));
         assert_eq!(circuit.admit(probe + LIMIT), Admission::Pass);
+    }
+
+    #[test]
+    fn a_trip_opens_it_from_closed_or_half_open_and_leaves_an_open_one_be() {
+        let start = Instant::now();
+        let mut circuit = Circuit::new(LIMIT);
+        circuit.trip(start);
+        let open = State::Open {
+            until: start + OPEN_FOR,
+        };
+        assert_eq!(circuit.state(), open);
+        circuit.trip(start + Duration::from_millis(300));
+        assert_eq!(circuit.state(), open, "an open interval is not stretched");
+        let probe = start + OPEN_FOR;
+        assert_eq!(circuit.admit(probe), Admission::Pass);
+        circuit.trip(probe);
+        assert_eq!(
+            circuit.state(),
+            State::Open {
+                until: probe + OPEN_FOR
+            }
+        );
     }
 
     /// A step of a random run: a call at some time, with some outcome.

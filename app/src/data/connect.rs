@@ -93,16 +93,15 @@ impl<T> Store for T where
 {
 }
 
-/// Hands one backend's store out as every repository, with its content
-/// generation, each call through `breaker`.
+/// Hands one backend's store out as every repository, each call through
+/// `breaker`, with its content generation as the backend gives it: guarded
+/// by the backend itself where reading it needs the database.
 pub(crate) fn repositories(
     store: Arc<impl Store>,
     generation: Arc<dyn ContentGeneration>,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
 ) -> Repositories {
-    let breaker = Arc::new(breaker);
-    let store = Arc::new(Guarded::new(store, Arc::clone(&breaker)));
-    let generation = Arc::new(Guarded::new(generation, breaker));
+    let store = Arc::new(Guarded::new(store, breaker));
     Repositories {
         database: store.clone(),
         users: store.clone(),

@@ -108,6 +108,10 @@ pub(crate) enum Unreachable {
     /// too loaded to answer).
     #[error("the database did not answer within {0:?}")]
     TimedOut(Duration),
+    /// While the call waited, the database left a ping on another
+    /// connection unanswered for this long.
+    #[error("the database went silent: a ping went unanswered for {0:?}")]
+    Silent(Duration),
     /// Another task's call failed this way, and said so.
     #[error("{0}")]
     Reported(String),

@@ -8,6 +8,14 @@
 //! (under the bound), its outcome counted. `/health` pings through it too,
 //! so it fails at once while the circuit is open, and its ping is the probe
 //! that closes it once the database is back.
+//!
+//! A bound long enough for a slow statement (seconds) is far too long for
+//! a database that went silent (a black hole: connections open, no answer,
+//! nothing else fires). So a call that has waited [`CHECK_AFTER`] has the
+//! backend's [`Liveness`] asked whether the database answers a ping at all:
+//! if it does, the call runs on to its bound; if not within
+//! [`CHECK_WITHIN`], the call fails and the circuit opens, so the first
+//! requests of an outage fail in well under a second too.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,12 +30,56 @@ use super::circuit::{Admission, Circuit, Outcome, State};
 use super::error::{CircuitOpen, Unreachable, unreachable};
 use super::*;
 
+/// How long a call waits on the database before the guard asks whether
+/// the database answers at all.
+pub(crate) const CHECK_AFTER: Duration = Duration::from_millis(200);
+
+/// How long the database has to answer that ping: a server that answers
+/// takes about a millisecond on an open connection, a few to open one.
+pub(crate) const CHECK_WITHIN: Duration = Duration::from_millis(400);
+
+/// Whether the database answers at all, asked while a call waits long on
+/// it: tells a slow statement from a database that went silent.
+#[async_trait]
+pub(crate) trait Liveness: Send + Sync {
+    /// Whether the database answered a ping within `within`.
+    async fn answers(&self, within: Duration) -> bool;
+}
+
+/// A backend's [`Liveness`], asked by one call at a time: calls that wait
+/// meanwhile take its verdict instead of asking again.
+struct Checks {
+    liveness: Box<dyn Liveness>,
+    /// When the last check ended, and whether the database answered (on
+    /// tokio's clock, which the tests pause).
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
+}
+
+impl Checks {
+    /// Whether the database answers: a verdict less than [`CHECK_AFTER`]
+    /// old, or a new check's.
+    async fn answers(&self) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some((at, answered)) = *last
+            && at.elapsed() < CHECK_AFTER
+        {
+            return answered;
+        }
+        let answered = self.liveness.answers(CHECK_WITHIN).await;
+        *last = Some((tokio::time::Instant::now(), answered));
+        answered
+    }
+}
+
 /// The circuit of one database, and the bound of its calls.
 pub(crate) struct Breaker {
     circuit: Mutex<Circuit>,
     /// The longest a call may take, or `None` when the backend bounds its
     /// own waits (SQLite's `busy_timeout`).
     limit: Option<Duration>,
+    /// Where a long call asks whether the database answers at all, or
+    /// `None` for a backend that cannot go silent (SQLite, a local file).
+    checks: Option<Checks>,
     /// Calls abandoned at their bound whose connections may be stuck: the
     /// backend checks, with a bound, the next connections handed back.
     abandoned: Arc<AtomicUsize>,
@@ -37,17 +89,23 @@ pub(crate) struct Breaker {
 
 impl Breaker {
     /// A closed circuit for `backend`, whose calls take at most `limit`
-    /// (also how long a probe may stay out), counting abandoned calls in
-    /// `abandoned`.
+    /// (also how long a probe may stay out), and are cut short when
+    /// `liveness` says the database went silent, counting abandoned calls
+    /// in `abandoned`.
     pub(crate) fn new(
         backend: &'static str,
         limit: Option<Duration>,
+        liveness: Option<Box<dyn Liveness>>,
         abandoned: Arc<AtomicUsize>,
     ) -> Self {
         let probe_limit = limit.unwrap_or(Duration::from_secs(10));
         let breaker = Self {
             circuit: Mutex::new(Circuit::new(probe_limit)),
             limit,
+            checks: liveness.map(|liveness| Checks {
+                liveness,
+                last: tokio::sync::Mutex::new(None),
+            }),
             abandoned,
             backend,
         };
@@ -64,17 +122,10 @@ impl Breaker {
                 retry_after,
             })));
         }
-        let result = match self.limit {
-            Some(limit) => match tokio::time::timeout(limit, work).await {
-                Ok(result) => result,
-                Err(_) => {
-                    self.abandoned.fetch_add(1, Ordering::Relaxed);
-                    Err(DataError::Unavailable(Box::new(Unreachable::TimedOut(
-                        limit,
-                    ))))
-                }
-            },
-            None => work.await,
+        let result = if self.limit.is_none() && self.checks.is_none() {
+            work.await
+        } else {
+            self.watched(work).await
         };
         let outcome = match &result {
             Err(error) if unreachable(error) => Outcome::Unreachable,
@@ -82,6 +133,45 @@ impl Breaker {
         };
         self.step(|c| c.record(outcome, Instant::now()));
         result
+    }
+
+    /// Runs `work` until it ends, its bound passes or the database goes
+    /// silent, whichever comes first; a call cut short is counted as
+    /// abandoned, since its connection may come back mid-statement.
+    async fn watched<T>(&self, work: impl Future<Output = DataResult<T>>) -> DataResult<T> {
+        let bound = async {
+            match self.limit {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let silence = async {
+            match &self.checks {
+                Some(checks) => self.silence(checks).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cut_short = tokio::select! {
+            biased;
+            result = work => return result,
+            () = bound => Unreachable::TimedOut(self.limit.unwrap_or_default()),
+            () = silence => Unreachable::Silent(CHECK_WITHIN),
+        };
+        self.abandoned.fetch_add(1, Ordering::Relaxed);
+        Err(DataError::Unavailable(Box::new(cut_short)))
+    }
+
+    /// Ends once the database leaves a ping unanswered while the call
+    /// waits, asking after [`CHECK_AFTER`] and every [`CHECK_AFTER`] after
+    /// that; opens the circuit then, so the calls behind it fail at once.
+    async fn silence(&self, checks: &Checks) {
+        loop {
+            tokio::time::sleep(CHECK_AFTER).await;
+            if !checks.answers().await {
+                self.step(|c| c.trip(Instant::now()));
+                return;
+            }
+        }
     }
 
     /// Applies `change` to the circuit, and publishes the new state when
@@ -233,3 +323,109 @@ guarded!(ContentGeneration {
         self.inner.still(taken)
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A [`Liveness`] that always says `answers`, counting the checks.
+    struct Stub {
+        answers: bool,
+        asked: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Liveness for Stub {
+        async fn answers(&self, within: Duration) -> bool {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            if !self.answers {
+                tokio::time::sleep(within).await;
+            }
+            self.answers
+        }
+    }
+
+    /// A breaker bounding calls at 7 s (the default timeouts'), with a
+    /// stub saying `answers`; its checks are counted in the second value,
+    /// abandoned calls in the third.
+    fn breaker(answers: bool) -> (Breaker, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let abandoned = Arc::new(AtomicUsize::new(0));
+        let stub = Stub {
+            answers,
+            asked: Arc::clone(&asked),
+        };
+        let limit = Some(Duration::from_secs(7));
+        let breaker = Breaker::new("test", limit, Some(Box::new(stub)), Arc::clone(&abandoned));
+        (breaker, asked, abandoned)
+    }
+
+    fn source(result: &DataResult<()>) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        match result {
+            Err(DataError::Unavailable(source)) => source.as_ref(),
+            other => panic!("not unavailable: {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_waiting_on_a_silent_database_fail_after_one_check_and_open_the_circuit() {
+        let (breaker, asked, abandoned) = breaker(false);
+        let breaker = Arc::new(breaker);
+        let started = tokio::time::Instant::now();
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let breaker = Arc::clone(&breaker);
+            calls
+                .spawn(async move { breaker.call(std::future::pending::<DataResult<()>>()).await });
+        }
+        for result in calls.join_all().await {
+            let source = source(&result);
+            assert!(
+                matches!(source.downcast_ref(), Some(Unreachable::Silent(_))),
+                "{result:?}"
+            );
+        }
+        assert_eq!(started.elapsed(), CHECK_AFTER + CHECK_WITHIN);
+        assert_eq!(asked.load(Ordering::Relaxed), 1, "one check for them all");
+        assert_eq!(abandoned.load(Ordering::Relaxed), 10);
+        let refused = breaker.call(async { Ok(()) }).await;
+        assert!(source(&refused).is::<CircuitOpen>(), "{refused:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_call_on_a_database_that_answers_runs_to_its_end() {
+        let (breaker, asked, abandoned) = breaker(true);
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok(())
+        };
+        breaker.call(slow).await.unwrap();
+        let checks = asked.load(Ordering::Relaxed);
+        assert!((10..=15).contains(&checks), "{checks} checks");
+        assert_eq!(abandoned.load(Ordering::Relaxed), 0);
+        breaker.call(async { Ok(()) }).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_past_its_bound_fails_even_when_the_database_answers_pings() {
+        let (breaker, _, abandoned) = breaker(true);
+        let result = breaker.call(std::future::pending::<DataResult<()>>()).await;
+        let source = source(&result);
+        assert!(
+            matches!(source.downcast_ref(), Some(Unreachable::TimedOut(_))),
+            "{result:?}"
+        );
+        assert_eq!(abandoned.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_ends_first_is_never_checked() {
+        let (breaker, asked, _) = breaker(false);
+        let quick = async {
+            tokio::time::sleep(CHECK_AFTER / 2).await;
+            Ok(())
+        };
+        breaker.call(quick).await.unwrap();
+        assert_eq!(asked.load(Ordering::Relaxed), 0);
+    }
+}

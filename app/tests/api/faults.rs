@@ -2,7 +2,9 @@
 //! (through a [`Proxy`] the test steers): every failure is a 503 with
 //! `Retry-After` that arrives within [`FAIL_BOUND`], `/health` fails, and
 //! within [`RECOVERY`] of the proxy's restore every request succeeds again;
-//! every write that was acknowledged is there at the end.
+//! every write that was acknowledged is there at the end. With the default
+//! timeouts: a silent database is found by a ping, not by a call's bound
+//! of seconds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +23,9 @@ const FAIL_BOUND: Duration = Duration::from_secs(1);
 const RECOVERY: Duration = Duration::from_secs(2);
 /// How long each fault lasts (CI-short; `bench/` holds the 30 s run).
 const FAULT: Duration = Duration::from_secs(3);
-/// Short bounds, as an operator who wants fast failures would set them.
-const TIMEOUTS: Timeouts = Timeouts {
+/// Short bounds, so a call in flight on a silent database ends at its
+/// bound before the ping finds the silence.
+const SHORT: Timeouts = Timeouts {
     connect: Duration::from_millis(150),
     statement: Duration::from_millis(250),
 };
@@ -99,11 +102,11 @@ async fn prober(app: Arc<TestApp>, until: Instant) -> Vec<Sample> {
 }
 
 /// The API over a migrated PostgreSQL schema at `url`, reached through
-/// a proxy the test steers.
-async fn behind_proxy(url: &str) -> (Proxy, Arc<TestApp>) {
+/// a proxy the test steers, with `timeouts`.
+async fn behind_proxy(url: &str, timeouts: Timeouts) -> (Proxy, Arc<TestApp>) {
     let proxy = Proxy::start(upstream_of(url).unwrap().to_owned()).unwrap();
     let routed = proxy.route(url).unwrap();
-    let repos = connect_with(&routed, TIMEOUTS)
+    let repos = connect_with(&routed, timeouts)
         .await
         .expect("open PostgreSQL");
     repos.database.migrate().await.expect("migrate");
@@ -113,7 +116,7 @@ async fn behind_proxy(url: &str) -> (Proxy, Arc<TestApp>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_and_black_holed_under_load() {
     in_postgres_schema(|url| async move {
-        let (proxy, app) = behind_proxy(&url).await;
+        let (proxy, app) = behind_proxy(&url, Timeouts::default()).await;
         let ann = app.user("ann").await;
         let post = app.new_post(&ann, "Read under load", "published").await;
         let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
@@ -249,7 +252,7 @@ const IN_FLIGHT: usize = 8;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
     in_postgres_schema(|url| async move {
-        let (proxy, app) = behind_proxy(&url).await;
+        let (proxy, app) = behind_proxy(&url, SHORT).await;
         let ann = app.user("ann").await;
         let post = app.new_post(&ann, "Read in the dark", "published").await;
         let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
@@ -291,6 +294,58 @@ async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
             }
             assert!(back.elapsed() < RECOVERY, "not back: {}", reply.status);
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+/// How long the slow statement of the next test waits on a lock.
+const SLOW: Duration = Duration::from_millis(1500);
+
+/// A read that waits on the database, with how long it took.
+fn timed_read(app: &Arc<TestApp>, path: &str) -> tokio::task::JoinHandle<(StatusCode, Duration)> {
+    let (app, path) = (Arc::clone(app), path.to_owned());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        (app.get(&path, None).await.status, started.elapsed())
+    })
+}
+
+/// With the default timeouts (a call may take 7 s), a database gone
+/// silent still fails requests within [`FAIL_BOUND`]: a call that waits
+/// has the database pinged on a connection of its own, and a ping left
+/// unanswered cuts it short. A statement that is only slow, on a database
+/// that answers, runs on and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_default_timeouts_a_silent_database_fails_requests_within_a_second() {
+    in_postgres_schema(|url| async move {
+        let (proxy, app) = behind_proxy(&url, Timeouts::default()).await;
+        let ann = app.user("ann").await;
+        let post = app.new_post(&ann, "Read slowly", "published").await;
+        let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
+
+        let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut lock = sqlx::Connection::begin(&mut locker).await.unwrap();
+        sqlx::query("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let slow = timed_read(&app, &path);
+        tokio::time::sleep(SLOW).await;
+        lock.rollback().await.unwrap();
+        let (status, took) = slow.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "a slow read on a live database");
+        assert!(took >= SLOW, "the read did not wait on the lock: {took:?}");
+
+        proxy.set(Mode::BlackHole);
+        let reads: Vec<_> = (0..IN_FLIGHT).map(|_| timed_read(&app, &path)).collect();
+        for read in reads {
+            let (status, took) = tokio::time::timeout(HANG, read)
+                .await
+                .expect("a read hung on the silent database")
+                .unwrap();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(took < FAIL_BOUND, "a failure took {took:?}");
         }
     })
     .await;

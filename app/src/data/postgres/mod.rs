@@ -15,6 +15,7 @@ mod auth;
 mod codec;
 mod comments;
 mod generation;
+mod liveness;
 mod posts;
 mod reads;
 mod social;
@@ -34,7 +35,7 @@ use sqlx::{Connection, Postgres, Transaction, TransactionManager};
 
 use super::connect::{Timeouts, repositories};
 use super::error::Unreachable;
-use super::guard::Breaker;
+use super::guard::{Breaker, Guarded};
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
 /// One write's statements, run on a pooled connection inside a transaction
@@ -78,20 +79,31 @@ pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Reposit
                 Box::pin(async move { reusable(conn, &abandoned, timeouts.connect).await })
             }
         })
-        .connect_with(options)
+        .connect_with(options.clone())
         .await?;
     let limit = timeouts.call();
-    let generation = Arc::new(generation::PgGeneration::new(
-        pool.clone(),
-        limit,
+    let liveness = Box::new(liveness::PgLiveness::new(options));
+    let breaker = Arc::new(Breaker::new(
+        "postgres",
+        Some(limit),
+        Some(liveness),
         Arc::clone(&abandoned),
+    ));
+    // The generation is a query: while the database is unreachable it
+    // fails at once too.
+    let generation = Arc::new(Guarded::new(
+        Arc::new(generation::PgGeneration::new(
+            pool.clone(),
+            limit,
+            Arc::clone(&abandoned),
+        )),
+        Arc::clone(&breaker),
     ));
     let store = PgStore {
         pool,
         limit,
-        abandoned: Arc::clone(&abandoned),
+        abandoned,
     };
-    let breaker = Breaker::new("postgres", Some(limit), abandoned);
     Ok(repositories(Arc::new(store), generation, breaker))
 }
 

@@ -92,8 +92,20 @@ pub(crate) struct SqliteStore {
 /// SQLite bounds its own waits (`busy_timeout`, the pool's acquire
 /// timeout), so its breaker adds no bound of its own.
 pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Repositories> {
+    let breaker = Arc::new(Breaker::new("sqlite", None, None, Arc::default()));
+    connect_behind(url, timeouts, breaker).await
+}
+
+/// [`connect`] with the breaker given. The content generation lives in
+/// shared memory, not in the file: reading it cannot fail for the database
+/// being unreachable, so it passes no breaker, and while the circuit is
+/// open a read the cache holds is still served.
+async fn connect_behind(
+    url: &str,
+    timeouts: Timeouts,
+    breaker: Arc<Breaker>,
+) -> DataResult<Repositories> {
     let (store, generation) = SqliteStore::open(url, timeouts).await?;
-    let breaker = Breaker::new("sqlite", None, Arc::default());
     Ok(repositories(Arc::new(store), generation, breaker))
 }
 
@@ -313,6 +325,34 @@ mod tests {
             beside(Path::new("data/app.db"), "-writer.lock"),
             Path::new("data/app.db-writer.lock")
         );
+    }
+
+    #[tokio::test]
+    async fn an_open_circuit_refuses_the_files_calls_but_not_the_generation_in_shared_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/app.db", dir.path().display());
+        let breaker = Arc::new(Breaker::new("sqlite", None, None, Arc::default()));
+        let repositories = connect_behind(&url, Timeouts::default(), Arc::clone(&breaker))
+            .await
+            .unwrap();
+        repositories.database.migrate().await.unwrap();
+        for _ in 0..crate::data::circuit::OPEN_AFTER {
+            let lost = std::io::Error::other("the disk went away");
+            let failed: DataResult<()> = breaker
+                .call(async { Err(DataError::Unavailable(Box::new(lost))) })
+                .await;
+            failed.unwrap_err();
+        }
+        let refused = repositories.posts.tag_counts().await.unwrap_err();
+        let DataError::Unavailable(source) = &refused else {
+            panic!("{refused:?}");
+        };
+        assert!(
+            source.is::<crate::data::error::CircuitOpen>(),
+            "{refused:?}"
+        );
+        // A read the cache holds needs only the generation.
+        repositories.generation.current().await.unwrap();
     }
 
     #[tokio::test]
