@@ -159,9 +159,10 @@ pub(super) async fn connection(stream: UnixStream, handler: Arc<Handler>) {
         async move { Ok::<_, Infallible>(respond(&handler, request).await) }
     });
     // A client may shut its write side once the request is sent (`nc -N`,
-    // `socat`); without half-closes hyper would drop it unanswered. The
-    // price: a `logs --follow` client that went away is noticed when the
-    // next line is written to it, not at once.
+    // `socat`); without half-closes hyper would drop it unanswered. Once
+    // the answer has begun, the end of the client's input still ends the
+    // connection, so a `logs --follow` client that went away is let go at
+    // once (`control::a_follower_that_hangs_up_is_let_go_at_once_while_the_log_is_quiet`).
     if let Err(err) = http1::Builder::new()
         .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
