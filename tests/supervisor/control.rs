@@ -203,61 +203,6 @@ fn with_no_supervisor_every_verb_exits_3_and_says_how_to_start_one() {
     }
 }
 
-/// A `logs --follow` client that goes away while no line is written is let
-/// go at once: the supervisor closes the connection within a second, not
-/// at the app's next line (the control socket accepts half-closed
-/// requests, which must not keep a closed client's stream open).
-#[test]
-fn a_follower_that_hangs_up_is_let_go_at_once_while_the_log_is_quiet() {
-    let mut corral = Corral::start(&app("one"));
-    corral.wait_online();
-    let pid = corral.pid();
-    let sockets = || -> std::collections::BTreeSet<String> {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .expect("the supervisor's fds")
-            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-            .map(|target| target.to_string_lossy().into_owned())
-            .filter(|target| target.starts_with("socket:"))
-            .collect()
-    };
-    let before = sockets();
-    let mut follow = std::process::Command::new(crate::helper::corral_bin())
-        .args(["logs", "api", "--lines", "0", "--follow", "--socket"])
-        .arg(corral.socket())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("logs --follow");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let connection = loop {
-        let new: Vec<_> = sockets().difference(&before).cloned().collect();
-        if !new.is_empty() {
-            break new;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the follower never connected"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = follow.kill();
-    let _ = follow.wait();
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    loop {
-        let held: Vec<_> = connection
-            .iter()
-            .filter(|s| sockets().contains(*s))
-            .collect();
-        if held.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the follower's connection is still held: {held:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn logs_prints_history_and_follows_new_lines_across_a_rotation() {
     let config = format!("{}[apps.logs]\nmax_size = \"16K\"\n", app("one"));

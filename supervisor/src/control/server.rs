@@ -162,7 +162,8 @@ pub(super) async fn connection(stream: UnixStream, handler: Arc<Handler>) {
     // `socat`); without half-closes hyper would drop it unanswered. Once
     // the answer has begun, the end of the client's input still ends the
     // connection, so a `logs --follow` client that went away is let go at
-    // once (`control::a_follower_that_hangs_up_is_let_go_at_once_while_the_log_is_quiet`).
+    // once, not at the next line (checked by hand: a follower killed, or a
+    // client closing before or during its request, while the log is quiet).
     if let Err(err) = http1::Builder::new()
         .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
