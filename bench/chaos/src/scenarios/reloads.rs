@@ -47,8 +47,9 @@ pub fn rolling_reloads(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Fin
 }
 
 /// Reloads before the supervisor's memory is taken as the reference: the
-/// first ones raise it once (by about 0.9 MiB: allocator arenas, buffers
-/// that reach their working size), then it stays flat.
+/// first ones raise it once (by about 0.8 MiB: the reload's code paged in,
+/// the heap reaching its working size; measured in docs/reliability.md),
+/// then it stays flat.
 pub(super) const WARM_UP: u32 = 10;
 
 /// Many reloads under load, then a look at what every process holds: each
