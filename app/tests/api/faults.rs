@@ -311,6 +311,24 @@ fn timed_read(app: &Arc<TestApp>, path: &str) -> tokio::task::JoinHandle<(Status
     })
 }
 
+/// Reads `path` (not cached yet) while another session holds the posts
+/// table for [`SLOW`]: the read waits on the live database, past the
+/// silence check, and succeeds.
+async fn slow_read_succeeds(app: &Arc<TestApp>, url: &str, path: &str) {
+    let mut locker = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut lock = sqlx::Connection::begin(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let slow = timed_read(app, path);
+    tokio::time::sleep(SLOW).await;
+    lock.rollback().await.unwrap();
+    let (status, took) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "a slow read on a live database");
+    assert!(took >= SLOW, "the read did not wait on the lock: {took:?}");
+}
+
 /// With the default timeouts (a call may take 7 s), a database gone
 /// silent still fails requests within [`FAIL_BOUND`]: a call that waits
 /// has the database pinged on a connection of its own, and a ping left
@@ -324,18 +342,7 @@ async fn with_the_default_timeouts_a_silent_database_fails_requests_within_a_sec
         let post = app.new_post(&ann, "Read slowly", "published").await;
         let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
 
-        let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
-        let mut lock = sqlx::Connection::begin(&mut locker).await.unwrap();
-        sqlx::query("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut *lock)
-            .await
-            .unwrap();
-        let slow = timed_read(&app, &path);
-        tokio::time::sleep(SLOW).await;
-        lock.rollback().await.unwrap();
-        let (status, took) = slow.await.unwrap();
-        assert_eq!(status, StatusCode::OK, "a slow read on a live database");
-        assert!(took >= SLOW, "the read did not wait on the lock: {took:?}");
+        slow_read_succeeds(&app, &url, &path).await;
 
         proxy.set(Mode::BlackHole);
         let reads: Vec<_> = (0..IN_FLIGHT).map(|_| timed_read(&app, &path)).collect();
@@ -349,4 +356,33 @@ async fn with_the_default_timeouts_a_silent_database_fails_requests_within_a_sec
         }
     })
     .await;
+}
+
+/// The silence check's own connection, closed under it while the database
+/// stays up (an idle timeout, a restart, here the proxy cutting every
+/// connection), is opened again rather than taken for an outage: the next
+/// slow read succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_connection_the_server_closed_is_reopened_not_taken_for_an_outage() {
+    in_postgres_schema(|url| async move {
+        let (proxy, app) = behind_proxy(&url, Timeouts::default()).await;
+        let ann = app.user("ann").await;
+        let paths: Vec<_> = unread_posts(&app, &ann).await;
+        slow_read_succeeds(&app, &url, &paths[0]).await;
+        proxy.set(Mode::Cut);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        proxy.set(Mode::Pass);
+        slow_read_succeeds(&app, &url, &paths[1]).await;
+    })
+    .await;
+}
+
+/// Two posts of `user`'s, by path, neither read yet (so neither cached).
+async fn unread_posts(app: &TestApp, user: &TestUser) -> Vec<String> {
+    let mut paths = Vec::new();
+    for title in ["First slow read", "Second slow read"] {
+        let post = app.new_post(user, title, "published").await;
+        paths.push(format!("/api/posts/{}", post["id"].as_str().unwrap()));
+    }
+    paths
 }

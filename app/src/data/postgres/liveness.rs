@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use crate::data::guard::Liveness;
 
-/// Pings the server on its own connection, opened at the first check and
-/// again after a check that failed.
+/// Pings the server on its own connection, opened at the first check, and
+/// again when the kept one fails or a check failed.
 pub(crate) struct PgLiveness {
     options: PgConnectOptions,
     /// The check's connection between checks. Taken out while in use, so a
@@ -41,10 +41,15 @@ impl Liveness for PgLiveness {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let check = async {
-            let mut conn = match taken {
-                Some(conn) => conn,
-                None => PgConnection::connect_with(&self.options).await?,
-            };
+            // A kept connection the server has since closed (an idle
+            // timeout, a restart) fails at once: that is no outage, so a
+            // new one is opened within the same bound.
+            if let Some(mut conn) = taken
+                && conn.ping().await.is_ok()
+            {
+                return Ok(conn);
+            }
+            let mut conn = PgConnection::connect_with(&self.options).await?;
             conn.ping().await?;
             Ok::<_, sqlx::Error>(conn)
         };
