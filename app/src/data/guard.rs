@@ -51,7 +51,9 @@ pub(crate) trait Liveness: Send + Sync {
 struct Checks {
     liveness: Box<dyn Liveness>,
     /// When the last check ended, and whether the database answered (on
-    /// tokio's clock, which the tests pause).
+    /// tokio's clock, which the tests pause). Held while a check runs, so
+    /// the calls that wait meanwhile queue here: only calls already slow
+    /// get here, and a check takes at most [`CHECK_WITHIN`].
     last: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
 }
 
