@@ -109,9 +109,12 @@ pub(crate) enum Unreachable {
     #[error("the database did not answer within {0:?}")]
     TimedOut(Duration),
     /// While the call waited, the database left a ping on another
-    /// connection unanswered for this long.
-    #[error("the database went silent: a ping went unanswered for {0:?}")]
-    Silent(Duration),
+    /// connection unanswered for the guard's whole check.
+    #[error(
+        "the database went silent: a ping went unanswered for {:?}",
+        super::guard::CHECK_WITHIN
+    )]
+    Silent,
     /// Another task's call failed this way, and said so.
     #[error("{0}")]
     Reported(String),

@@ -335,7 +335,6 @@ mod tests {
         let repositories = connect_behind(&url, Timeouts::default(), Arc::clone(&breaker))
             .await
             .unwrap();
-        repositories.database.migrate().await.unwrap();
         for _ in 0..crate::data::circuit::OPEN_AFTER {
             let lost = std::io::Error::other("the disk went away");
             let failed: DataResult<()> = breaker

@@ -38,12 +38,6 @@ fn ecosystem_probe_path() -> Option<&'static str> {
     Some(after.split_once('"')?.0)
 }
 
-/// The app on PostgreSQL (through the proxy), with the default database
-/// timeouts (2 s + 5 s): a request facing a black hole before the circuit
-/// opens is still answered within a second, since the app pings the
-/// database on a connection of its own once a call has waited 200 ms.
-const ENV: &str = r#"DATABASE_URL = "{db}""#;
-
 /// The load: readers and writers sending one request every `PACE`, and a
 /// prober asking `/health` and `/health/live` as often.
 const READERS: usize = 2;
@@ -69,7 +63,11 @@ pub fn db_outage(bins: &Binaries, lengths: &Lengths) -> anyhow::Result<Findings>
     let routed = proxy
         .route(&schema.url())
         .context("the schema's URL names its host")?;
-    let env = ENV.replace("{db}", &routed);
+    // The app on PostgreSQL (through the proxy), with the default database
+    // timeouts (2 s + 5 s): a request facing a black hole before the circuit
+    // opens is still answered within a second, since the app pings the
+    // database on a connection of its own once a call has waited 200 ms.
+    let env = format!(r#"DATABASE_URL = "{routed}""#);
     let mut sup = Supervisor::start_with(bins, probe, &env)?;
     let (pids_before, restarts_before) = fleet(&mut sup)?;
     let token = sign_up(sup.addr)?;
