@@ -101,6 +101,13 @@ async fn prober(app: Arc<TestApp>, until: Instant) -> Vec<Sample> {
     samples
 }
 
+/// The path of a new published post of `user`'s, not read yet (so not
+/// cached: its first read goes to the database).
+async fn unread_post(app: &TestApp, user: &TestUser, title: &str) -> String {
+    let post = app.new_post(user, title, "published").await;
+    format!("/api/posts/{}", post["id"].as_str().unwrap())
+}
+
 /// The API over a migrated PostgreSQL schema at `url`, reached through
 /// a proxy the test steers, with `timeouts`.
 async fn behind_proxy(url: &str, timeouts: Timeouts) -> (Proxy, Arc<TestApp>) {
@@ -118,8 +125,7 @@ async fn postgres_cut_and_black_holed_under_load() {
     in_postgres_schema(|url| async move {
         let (proxy, app) = behind_proxy(&url, Timeouts::default()).await;
         let ann = app.user("ann").await;
-        let post = app.new_post(&ann, "Read under load", "published").await;
-        let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
+        let path = unread_post(&app, &ann, "Read under load").await;
 
         let warm = Duration::from_millis(500);
         let phase = FAULT + RECOVERY + Duration::from_secs(1);
@@ -240,6 +246,33 @@ async fn postgres_cut_and_black_holed_under_load() {
     .await;
 }
 
+/// A read that waits on the database, with how long it took.
+fn timed_read(app: &Arc<TestApp>, path: &str) -> tokio::task::JoinHandle<(StatusCode, Duration)> {
+    let (app, path) = (Arc::clone(app), path.to_owned());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        (app.get(&path, None).await.status, started.elapsed())
+    })
+}
+
+/// Another session holding the posts table (`ACCESS EXCLUSIVE`), so that
+/// reads of posts wait on the server until it is released.
+struct PostsLocked(sqlx::PgConnection);
+
+impl PostsLocked {
+    async fn take(url: &str) -> Self {
+        let mut session = sqlx::PgConnection::connect(url).await.unwrap();
+        for sql in ["BEGIN", "LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"] {
+            sqlx::query(sql).execute(&mut session).await.unwrap();
+        }
+        Self(session)
+    }
+
+    async fn release(mut self) {
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.unwrap();
+    }
+}
+
 /// Reads held on the server at once: as many as the pool has connections
 /// (8), so a connection that stayed stuck would leave none.
 const IN_FLIGHT: usize = 8;
@@ -254,34 +287,23 @@ async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
     in_postgres_schema(|url| async move {
         let (proxy, app) = behind_proxy(&url, SHORT).await;
         let ann = app.user("ann").await;
-        let post = app.new_post(&ann, "Read in the dark", "published").await;
-        let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
+        let path = unread_post(&app, &ann, "Read in the dark").await;
 
         // Another session locks the table, so the read waits on the server.
-        let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
-        let mut lock = sqlx::Connection::begin(&mut locker).await.unwrap();
-        sqlx::query("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut *lock)
-            .await
-            .unwrap();
+        let lock = PostsLocked::take(&url).await;
         let started = Instant::now();
-        let reads: Vec<_> = (0..IN_FLIGHT)
-            .map(|_| {
-                let (app, path) = (Arc::clone(&app), path.clone());
-                tokio::spawn(async move { app.get(&path, None).await.status })
-            })
-            .collect();
+        let reads: Vec<_> = (0..IN_FLIGHT).map(|_| timed_read(&app, &path)).collect();
         tokio::time::sleep(Duration::from_millis(100)).await;
         proxy.set(Mode::BlackHole);
         for read in reads {
-            let status = tokio::time::timeout(HANG, read)
+            let (status, _) = tokio::time::timeout(HANG, read)
                 .await
                 .expect("a read hung on the dark connection")
                 .unwrap();
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         }
         assert!(started.elapsed() < FAIL_BOUND, "{:?}", started.elapsed());
-        lock.rollback().await.unwrap();
+        lock.release().await;
 
         // The server is back for new connections, but the abandoned ones
         // stay dark: the pool must close them, not wait on them.
@@ -302,28 +324,14 @@ async fn a_query_in_flight_when_the_server_goes_dark_ends_at_its_bound() {
 /// How long the slow statement of the next test waits on a lock.
 const SLOW: Duration = Duration::from_millis(1500);
 
-/// A read that waits on the database, with how long it took.
-fn timed_read(app: &Arc<TestApp>, path: &str) -> tokio::task::JoinHandle<(StatusCode, Duration)> {
-    let (app, path) = (Arc::clone(app), path.to_owned());
-    tokio::spawn(async move {
-        let started = Instant::now();
-        (app.get(&path, None).await.status, started.elapsed())
-    })
-}
-
 /// Reads `path` (not cached yet) while another session holds the posts
 /// table for [`SLOW`]: the read waits on the live database, past the
 /// silence check, and succeeds.
 async fn slow_read_succeeds(app: &Arc<TestApp>, url: &str, path: &str) {
-    let mut locker = sqlx::PgConnection::connect(url).await.unwrap();
-    let mut lock = sqlx::Connection::begin(&mut locker).await.unwrap();
-    sqlx::query("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = PostsLocked::take(url).await;
     let slow = timed_read(app, path);
     tokio::time::sleep(SLOW).await;
-    lock.rollback().await.unwrap();
+    lock.release().await;
     let (status, took) = slow.await.unwrap();
     assert_eq!(status, StatusCode::OK, "a slow read on a live database");
     assert!(took >= SLOW, "the read did not wait on the lock: {took:?}");
@@ -339,8 +347,7 @@ async fn with_the_default_timeouts_a_silent_database_fails_requests_within_a_sec
     in_postgres_schema(|url| async move {
         let (proxy, app) = behind_proxy(&url, Timeouts::default()).await;
         let ann = app.user("ann").await;
-        let post = app.new_post(&ann, "Read slowly", "published").await;
-        let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
+        let path = unread_post(&app, &ann, "Read slowly").await;
 
         slow_read_succeeds(&app, &url, &path).await;
 
@@ -367,22 +374,13 @@ async fn a_check_connection_the_server_closed_is_reopened_not_taken_for_an_outag
     in_postgres_schema(|url| async move {
         let (proxy, app) = behind_proxy(&url, Timeouts::default()).await;
         let ann = app.user("ann").await;
-        let paths: Vec<_> = unread_posts(&app, &ann).await;
-        slow_read_succeeds(&app, &url, &paths[0]).await;
+        let first = unread_post(&app, &ann, "First slow read").await;
+        let second = unread_post(&app, &ann, "Second slow read").await;
+        slow_read_succeeds(&app, &url, &first).await;
         proxy.set(Mode::Cut);
         tokio::time::sleep(Duration::from_millis(100)).await;
         proxy.set(Mode::Pass);
-        slow_read_succeeds(&app, &url, &paths[1]).await;
+        slow_read_succeeds(&app, &url, &second).await;
     })
     .await;
-}
-
-/// Two posts of `user`'s, by path, neither read yet (so neither cached).
-async fn unread_posts(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let mut paths = Vec::new();
-    for title in ["First slow read", "Second slow read"] {
-        let post = app.new_post(user, title, "published").await;
-        paths.push(format!("/api/posts/{}", post["id"].as_str().unwrap()));
-    }
-    paths
 }
