@@ -8,7 +8,8 @@ Scenarios (wrk, -t1 -c64 by default): S1 GET /health, S2 GET
 /api/posts?limit=10 (cached), S3 GET /api/posts/{slug} (every seeded slug
 in turn), S4 POST /api/posts with a bearer token (unique titles), S5 a
 90/10 read/write mix. Targets: (a) ceiling, (b) app alone, (c) app under
-corral (instances = "max"), (c-nolog) the same with the access log off,
+corral (instances = "max", each worker pinned to a CPU of its own), (c-free)
+the same with the workers not pinned, (c-nolog) the same with the access log off,
 (c-pg) the same on PostgreSQL + Redis, (d) PM2 cluster x2 + Express 4 +
 better-sqlite3. Every round runs each scenario on each target (the target
 order rotated per round), each cell on a freshly started target with a
@@ -54,7 +55,8 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured load before it [2]")
     ap.add_argument("--connections", type=int, default=64, help="wrk -c [64]")
     ap.add_argument("--threads", type=int, default=1, help="wrk -t [1]")
-    ap.add_argument("--targets", default="a,b,c,c-nolog,c-pg,d", help="[a,b,c,c-nolog,c-pg,d]")
+    ap.add_argument("--targets", default="a,b,c,c-free,c-nolog,c-pg,d",
+                    help="[a,b,c,c-free,c-nolog,c-pg,d]")
     ap.add_argument("--scenarios", default="S1,S2,S3,S4,S5", help="[S1,S2,S3,S4,S5]")
     ap.add_argument("--posts", type=int, default=1000, help="published posts seeded [1000]")
     ap.add_argument("--nolog-env", default="APP_ACCESS_LOG=off",

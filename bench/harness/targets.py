@@ -3,7 +3,8 @@ copy of the seeded data and stopped after it:
 
   a        the ceiling: bench/ceiling answering recorded bytes
   b        `app` alone, one process (APP_THREADS default: one per CPU)
-  c        `app` under `corral run`, instances = "max"
+  c        `app` under `corral run`, instances = "max", pin_cpus = true
+  c-free   the same with the workers not pinned (pin_cpus = false)
   c-nolog  the same with the app's access log off (APP_ACCESS_LOG=off)
   c-pg     the same on PostgreSQL + Redis
   d        PM2 cluster x2 + Express 4 + better-sqlite3 (bench/express)
@@ -26,6 +27,7 @@ LABELS = {
     "a": "(a) ceiling",
     "b": "(b) app alone",
     "c": "(c) corral + app",
+    "c-free": "(c-free) workers not pinned",
     "c-nolog": "(c-nolog) access log off",
     "c-pg": "(c-pg) PostgreSQL + Redis",
     "d": "(d) PM2 + Express",
@@ -65,8 +67,8 @@ def start(key: str, paths: Paths, data: Dataset, cell: str, env_extra: dict) -> 
         return start_ceiling(paths, cell)
     if key == "b":
         return start_alone(paths, data, cell)
-    if key in ("c", "c-nolog", "c-pg"):
-        return start_corral(paths, data, cell, env_extra)
+    if key in ("c", "c-free", "c-nolog", "c-pg"):
+        return start_corral(paths, data, cell, env_extra, pin=key != "c-free")
     if key == "d":
         return start_pm2(paths, data, cell)
     raise SuiteError(f"unknown target {key!r}; known: {', '.join(LABELS)}")
@@ -96,7 +98,7 @@ def start_alone(paths: Paths, data: Dataset, cell: str) -> Live:
     return Live(port, None, [proc.pid], [log], stopper=lambda: stop(proc))
 
 
-def start_corral(paths: Paths, data: Dataset, cell: str, env_extra: dict) -> Live:
+def start_corral(paths: Paths, data: Dataset, cell: str, env_extra: dict, pin: bool) -> Live:
     app_env = dict(env_extra)
     dropped = None
     if data.backend == "sqlite":
@@ -108,7 +110,7 @@ def start_corral(paths: Paths, data: Dataset, cell: str, env_extra: dict) -> Liv
         pg_drop(data.pg_admin_url, dropped)
         app_env["DATABASE_URL"] = pg_clone(data.pg_admin_url, data.pg_template, dropped)
     app = os.path.join(paths.release, "app")
-    eco = write_ecosystem(cell, app, "max", app_env)
+    eco = write_ecosystem(cell, app, "max", app_env, pin)
     sup = start_supervisor(os.path.join(paths.release, "corral"), eco,
                            os.path.join(cell, "corral.log"))
     fleet = Fleet()
@@ -133,8 +135,9 @@ def start_corral(paths: Paths, data: Dataset, cell: str, env_extra: dict) -> Liv
     return live
 
 
-def write_ecosystem(cell: str, app: str, instances: str, env: dict) -> str:
-    """An ecosystem for `corral run`: one app on 127.0.0.1:0, logs in `cell`."""
+def write_ecosystem(cell: str, app: str, instances: str, env: dict, pin: bool = True) -> str:
+    """An ecosystem for `corral run`: one app on 127.0.0.1:0, logs in `cell`,
+    each worker on a CPU of its own unless `pin` is false."""
     path = os.path.join(cell, "ecosystem.toml")
     env_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in env.items())
     count = f'"{instances}"' if instances == "max" else instances
@@ -147,6 +150,7 @@ control_socket = "{cell}/run/corral.sock"
 name = "api"
 command = "{app}"
 instances = {count}
+pin_cpus = {"true" if pin else "false"}
 listen = ["127.0.0.1:0"]
 wait_ready = true
 kill_timeout = "15s"

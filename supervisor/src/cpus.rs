@@ -1,6 +1,7 @@
 //! How many CPUs this supervisor may use, and why: `instances = "max"`
 //! follows the CPU affinity and the cgroup's CPU quota, not the host's
-//! count, and `corral describe` shows each.
+//! count, and `corral describe` shows each. With `pin_cpus`, which CPU
+//! each worker slot runs on.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,30 @@ impl CpuCount {
             quota: quota(),
         }
     }
+}
+
+/// The CPUs in this process's affinity mask, in order: the ones a pinned
+/// worker may be given. Read at each spawn, so an operator's `taskset -p`
+/// on the supervisor applies to the workers started after it.
+pub fn allowed() -> Vec<usize> {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_or_else(
+        |_| Vec::new(),
+        |set| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&i| set.is_set(i).unwrap_or(false))
+                .collect()
+        },
+    )
+}
+
+/// The CPU of worker slot `slot` among `allowed`: slot i on the i-th CPU,
+/// wrapping around when there are more slots than CPUs, so that with
+/// `instances = "max"` no two workers share a CPU. Slots, not pids, pick
+/// the CPU: a replacement (a restart, a reload's new worker) lands where
+/// the worker it replaces ran, and a slot's old and new worker share that
+/// CPU only while the old one drains. `None` when nothing is allowed.
+pub fn for_slot(slot: usize, allowed: &[usize]) -> Option<usize> {
+    (!allowed.is_empty()).then(|| allowed[slot % allowed.len()])
 }
 
 /// The number of CPUs in a kernel CPU list like `0-3,6,8-9`.
@@ -92,7 +117,25 @@ mod tests {
     }
 
     #[test]
+    fn slots_take_the_allowed_cpus_in_turn() {
+        assert_eq!(for_slot(0, &[2, 5]), Some(2));
+        assert_eq!(for_slot(1, &[2, 5]), Some(5));
+        assert_eq!(for_slot(2, &[2, 5]), Some(2));
+        assert_eq!(for_slot(7, &[3]), Some(3));
+        assert_eq!(for_slot(0, &[]), None);
+    }
+
+    #[test]
+    fn slots_as_many_as_cpus_each_get_a_cpu_of_their_own() {
+        let cpus = [0, 1, 4, 6, 7];
+        let mut given: Vec<_> = (0..cpus.len()).filter_map(|s| for_slot(s, &cpus)).collect();
+        given.sort_unstable();
+        assert_eq!(given, cpus);
+    }
+
+    #[test]
     fn this_process_may_use_at_least_one_cpu() {
+        assert!(!allowed().is_empty());
         let cpus = CpuCount::probe();
         assert!(cpus.usable >= 1);
         assert!(cpus.affinity.is_none_or(|n| n >= cpus.usable.min(n)));

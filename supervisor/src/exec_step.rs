@@ -5,7 +5,8 @@
 //! allocate or call `setenv`. Yet the socket-activation protocol needs
 //! `LISTEN_PID` to be the worker's own pid, known only after the fork. So the
 //! child execs this small step of the supervisor's own binary, which (single
-//! threaded, with ordinary code) joins the worker's cgroup, moves the
+//! threaded, with ordinary code) joins the worker's cgroup, pins it to its
+//! CPU (`pin_cpus`), moves the
 //! sockets to fd 3.., closes every other fd, drops privileges, sets the
 //! parent-death signal, sets `LISTEN_PID` (and `WATCHDOG_PID`) and execs the
 //! real command in the same pid. If a step fails, it writes why to a status
@@ -46,6 +47,10 @@ pub struct ExecStep {
     /// The worker's cgroup, joined first so that all it forks is inside.
     #[arg(long)]
     pub cgroup: Option<PathBuf>,
+    /// The one CPU the worker runs on (`pin_cpus`); set before the exec so
+    /// every thread the worker starts inherits it.
+    #[arg(long)]
+    pub cpu: Option<usize>,
     /// The worker's command and its arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -75,6 +80,9 @@ impl ExecStep {
         }
         if let Some(cgroup) = &self.cgroup {
             args.extend(["--cgroup".to_owned(), cgroup.display().to_string()]);
+        }
+        if let Some(cpu) = self.cpu {
+            args.extend(["--cpu".to_owned(), cpu.to_string()]);
         }
         args.push("--".to_owned());
         args.extend(self.command.iter().cloned());
@@ -106,6 +114,11 @@ impl ExecStep {
         {
             return step(&format!("cannot join the cgroup {}", dir.display()), err);
         }
+        if let Some(cpu) = self.cpu
+            && let Err(err) = pin(cpu)
+        {
+            return step(&format!("cannot pin the worker to CPU {cpu}"), err);
+        }
         // Then privileges: the user and group lookups may open files, and
         // arranging the fds afterwards closes anything they left open.
         if let Err(err) = unix::drop_privileges(self.user.as_deref(), self.group.as_deref()) {
@@ -130,4 +143,11 @@ impl ExecStep {
         let err = cmd.exec();
         step(&format!("cannot run `{program}`"), err)
     }
+}
+
+/// Keeps this process (and so the worker it becomes) on `cpu` alone.
+fn pin(cpu: usize) -> io::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu).map_err(io::Error::from)?;
+    nix::sched::sched_setaffinity(Pid::from_raw(0), &set).map_err(io::Error::from)
 }

@@ -26,6 +26,7 @@ mod logs;
 mod memory_limit;
 mod monit;
 mod orphans;
+mod pinning;
 mod readiness;
 mod real_app;
 mod recipes;

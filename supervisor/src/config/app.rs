@@ -25,6 +25,7 @@ pub(super) const APP_KEYS: &[&str] = &[
     "args",
     "cwd",
     "instances",
+    "pin_cpus",
     "listen",
     "listen_backlog",
     "user",
@@ -87,6 +88,7 @@ pub(super) fn parse(
         args: t.list("args", "argument", verbatim)?.unwrap_or_default(),
         cwd: resolve_path(base_dir, t.string("cwd")?.as_deref().unwrap_or(".")),
         instances: instances(t)?.unwrap_or(Instances::Count(1)),
+        pin_cpus: t.boolean("pin_cpus")?.unwrap_or(false),
         listen: t
             .list("listen", "address", parse_socket_addr)?
             .unwrap_or_default(),

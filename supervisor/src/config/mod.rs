@@ -82,6 +82,10 @@ pub struct AppConfig {
     pub cwd: PathBuf,
     /// How many workers to run; resolved against the CPUs at start.
     pub instances: Instances,
+    /// Whether each worker slot is kept on a CPU of its own: one busy
+    /// single-threaded worker per CPU then never waits behind another
+    /// worker the scheduler stacked on its CPU (see `cpus::for_slot`).
+    pub pin_cpus: bool,
     /// Sockets bound once by the supervisor and shared by every worker.
     pub listen: Vec<SocketAddr>,
     /// Accept queue length of each `listen` socket.

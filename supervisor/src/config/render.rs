@@ -73,6 +73,7 @@ fn write_app(out: &mut Out, app: &AppConfig, cpus: usize) {
         }
         Instances::Count(_) => out.set("instances", resolved),
     }
+    out.set("pin_cpus", app.pin_cpus);
     out.set("listen", array(app.listen.iter()));
     out.set("listen_backlog", app.listen_backlog);
     out.maybe("user", app.user.as_deref().map(quote));

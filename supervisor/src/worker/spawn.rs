@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{Launcher, WorkerHandle, task};
 use crate::config::AppConfig;
+use crate::cpus;
 use crate::exec_step::ExecStep;
 use crate::lifecycle::{Event, WorkerId};
 use crate::logs::{AppLogs, Pipe};
@@ -67,6 +68,10 @@ impl Launcher {
             user: app.user.clone(),
             group: app.group.clone(),
             cgroup: placement.cgroup().map(Into::into),
+            cpu: app
+                .pin_cpus
+                .then(|| cpus::for_slot(req.instance, &cpus::allowed()))
+                .flatten(),
             command: std::iter::once(app.command.clone())
                 .chain(app.args.iter().cloned())
                 .collect(),

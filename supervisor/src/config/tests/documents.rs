@@ -143,7 +143,7 @@ fn fitting(key: &str) -> Vec<&'static str> {
             vec!["1", "65535", "16", "4294967295"]
         }
         "kill_signal" => vec!["\"SIGTERM\"", "\"int\"", "\"QUIT\""],
-        "wait_ready" | "autorestart" | "compress" => vec!["true", "false"],
+        "wait_ready" | "autorestart" | "compress" | "pin_cpus" => vec!["true", "false"],
         "max_memory_restart" | "max_size" => vec![
             "\"512M\"",
             "1",

@@ -1,0 +1,120 @@
+//! `pin_cpus`: each worker slot on a CPU of its own, every thread of the
+//! worker included, the same CPU for the slot's replacement; unpinned apps
+//! keep every CPU the supervisor may use.
+
+use nix::sched::{CpuSet, sched_getaffinity};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::helper::{Corral, pid_of};
+
+/// One pinned app with more slots than a 2-CPU machine has CPUs, so that
+/// slots wrap around, and one unpinned app.
+const CONFIG: &str = r#"
+[[apps]]
+name = "pinned"
+command = "{worker}"
+instances = 3
+pin_cpus = true
+listen = ["127.0.0.1:0"]
+wait_ready = true
+
+[[apps]]
+name = "free"
+command = "{worker}"
+listen = ["127.0.0.1:0"]
+wait_ready = true
+"#;
+
+/// The CPUs this test (and so the supervisor it starts) may use.
+fn allowed() -> Vec<usize> {
+    let set = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+    (0..CpuSet::count())
+        .filter(|&i| set.is_set(i).unwrap_or(false))
+        .collect()
+}
+
+/// The CPUs each thread of `pid` may run on, as the kernel lists them
+/// (`Cpus_allowed_list` of every task); one entry per distinct list.
+fn cpus_of(pid: i32) -> Vec<String> {
+    let mut lists: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the worker's tasks")
+        .filter_map(|task| {
+            let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|list| list.trim().to_owned())
+        })
+        .collect();
+    lists.sort();
+    lists.dedup();
+    lists
+}
+
+/// The kernel's list form of `cpus` (`0-3,6`), to compare with `/proc`.
+fn kernel_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == cpu => *end = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    let part = |&(a, b): &(usize, usize)| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    ranges.iter().map(part).collect::<Vec<_>>().join(",")
+}
+
+/// The pid of the online worker of `app` in `slot`.
+fn online(corral: &Corral, app: &str, slot: u64) -> i32 {
+    let online = corral.events("worker online");
+    let event = online
+        .iter()
+        .rev()
+        .find(|e| e["app"] == app && e["instance"] == slot)
+        .unwrap_or_else(|| panic!("no worker of {app} online in slot {slot}"));
+    pid_of(event)
+}
+
+#[test]
+fn pinned_slots_each_get_the_next_cpu_and_a_replacement_keeps_its_slots_cpu() {
+    let cpus = allowed();
+    let mut corral = Corral::start(CONFIG);
+    assert_eq!(corral.wait_online().len(), 4);
+    for slot in 0..3 {
+        let pid = online(&corral, "pinned", slot);
+        let cpu = cpus[slot as usize % cpus.len()];
+        assert_eq!(
+            cpus_of(pid),
+            vec![cpu.to_string()],
+            "slot {slot} (pid {pid}): every thread on CPU {cpu} of {cpus:?}"
+        );
+    }
+    let free = online(&corral, "free", 0);
+    assert_eq!(
+        cpus_of(free),
+        vec![kernel_list(&cpus)],
+        "an unpinned worker"
+    );
+
+    let victim = online(&corral, "pinned", 1);
+    kill(Pid::from_raw(victim), Signal::SIGKILL).expect("kill slot 1");
+    let back = corral.wait_for("slot 1 back", |e| {
+        e["message"] == "worker online"
+            && e["app"] == "pinned"
+            && e["instance"] == 1
+            && pid_of(e) != victim
+    });
+    let cpu = cpus[1 % cpus.len()];
+    assert_eq!(
+        cpus_of(pid_of(&back)),
+        vec![cpu.to_string()],
+        "the replacement"
+    );
+}
