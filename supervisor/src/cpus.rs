@@ -63,6 +63,26 @@ pub fn for_slot(slot: usize, allowed: &[usize]) -> Option<usize> {
     (!allowed.is_empty()).then(|| allowed[slot % allowed.len()])
 }
 
+/// `cpus` (in order) as the kernel writes a CPU list: `0-3,6`. What a
+/// pinned worker gets as `CORRAL_CPUS`, the CPUs its other threads may use.
+pub fn kernel_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == cpu => *end = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    let part = |&(from, to): &(usize, usize)| {
+        if from == to {
+            from.to_string()
+        } else {
+            format!("{from}-{to}")
+        }
+    };
+    ranges.iter().map(part).collect::<Vec<_>>().join(",")
+}
+
 /// The number of CPUs in a kernel CPU list like `0-3,6,8-9`.
 fn count_list(list: &str) -> usize {
     list.trim()
@@ -114,6 +134,14 @@ mod tests {
         assert_eq!(count_list("0"), 1);
         assert_eq!(parse_cpu_max("200000 100000\n"), Some(2.0));
         assert_eq!(parse_cpu_max("max 100000\n"), None);
+    }
+
+    #[test]
+    fn cpu_lists_are_written_as_the_kernel_writes_them_and_read_back() {
+        assert_eq!(kernel_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
+        assert_eq!(kernel_list(&[5]), "5");
+        assert_eq!(kernel_list(&[]), "");
+        assert_eq!(count_list(&kernel_list(&[0, 2, 3, 7])), 4);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `pin_cpus`: each worker slot on a CPU of its own, every thread of the
-//! worker included, the same CPU for the slot's replacement; unpinned apps
+//! worker included, the same CPU for the slot's replacement, and
+//! `CORRAL_CPUS` naming the CPUs its other threads may use; unpinned apps
 //! keep every CPU the supervisor may use.
 
 use nix::sched::{CpuSet, sched_getaffinity};
@@ -71,6 +72,15 @@ fn kernel_list(cpus: &[usize]) -> String {
     ranges.iter().map(part).collect::<Vec<_>>().join(",")
 }
 
+/// `CORRAL_CPUS` in the environment `pid` was started with.
+fn corral_cpus(pid: i32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the worker's environment");
+    environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"CORRAL_CPUS="))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
 /// The pid of the online worker of `app` in `slot`.
 fn online(corral: &Corral, app: &str, slot: u64) -> i32 {
     let online = corral.events("worker online");
@@ -95,6 +105,7 @@ fn pinned_slots_each_get_the_next_cpu_and_a_replacement_keeps_its_slots_cpu() {
             vec![cpu.to_string()],
             "slot {slot} (pid {pid}): every thread on CPU {cpu} of {cpus:?}"
         );
+        assert_eq!(corral_cpus(pid), Some(kernel_list(&cpus)), "slot {slot}");
     }
     let free = online(&corral, "free", 0);
     assert_eq!(
@@ -102,6 +113,7 @@ fn pinned_slots_each_get_the_next_cpu_and_a_replacement_keeps_its_slots_cpu() {
         vec![kernel_list(&cpus)],
         "an unpinned worker"
     );
+    assert_eq!(corral_cpus(free), None, "an unpinned worker");
 
     let victim = online(&corral, "pinned", 1);
     kill(Pid::from_raw(victim), Signal::SIGKILL).expect("kill slot 1");

@@ -57,6 +57,12 @@ impl Launcher {
         let mut names = vec!["http"; req.listeners.len()];
         names.push("health");
 
+        let allowed = if app.pin_cpus {
+            cpus::allowed()
+        } else {
+            Vec::new()
+        };
+        let pinned = cpus::for_slot(req.instance, &allowed);
         let placement = self
             .table
             .containment()
@@ -68,10 +74,7 @@ impl Launcher {
             user: app.user.clone(),
             group: app.group.clone(),
             cgroup: placement.cgroup().map(Into::into),
-            cpu: app
-                .pin_cpus
-                .then(|| cpus::for_slot(req.instance, &cpus::allowed()))
-                .flatten(),
+            cpu: pinned,
             command: std::iter::once(app.command.clone())
                 .chain(app.args.iter().cloned())
                 .collect(),
@@ -92,6 +95,10 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if pinned.is_some() {
+            // Threads the worker does not want on its one CPU may use these.
+            cmd.env("CORRAL_CPUS", cpus::kernel_list(&allowed));
+        }
         if let Some(period) = app.watchdog {
             cmd.env("WATCHDOG_USEC", period.as_micros().to_string());
         }
