@@ -35,7 +35,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// command that touches the database starts with.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Repositories> {
     let url = redact(&settings.database_url);
-    let repos = data::connect_with(&settings.database_url, settings.db_timeouts)
+    let repos = data::open(&settings.database_url, &settings.database)
         .await
         .with_context(|| format!("cannot open the database at {url}"))?;
     repos

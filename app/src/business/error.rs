@@ -124,7 +124,8 @@ impl<T> DataContext<T> for DataResult<T> {
             },
             DataError::Unavailable(source) => ServiceError::Unavailable { during, source },
             // Only `connect` returns it, before any service exists.
-            unsupported @ DataError::UnsupportedScheme { .. } => ServiceError::Unavailable {
+            unsupported @ (DataError::UnsupportedScheme { .. }
+            | DataError::ReplicasNeedPostgres) => ServiceError::Unavailable {
                 during,
                 source: Box::new(unsupported),
             },

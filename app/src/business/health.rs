@@ -3,7 +3,9 @@
 //! The database decides: unreachable (or slower than the timeout) is
 //! `fail`, slow is `warn`. A shared cache that does not answer is only
 //! `warn`: requests still succeed without it, so the worker stays in
-//! rotation. No error text is reported, only statuses and timings.
+//! rotation. So is a read replica that is set aside (down, not a replica,
+//! or lagging beyond its bound): the primary serves its reads. No error
+//! text is reported, only statuses and timings.
 //!
 //! A passing report answers for [`FRESH`], and requests that arrive while a
 //! check runs share it: however often `/health` is asked (a load balancer,
@@ -20,7 +22,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::business::Shared;
-use crate::data::{Database, PoolUsage};
+use crate::data::{Database, PoolUsage, ReplicaHealth};
 use crate::infrastructure::cache::Cache;
 
 /// Longest wait for a database or cache round trip.
@@ -46,6 +48,9 @@ pub enum HealthStatus {
 pub struct Check {
     /// The check's key, e.g. `database:responseTime`.
     pub name: &'static str,
+    /// Which of several components of that key it is (a replica's masked
+    /// URL), if there can be several.
+    pub component_id: Option<String>,
     /// `datastore` or `component`.
     pub component_type: &'static str,
     /// How long the round trip took (or the timeout).
@@ -181,6 +186,7 @@ async fn measure(database: Arc<dyn Database>, cache: Option<Arc<dyn Cache>>) -> 
     if let Some(cache) = &cache {
         checks.push(check_cache(cache.as_ref()).await);
     }
+    checks.extend(database.replicas().into_iter().map(check_replica));
     let status = checks
         .iter()
         .map(|check| check.status)
@@ -200,6 +206,7 @@ async fn check_database(database: &dyn Database) -> Check {
     let time = Utc::now();
     Check {
         name: "database:responseTime",
+        component_id: None,
         component_type: "datastore",
         observed,
         status,
@@ -224,10 +231,29 @@ async fn check_cache(cache: &dyn Cache) -> Check {
     let time = Utc::now();
     Check {
         name: "cache:responseTime",
+        component_id: None,
         component_type: "component",
         observed,
         status,
         time,
+    }
+}
+
+/// A read replica, as its poller last saw it: `pass` while reads may use
+/// it, else `warn` (its reads go to the primary). The observed value is its
+/// lag behind the primary (zero when unknown: it does not answer).
+fn check_replica(replica: ReplicaHealth) -> Check {
+    Check {
+        name: "replica:lag",
+        component_id: Some(replica.name),
+        component_type: "datastore",
+        observed: replica.lag.unwrap_or_default(),
+        status: if replica.usable {
+            HealthStatus::Pass
+        } else {
+            HealthStatus::Warn
+        },
+        time: Utc::now(),
     }
 }
 

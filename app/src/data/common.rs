@@ -22,10 +22,6 @@ pub(crate) const TAG_COUNTS: &str = "SELECT t.tag, COUNT(*) AS posts FROM post_t
      JOIN posts p ON p.id = t.post_id WHERE p.status = 'published' \
      GROUP BY t.tag ORDER BY posts DESC, t.tag ASC";
 
-/// The current content generation.
-pub(crate) const CONTENT_GENERATION: &str =
-    "SELECT generation FROM content_generation WHERE id = 1";
-
 /// A stored post status.
 pub(crate) fn read_status(text: &str) -> DataResult<PostStatus> {
     PostStatus::parse(text).ok_or_else(|| CorruptValue::error("posts.status", text))

@@ -313,6 +313,10 @@ guarded!(Database {
         self.inner.pool_usage()
     }
 
+    fn replicas(&self) -> Vec<ReplicaHealth> {
+        self.inner.replicas()
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

@@ -19,7 +19,10 @@ mod rules;
 mod sqlite;
 mod throttle;
 
-pub use connect::{Timeouts, connect, connect_with};
+pub use connect::{
+    DEFAULT_REPLICA_MAX_LAG, DEFAULT_SLOW_STATEMENT, DbOptions, PoolSizes, Timeouts, connect,
+    connect_with, open,
+};
 pub use error::CircuitOpen;
 pub(crate) use error::{error_chain, unreachable};
 pub use generation::{ContentGeneration, Generation};
@@ -56,6 +59,9 @@ pub enum DataError {
         /// What came before the first `:` (empty when there was none).
         scheme: String,
     },
+    /// Read replicas were given for a SQLite database, which has none.
+    #[error("read replicas need a PostgreSQL primary: a SQLite file has no replicas")]
+    ReplicasNeedPostgres,
     /// The database could not be reached or answered with an error.
     #[error("the database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -193,10 +199,27 @@ pub trait Database: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Connections in use and idle, for `/metrics`.
     fn pool_usage(&self) -> PoolUsage;
+    /// The read replicas and whether each serves reads now, for `/health`;
+    /// empty without replicas.
+    fn replicas(&self) -> Vec<ReplicaHealth> {
+        Vec::new()
+    }
     /// Waits for the connections in use to come back, then closes them
     /// all; every later call fails. The last step of a worker's drain, so
     /// SQLite checkpoints its WAL and PostgreSQL sees clean disconnects.
     async fn close(&self);
+}
+
+/// One read replica as `/health` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaHealth {
+    /// Its URL, the password masked.
+    pub name: String,
+    /// Whether reads may go to it: it answers, is a replica, and lags no
+    /// more than the bound.
+    pub usable: bool,
+    /// How far behind the primary it is, when known.
+    pub lag: Option<std::time::Duration>,
 }
 
 /// Every repository of one backend, as the composition root hands them to

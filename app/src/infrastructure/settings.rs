@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::data::Timeouts;
+use crate::data::DbOptions;
 use crate::infrastructure::redact::redact;
 
+mod database;
 mod read_timeouts;
 pub use read_timeouts::ReadTimeouts;
 
@@ -62,8 +63,10 @@ pub struct Settings {
     /// `APP_DB_CONNECT_TIMEOUT` (default 2s) and `APP_DB_STATEMENT_TIMEOUT`
     /// (default 5s): how long a database call may wait for a connection,
     /// and how long one statement may run (PostgreSQL) or wait on another
-    /// process's lock (SQLite).
-    pub db_timeouts: Timeouts,
+    /// process's lock (SQLite); `APP_DB_POOL_MAX`, `APP_DB_POOL_MIN` and
+    /// `APP_DB_IDLE_TIMEOUT`: the pool; `APP_DB_SLOW_STATEMENT`: the
+    /// slow-statement log's threshold.
+    pub database: DbOptions,
     /// `CORRAL_INSTANCE` of `CORRAL_INSTANCES`: this worker's slot among
     /// the workers sharing its sockets, when corral says so; the accept
     /// loop balances connections across them.
@@ -210,13 +213,7 @@ impl Settings {
             },
             None => None,
         };
-        let defaults = Timeouts::default();
-        let db_timeouts = Timeouts {
-            connect: duration("APP_DB_CONNECT_TIMEOUT", "a duration such as 2s or 500ms")?
-                .unwrap_or(defaults.connect),
-            statement: duration("APP_DB_STATEMENT_TIMEOUT", "a duration such as 5s or 500ms")?
-                .unwrap_or(defaults.statement),
-        };
+        let database = database::read(get, &database_url)?;
         let instance = match (get("CORRAL_INSTANCE"), get("CORRAL_INSTANCES")) {
             (Some(index), Some(count)) => {
                 let expected = "a worker count such as 2, above CORRAL_INSTANCE (corral sets both)";
@@ -240,7 +237,7 @@ impl Settings {
             threads,
             access_log,
             cache_mib,
-            db_timeouts,
+            database,
             instance,
             read_timeouts,
         })

@@ -75,7 +75,12 @@ pub async fn live(State(state): State<AppState>) -> Response {
 fn render(state: &AppState, report: &HealthReport) -> Rendered {
     let mut checks = Map::new();
     for check in &report.checks {
-        checks.insert(check.name.to_owned(), json!([check_json(check)]));
+        let entries = checks
+            .entry(check.name)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(entries) = entries {
+            entries.push(check_json(check));
+        }
     }
     let body = Health {
         status: status_name(report.status),
@@ -91,13 +96,17 @@ fn render(state: &AppState, report: &HealthReport) -> Rendered {
 
 fn check_json(check: &Check) -> Value {
     let millis = (check.observed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-    json!({
+    let mut entry = json!({
         "componentType": check.component_type,
         "observedValue": millis,
         "observedUnit": "ms",
         "status": status_name(check.status),
         "time": rfc3339(check.time),
-    })
+    });
+    if let (Some(id), Value::Object(fields)) = (&check.component_id, &mut entry) {
+        fields.insert("componentId".into(), Value::String(id.clone()));
+    }
+    entry
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {

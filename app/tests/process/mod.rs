@@ -15,6 +15,7 @@ mod queue;
 mod read_timeouts;
 mod sessions;
 mod sharing;
+mod slow_statements;
 mod worker;
 
 /// Runs `check` against a fresh PostgreSQL schema, given its URL, or says

@@ -41,15 +41,22 @@ impl SessionRepository for PgStore {
     }
 
     async fn user_for(&self, token_hash: &[u8], now: DateTime<Utc>) -> DataResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(micros(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(User::from))
+        let token_hash = token_hash.to_vec();
+        self.read(move |pool| {
+            let token_hash = token_hash.clone();
+            Box::pin(async move {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(micros(now))
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(User::from))
+            })
+        })
+        .await
     }
 
     async fn revoke(&self, token_hash: &[u8]) -> DataResult<bool> {

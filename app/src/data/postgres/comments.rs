@@ -1,7 +1,7 @@
 //! Comments on PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::codec::CommentRow;
@@ -28,30 +28,36 @@ impl CommentRepository for PgStore {
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Comment>> {
-        comment(&self.pool, id).await
+        self.read(move |pool| Box::pin(comment(pool, id))).await
     }
 
     async fn list(&self, post: Uuid, request: PageRequest) -> DataResult<Page<Comment>> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE post_id = $1")
-            .bind(post)
-            .fetch_one(&self.pool)
-            .await?;
-        let (limit, offset) = limit_offset(request);
-        let rows: Vec<CommentRow> = sqlx::query_as(&format!(
-            "{COMMENT_SELECT} WHERE c.post_id = $1 \
-             ORDER BY c.created_at ASC, c.id ASC LIMIT $2 OFFSET $3"
-        ))
-        .bind(post)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        page(rows, total, |row| Ok(Comment::from(row)))
+        self.read(move |pool| Box::pin(list(pool, post, request)))
+            .await
     }
 
     async fn delete(&self, id: Uuid) -> DataResult<()> {
         self.write(move |conn| Box::pin(delete(conn, id))).await
     }
+}
+
+/// A page of a post's comments, oldest first, and their total.
+async fn list(pool: &PgPool, post: Uuid, request: PageRequest) -> DataResult<Page<Comment>> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE post_id = $1")
+        .bind(post)
+        .fetch_one(pool)
+        .await?;
+    let (limit, offset) = limit_offset(request);
+    let rows: Vec<CommentRow> = sqlx::query_as(&format!(
+        "{COMMENT_SELECT} WHERE c.post_id = $1 \
+         ORDER BY c.created_at ASC, c.id ASC LIMIT $2 OFFSET $3"
+    ))
+    .bind(post)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    page(rows, total, |row| Ok(Comment::from(row)))
 }
 
 /// Adds a comment to a published post.

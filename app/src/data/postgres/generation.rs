@@ -1,6 +1,8 @@
 //! The PostgreSQL content generation: a random value set in the same
 //! transaction as every write to posts, tags or comments (`bump_generation`),
-//! read with one query per batch of concurrent requests.
+//! read with one query per batch of concurrent requests. The same query
+//! reads the primary's WAL insert position: the watermark a read replica
+//! must have replayed before it may serve a read (`replicas`).
 //!
 //! Several hosts may share the database, so no memory of this host can
 //! know of their writes: the value must come from the database. But one
@@ -23,7 +25,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::data::common::CONTENT_GENERATION;
+use super::replicas::Lsn;
 use crate::data::error::{Unreachable, unreachable_sqlx};
 use crate::data::generation::{ContentGeneration, Generation};
 use crate::data::{DataError, DataResult};
@@ -75,6 +77,14 @@ impl Rounds {
     }
 }
 
+/// The generation, and the primary's WAL insert position when it was read:
+/// every write acknowledged before the query ran ends at or before it.
+const GENERATION_AND_WATERMARK: &str = "SELECT generation, \
+     (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM content_generation WHERE id = 1";
+
+/// What one round read: the generation and the watermark.
+type Read = (i64, Lsn);
+
 /// What the query tasks and the waiting requests share.
 struct Inner {
     pool: PgPool,
@@ -85,7 +95,7 @@ struct Inner {
     abandoned: Arc<AtomicUsize>,
     rounds: Mutex<Rounds>,
     /// The latest round ended and what it read.
-    ended: watch::Sender<(u64, Result<i64, Failed>)>,
+    ended: watch::Sender<(u64, Result<Read, Failed>)>,
 }
 
 /// Why a round read nothing, as every request waiting on it is told.
@@ -127,9 +137,10 @@ impl Inner {
     /// Runs `round`, then every round wanted while one ran.
     async fn run(self: Arc<Self>, mut round: u64) {
         loop {
-            let query = sqlx::query_scalar::<_, i64>(CONTENT_GENERATION).fetch_one(&self.pool);
+            let query =
+                sqlx::query_as::<_, (i64, i64)>(GENERATION_AND_WATERMARK).fetch_one(&self.pool);
             let read = match tokio::time::timeout(self.limit, query).await {
-                Ok(Ok(value)) => Ok(value),
+                Ok(Ok((value, lsn))) => Ok((value, lsn as Lsn)),
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "the content generation could not be read");
                     Err(if unreachable_sqlx(&error) {
@@ -153,9 +164,10 @@ impl Inner {
     }
 }
 
-#[async_trait]
-impl ContentGeneration for PgGeneration {
-    async fn current(&self) -> DataResult<Generation> {
+impl PgGeneration {
+    /// The generation and the watermark from a round that started after
+    /// this call.
+    async fn read(&self) -> DataResult<Read> {
         let round = match self.inner.rounds().arrive() {
             Arrival::Lead(round) => {
                 tokio::spawn(Arc::clone(&self.inner).run(round));
@@ -169,12 +181,25 @@ impl ContentGeneration for PgGeneration {
             .await
             .map_err(|error| DataError::Unavailable(Box::new(error)))?;
         let unread = "the content generation could not be read";
-        let value = read.map_err(|failed| match failed {
+        read.map_err(|failed| match failed {
             Failed::Unreachable => {
                 DataError::Unavailable(Box::new(Unreachable::Reported(unread.into())))
             }
             Failed::Answered => DataError::Unavailable(unread.into()),
-        })?;
+        })
+    }
+
+    /// The primary's WAL position at a moment after this call: every write
+    /// acknowledged before the call is at or before it.
+    pub(super) async fn watermark(&self) -> DataResult<Lsn> {
+        Ok(self.read().await?.1)
+    }
+}
+
+#[async_trait]
+impl ContentGeneration for PgGeneration {
+    async fn current(&self) -> DataResult<Generation> {
+        let (value, _) = self.read().await?;
         Ok(Generation {
             epoch: 0,
             serial: value as u64,

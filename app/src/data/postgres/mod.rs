@@ -5,6 +5,10 @@
 //! or use `INSERT ... ON CONFLICT`, so concurrent workers serialise on the
 //! row instead of overwriting each other.
 //!
+//! Reads may go to a read replica that has replayed every write they must
+//! see ([`PgStore::read`], module `replicas`); writes always go to the
+//! primary.
+//!
 //! A transaction runs in a task of its own ([`PgStore::write`]): a request
 //! that is dropped because its client went away stops waiting for the
 //! answer, not the transaction, so no connection is ever handed back with a
@@ -18,6 +22,7 @@ mod generation;
 mod liveness;
 mod posts;
 mod reads;
+mod replicas;
 mod social;
 mod users;
 
@@ -26,17 +31,19 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction, TransactionManager};
 
-use super::connect::{Timeouts, repositories};
+use super::connect::{DbOptions, log_slow, repositories};
 use super::error::Unreachable;
 use super::guard::{Breaker, Guarded};
-use super::{DataError, DataResult, Database, PoolUsage, Repositories};
+use super::{DataError, DataResult, Database, PoolUsage, ReplicaHealth, Repositories};
+use crate::infrastructure::telemetry::request::carried;
+use replicas::Replicas;
 
 /// One write's statements, run on a pooled connection inside a transaction
 /// that [`PgStore::write`] opens and commits: a unit of work the request
@@ -45,32 +52,40 @@ use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 /// end whether or not anyone still waits for the answer).
 type Work<'c, T> = Pin<Box<dyn Future<Output = DataResult<T>> + Send + 'c>>;
 
-/// Connections per process; a worker is one of several sharing the
-/// server's connection limit.
-const POOL_SIZE: u32 = 8;
+/// One read's statements on the pool [`PgStore::read`] chose: called again
+/// on the primary when a replica fails it.
+type Reading<'p, T> = Pin<Box<dyn Future<Output = DataResult<T>> + Send + 'p>>;
 
-/// Every repository over one PostgreSQL pool.
+/// Every repository over one PostgreSQL primary and its read replicas.
 pub(crate) struct PgStore {
-    /// The pool every method uses.
+    /// The primary's pool: every write, and the reads no replica may serve.
     pool: PgPool,
+    /// The read replicas; none by default.
+    replicas: Arc<Replicas>,
+    /// Where a read learns how far a replica must have replayed.
+    generation: Arc<generation::PgGeneration>,
     /// The longest a write's transaction may take.
     limit: Duration,
     /// Calls abandoned at their bound, shared with the breaker.
     abandoned: Arc<AtomicUsize>,
 }
 
-/// Opens a pool on the database named by `url`. Each connection runs its
-/// statements under `statement_timeout` (the server cancels a slower one),
-/// and every call, connecting included, is bounded by the breaker: a
-/// server that stops answering on an open connection (a black hole, where
-/// no timeout of the server's own can fire) cannot hold a request.
-pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Repositories> {
+/// Opens a pool on the database named by `url`, sized as `options.pool`
+/// says. Each connection runs its statements under `statement_timeout`
+/// (the server cancels a slower one), and every call, connecting included,
+/// is bounded by the breaker: a server that stops answering on an open
+/// connection (a black hole, where no timeout of the server's own can
+/// fire) cannot hold a request.
+pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Repositories> {
+    let timeouts = options.timeouts;
     let statement_ms = timeouts.statement.as_millis().max(1);
-    let options = PgConnectOptions::from_str(url)?
+    let connect = log_slow(PgConnectOptions::from_str(url)?, options.slow_statement)
         .options([("statement_timeout", format!("{statement_ms}ms"))]);
     let abandoned = Arc::new(AtomicUsize::new(0));
     let pool = PgPoolOptions::new()
-        .max_connections(POOL_SIZE)
+        .max_connections(options.pool.max)
+        .min_connections(options.pool.min)
+        .idle_timeout(options.pool.idle_timeout)
         .acquire_timeout(timeouts.connect)
         .after_release({
             let abandoned = Arc::clone(&abandoned);
@@ -79,32 +94,55 @@ pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Reposit
                 Box::pin(async move { reusable(conn, &abandoned, timeouts.connect).await })
             }
         })
-        .connect_with(options.clone())
+        .connect_with(connect.clone())
         .await?;
+    let replicas = replica_pools(options, timeouts.statement)?;
     let limit = timeouts.call();
-    let liveness = Box::new(liveness::PgLiveness::new(options));
+    let liveness = Box::new(liveness::PgLiveness::new(connect));
     let breaker = Arc::new(Breaker::new(
         "postgres",
         Some(limit),
         Some(liveness),
         Arc::clone(&abandoned),
     ));
+    let source = Arc::new(generation::PgGeneration::new(
+        pool.clone(),
+        limit,
+        Arc::clone(&abandoned),
+    ));
     // The generation is a query: while the database is unreachable it
     // fails at once too.
-    let generation = Arc::new(Guarded::new(
-        Arc::new(generation::PgGeneration::new(
-            pool.clone(),
-            limit,
-            Arc::clone(&abandoned),
-        )),
-        Arc::clone(&breaker),
-    ));
+    let generation = Arc::new(Guarded::new(Arc::clone(&source), Arc::clone(&breaker)));
     let store = PgStore {
         pool,
+        replicas: Replicas::start(replicas, options.replica_max_lag),
+        generation: source,
         limit,
         abandoned,
     };
     Ok(repositories(Arc::new(store), generation, breaker))
+}
+
+/// A pool per replica of `options.replicas`, named by its masked URL.
+/// Opened lazily: a replica that is down when the worker starts must not
+/// keep it from serving (the primary serves until the replica answers).
+fn replica_pools(options: &DbOptions, statement: Duration) -> DataResult<Vec<(String, PgPool)>> {
+    let statement_ms = statement.as_millis().max(1);
+    options
+        .replicas
+        .iter()
+        .map(|url| {
+            let connect = log_slow(PgConnectOptions::from_str(url)?, options.slow_statement)
+                .options([("statement_timeout", format!("{statement_ms}ms"))]);
+            let pool = PgPoolOptions::new()
+                .max_connections(options.replica_pool.max)
+                .min_connections(options.replica_pool.min)
+                .idle_timeout(options.replica_pool.idle_timeout)
+                .acquire_timeout(options.timeouts.connect)
+                .connect_lazy_with(connect);
+            Ok((crate::infrastructure::redact::redact(url), pool))
+        })
+        .collect()
 }
 
 /// Whether a connection handed back may be reused: not inside a
@@ -137,6 +175,38 @@ async fn reusable(
 }
 
 impl PgStore {
+    /// Runs `read` on a replica that has replayed every write acknowledged
+    /// before this call, or else on the primary. A replica that fails the
+    /// read as unavailable is set aside and the read runs on the primary:
+    /// a replica going down costs no request.
+    async fn read<T, F>(&self, read: F) -> DataResult<T>
+    where
+        F: for<'p> Fn(&'p PgPool) -> Reading<'p, T>,
+    {
+        if self.replicas.is_empty() {
+            return read(&self.pool).await;
+        }
+        let needed = self.generation.watermark().await?;
+        self.replicas.note_primary(Instant::now(), needed);
+        let Some(replica) = self.replicas.pick(needed) else {
+            metrics::counter!("db_reads_total", "served_by" => "primary").increment(1);
+            return read(&self.pool).await;
+        };
+        match read(&replica.pool).await {
+            Err(DataError::Unavailable(error)) => {
+                tracing::warn!(replica = %replica.name, error = %crate::data::error_chain(&*error),
+                    "a read failed on a replica: set aside, read again on the primary");
+                self.replicas.set_aside(&replica);
+                metrics::counter!("db_reads_total", "served_by" => "primary").increment(1);
+                read(&self.pool).await
+            }
+            done => {
+                metrics::counter!("db_reads_total", "served_by" => "replica").increment(1);
+                done
+            }
+        }
+    }
+
     /// Runs `work` in a transaction, in a task of its own that the caller
     /// awaits: dropping the caller does not drop the transaction midway.
     async fn write<T, F>(&self, work: F) -> DataResult<T>
@@ -159,7 +229,8 @@ impl PgStore {
                 }
             }
         };
-        match tokio::spawn(bounded).await {
+        // Its slow statements are logged with the request's id.
+        match tokio::spawn(carried(bounded)).await {
             Ok(result) => result,
             // The panic is the caller's, as if the work had run in place.
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
@@ -247,7 +318,12 @@ impl Database for PgStore {
         }
     }
 
+    fn replicas(&self) -> Vec<ReplicaHealth> {
+        self.replicas.health()
+    }
+
     async fn close(&self) {
+        self.replicas.close().await;
         self.pool.close().await;
     }
 }

@@ -23,15 +23,26 @@ impl PostRepository for PgStore {
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<Post>> {
-        reads::post(&self.pool, PostKey::Id(id)).await
+        self.read(move |pool| Box::pin(reads::post(pool, PostKey::Id(id))))
+            .await
     }
 
     async fn by_slug(&self, slug: &str) -> DataResult<Option<Post>> {
-        reads::post(&self.pool, PostKey::Slug(slug)).await
+        let slug = slug.to_owned();
+        self.read(move |pool| {
+            let slug = slug.clone();
+            Box::pin(async move { reads::post(pool, PostKey::Slug(&slug)).await })
+        })
+        .await
     }
 
     async fn list(&self, query: &PostQuery) -> DataResult<Page<PostSummary>> {
-        reads::list(&self.pool, query).await
+        let query = query.clone();
+        self.read(move |pool| {
+            let query = query.clone();
+            Box::pin(async move { reads::list(pool, &query).await })
+        })
+        .await
     }
 
     async fn update(&self, id: Uuid, change: PostChange) -> DataResult<Post> {
@@ -44,7 +55,7 @@ impl PostRepository for PgStore {
     }
 
     async fn tag_counts(&self) -> DataResult<Vec<TagCount>> {
-        reads::tag_counts(&self.pool).await
+        self.read(|pool| Box::pin(reads::tag_counts(pool))).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use super::PgStore;
@@ -70,28 +70,8 @@ impl From<NotificationRow> for Notification {
 #[async_trait]
 impl NotificationRepository for PgStore {
     async fn list(&self, user: Uuid, request: PageRequest) -> DataResult<Page<Notification>> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notifications n JOIN posts p ON p.id = n.post_id \
-             WHERE n.user_id = $1 AND p.status = 'published'",
-        )
-        .bind(user)
-        .fetch_one(&self.pool)
-        .await?;
-        let (limit, offset) = limit_offset(request);
-        let rows: Vec<NotificationRow> = sqlx::query_as(
-            "SELECT n.id, n.post_id, p.slug AS post_slug, p.title AS post_title, \
-               n.author_id, a.name AS author_name, n.created_at, n.is_read \
-             FROM notifications n \
-               JOIN posts p ON p.id = n.post_id JOIN users a ON a.id = n.author_id \
-             WHERE n.user_id = $1 AND p.status = 'published' \
-             ORDER BY n.created_at DESC, n.id DESC LIMIT $2 OFFSET $3",
-        )
-        .bind(user)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        page(rows, total, |row| Ok(Notification::from(row)))
+        self.read(move |pool| Box::pin(notifications(pool, user, request)))
+            .await
     }
 
     async fn mark_all_read(&self, user: Uuid) -> DataResult<()> {
@@ -101,4 +81,35 @@ impl NotificationRepository for PgStore {
             .await?;
         Ok(())
     }
+}
+
+/// A page of a user's notifications of published posts, newest first, and
+/// their total.
+async fn notifications(
+    pool: &PgPool,
+    user: Uuid,
+    request: PageRequest,
+) -> DataResult<Page<Notification>> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications n JOIN posts p ON p.id = n.post_id \
+         WHERE n.user_id = $1 AND p.status = 'published'",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await?;
+    let (limit, offset) = limit_offset(request);
+    let rows: Vec<NotificationRow> = sqlx::query_as(
+        "SELECT n.id, n.post_id, p.slug AS post_slug, p.title AS post_title, \
+           n.author_id, a.name AS author_name, n.created_at, n.is_read \
+         FROM notifications n \
+           JOIN posts p ON p.id = n.post_id JOIN users a ON a.id = n.author_id \
+         WHERE n.user_id = $1 AND p.status = 'published' \
+         ORDER BY n.created_at DESC, n.id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(user)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    page(rows, total, |row| Ok(Notification::from(row)))
 }

@@ -1,7 +1,7 @@
 //! Users, their roles and public profiles on PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::{FromRow, Row};
+use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
 use super::PgStore;
@@ -29,22 +29,34 @@ impl UserRepository for PgStore {
     }
 
     async fn by_id(&self, id: Uuid) -> DataResult<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(User::from))
+        self.read(move |pool| {
+            Box::pin(async move {
+                let row: Option<UserRow> =
+                    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?;
+                Ok(row.map(User::from))
+            })
+        })
+        .await
     }
 
     async fn by_email(&self, email: &str) -> DataResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
-        ))
-        .bind(email_key(email))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(User::from))
+        let key = email_key(email);
+        self.read(move |pool| {
+            let key = key.clone();
+            Box::pin(async move {
+                let row: Option<UserRow> = sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
+                ))
+                .bind(key)
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(User::from))
+            })
+        })
+        .await
     }
 
     async fn set_role(&self, email: &str, role: Role) -> DataResult<User> {
@@ -59,6 +71,13 @@ impl UserRepository for PgStore {
     }
 
     async fn profile(&self, id: Uuid) -> DataResult<Option<Profile>> {
+        self.read(move |pool| Box::pin(profile(pool, id))).await
+    }
+}
+
+/// A user with the counts of their published posts and followers.
+async fn profile(pool: &PgPool, id: Uuid) -> DataResult<Option<Profile>> {
+    {
         let row = sqlx::query(
             "SELECT u.*, \
                (SELECT COUNT(*) FROM posts p \
@@ -67,7 +86,7 @@ impl UserRepository for PgStore {
              FROM users u WHERE u.id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         let Some(row) = row else {
             return Ok(None);

@@ -52,7 +52,7 @@ use self::host::Host;
 use self::turns::Turns;
 use self::writer::{Opener, Writer};
 use self::writes::{Answer, Write};
-use super::connect::{Timeouts, repositories};
+use super::connect::{DbOptions, log_slow, repositories};
 use super::guard::Breaker;
 use super::{DataError, DataResult, Database, PoolUsage, Repositories};
 
@@ -62,9 +62,6 @@ const WAL_RETRY: Duration = Duration::from_millis(10);
 
 /// SQLite's primary result code for "another connection holds the lock".
 const SQLITE_BUSY: i32 = 5;
-
-/// Read connections per process: readers are cheap, so a few are enough.
-const POOL_SIZE: u32 = 8;
 
 /// Each read connection's page cache, in KiB as `PRAGMA cache_size` takes
 /// it (negative: a size, not a page count). SQLite's default is 2,000 KiB,
@@ -91,9 +88,9 @@ pub(crate) struct SqliteStore {
 /// Opens (creating when missing) the SQLite file named by `url`.
 /// SQLite bounds its own waits (`busy_timeout`, the pool's acquire
 /// timeout), so its breaker adds no bound of its own.
-pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Repositories> {
+pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Repositories> {
     let breaker = Arc::new(Breaker::new("sqlite", None, None, Arc::default()));
-    connect_behind(url, timeouts, breaker).await
+    connect_behind(url, options, breaker).await
 }
 
 /// [`connect`] with the breaker given. The content generation lives in
@@ -102,25 +99,27 @@ pub(crate) async fn connect(url: &str, timeouts: Timeouts) -> DataResult<Reposit
 /// open a read the cache holds is still served.
 async fn connect_behind(
     url: &str,
-    timeouts: Timeouts,
+    options: &DbOptions,
     breaker: Arc<Breaker>,
 ) -> DataResult<Repositories> {
-    let (store, generation) = SqliteStore::open(url, timeouts).await?;
+    let (store, generation) = SqliteStore::open(url, options).await?;
     Ok(repositories(Arc::new(store), generation, breaker))
 }
 
 impl SqliteStore {
     /// Opens the writer connection (which creates the file and switches it
-    /// to WAL), then the read pool: a request that finds every read
-    /// connection busy waits at most `timeouts.connect`, then fails (503).
+    /// to WAL), then the read pool, sized as `db.pool` says: a request that
+    /// finds every read connection busy waits at most `db.timeouts.connect`,
+    /// then fails (503).
     ///
     /// An in-memory database is private to its connection, so the readers
     /// would not see the writer's: use a file (or `mode=memory&cache=shared`).
     ///
     /// Returns the content generation beside the store: the writer counts
     /// it after every commit of posts, tags or comments, and reads take it.
-    async fn open(url: &str, timeouts: Timeouts) -> DataResult<(Self, Arc<SharedGeneration>)> {
-        let options = SqliteConnectOptions::from_str(url)?
+    async fn open(url: &str, db: &DbOptions) -> DataResult<(Self, Arc<SharedGeneration>)> {
+        let timeouts = db.timeouts;
+        let options = log_slow(SqliteConnectOptions::from_str(url)?, db.slow_statement)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -139,7 +138,9 @@ impl SqliteStore {
             (switch_to_wal(&options, timeouts.statement).await?, turns)
         };
         let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(db.pool.max)
+            .min_connections(db.pool.min)
+            .idle_timeout(db.pool.idle_timeout)
             .acquire_timeout(timeouts.connect)
             // Nothing on this pool opens a transaction; should a connection
             // come back inside one all the same, it is closed, not reused.
@@ -166,6 +167,7 @@ impl SqliteStore {
             opener,
             Arc::clone(&turns),
             Arc::clone(&generation),
+            db.writer_cpus.clone(),
         )?);
         // The file is in WAL and the writer has its own connection now (an
         // in-memory database lives on while the pool holds it open).
@@ -306,7 +308,9 @@ mod tests {
     async fn fresh() -> (tempfile::TempDir, SqliteStore, Arc<SharedGeneration>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
-        let (store, generation) = SqliteStore::open(&url, Timeouts::default()).await.unwrap();
+        let (store, generation) = SqliteStore::open(&url, &DbOptions::default())
+            .await
+            .unwrap();
         (dir, store, generation)
     }
 
@@ -332,7 +336,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/app.db", dir.path().display());
         let breaker = Arc::new(Breaker::new("sqlite", None, None, Arc::default()));
-        let repositories = connect_behind(&url, Timeouts::default(), Arc::clone(&breaker))
+        let repositories = connect_behind(&url, &DbOptions::default(), Arc::clone(&breaker))
             .await
             .unwrap();
         for _ in 0..crate::data::circuit::OPEN_AFTER {
@@ -358,7 +362,7 @@ mod tests {
     async fn a_saturated_pool_fails_within_the_acquire_timeout() {
         let (_dir, store, _generation) = fresh().await;
         let mut held = Vec::new();
-        for _ in 0..POOL_SIZE {
+        for _ in 0..DbOptions::default().pool.max {
             held.push(store.pool.acquire().await.unwrap());
         }
         let started = Instant::now();
@@ -370,7 +374,7 @@ mod tests {
             matches!(refused, Err(DataError::Unavailable(_))),
             "{refused:?}"
         );
-        assert!(started.elapsed() >= Timeouts::default().connect);
+        assert!(started.elapsed() >= DbOptions::default().timeouts.connect);
         drop(held);
         store.ping().await.unwrap();
     }

@@ -101,6 +101,7 @@ impl Writer {
         opener: Opener,
         turns: Arc<Turns>,
         generation: Arc<SharedGeneration>,
+        cpus: Vec<usize>,
     ) -> DataResult<Self> {
         let conn = opener.open()?;
         let (queue, commands) = mpsc::channel(QUEUE);
@@ -111,7 +112,10 @@ impl Writer {
         };
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || serve(Some(conn), &shared, commands))
+            .spawn(move || {
+                spread_over(&cpus);
+                serve(Some(conn), &shared, commands)
+            })
             .map_err(|error| DataError::Unavailable(Box::new(error)))?;
         Ok(Self { queue })
     }
@@ -462,4 +466,22 @@ fn settle(
         }
     };
     Ended { reopen, requeued }
+}
+
+/// Lets the calling thread run on any of `cpus` (none: leaves it as it
+/// is). A worker pinned to one CPU by its supervisor still writes on the
+/// others it may use, so that its writes and its requests do not take
+/// turns on one CPU (under a write load the writer host's writer thread
+/// and its requests need more than one CPU between them).
+fn spread_over(cpus: &[usize]) {
+    if cpus.is_empty() {
+        return;
+    }
+    let mut set = nix::sched::CpuSet::new();
+    for &cpu in cpus {
+        let _ = set.set(cpu);
+    }
+    if let Err(error) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set) {
+        tracing::warn!(%error, ?cpus, "the SQLite writer stays on its worker's CPU");
+    }
 }

@@ -120,19 +120,13 @@ fn the_instance_comes_from_corral_only_with_both_variables() {
 }
 
 #[test]
-fn database_timeouts_have_defaults_and_take_durations() {
-    let defaults = from(&[]).unwrap().db_timeouts;
-    assert_eq!(defaults, crate::data::Timeouts::default());
-    let set = from(&[
-        ("APP_DB_CONNECT_TIMEOUT", "300ms"),
-        ("APP_DB_STATEMENT_TIMEOUT", "2s"),
-    ])
-    .unwrap()
-    .db_timeouts;
-    assert_eq!(set.connect, Duration::from_millis(300));
-    assert_eq!(set.statement, Duration::from_secs(2));
-    for var in ["APP_DB_CONNECT_TIMEOUT", "APP_DB_STATEMENT_TIMEOUT"] {
-        let err = from(&[(var, "0s")]).unwrap_err();
-        assert_eq!(err.var, var);
-    }
+fn the_database_options_are_read_with_the_rest() {
+    assert_eq!(
+        from(&[]).unwrap().database,
+        crate::data::DbOptions::default()
+    );
+    let set = from(&[("APP_DB_POOL_MAX", "3")]).unwrap().database;
+    assert_eq!(set.pool.max, 3);
+    let err = from(&[("APP_DB_CONNECT_TIMEOUT", "0s")]).unwrap_err();
+    assert_eq!(err.var, "APP_DB_CONNECT_TIMEOUT");
 }

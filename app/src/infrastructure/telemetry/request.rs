@@ -65,6 +65,20 @@ pub fn scope<F: Future>(fields: RequestFields, future: F) -> TaskLocalFuture<Req
     REQUEST.scope(fields, future)
 }
 
+/// `future` with the fields of the request served now, if any: for work a
+/// request hands to a task of its own (a database transaction that must
+/// outlive a client who goes away), so that what it logs (a slow
+/// statement) still names the request.
+pub fn carried<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let fields = REQUEST.try_with(Clone::clone).ok();
+    async move {
+        match fields {
+            Some(fields) => REQUEST.scope(fields, future).await,
+            None => future.await,
+        }
+    }
+}
+
 /// The event formatter of the server: the inner formatter's line, with the
 /// current request's fields added where tracing puts a span's (the `span`
 /// object of a JSON line; `request{...}:` after the level of a text line).

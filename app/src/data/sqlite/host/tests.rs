@@ -20,7 +20,7 @@ use crate::data::{
 /// is its host, the others its guests.
 async fn store(dir: &tempfile::TempDir) -> SqliteStore {
     let url = format!("sqlite://{}/app.db", dir.path().display());
-    let (store, _generation) = SqliteStore::open(&url, crate::data::Timeouts::default())
+    let (store, _generation) = SqliteStore::open(&url, &crate::data::DbOptions::default())
         .await
         .unwrap();
     store.migrate().await.unwrap();
@@ -307,11 +307,11 @@ async fn with_a_socket_path_too_long_to_bind_each_store_writes_for_itself() {
     let deep = dir.path().join("d".repeat(120));
     std::fs::create_dir(&deep).unwrap();
     let url = format!("sqlite://{}/app.db", deep.display());
-    let (first, _) = SqliteStore::open(&url, crate::data::Timeouts::default())
+    let (first, _) = SqliteStore::open(&url, &crate::data::DbOptions::default())
         .await
         .unwrap();
     first.migrate().await.unwrap();
-    let (second, _) = SqliteStore::open(&url, crate::data::Timeouts::default())
+    let (second, _) = SqliteStore::open(&url, &crate::data::DbOptions::default())
         .await
         .unwrap();
     UserRepository::create(&first, new_user("a@example.com"))
