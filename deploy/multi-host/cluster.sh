@@ -73,6 +73,7 @@ health_check = { path = "/health/live" }
 
 [apps.env]
 DATABASE_URL = "$PRIMARY_URL"
+DATABASE_REPLICA_URLS = "$REPLICA_URL"
 REDIS_URL = "$REDIS_URL"
 APP_DRAIN_TIMEOUT = "10s"
 APP_LOG = "warn"
@@ -125,7 +126,8 @@ EOF
   for i in $(seq 1 "$hosts"); do
     addr=$(host_addr "$i")
     local host="HOST$i" admin="ADMIN$i"
-    echo "  server host$i ${!host} check addr $addr port ${!admin##*:}"
+    local admin_addr=${!admin}
+    echo "  server host$i ${!host} check addr $addr port ${admin_addr##*:}"
   done
 }
 

@@ -24,6 +24,7 @@ mod log_rotation;
 mod log_setup;
 mod logs;
 mod memory_limit;
+mod multi_host;
 mod monit;
 mod orphans;
 mod pinning;

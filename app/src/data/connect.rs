@@ -88,6 +88,10 @@ pub struct DbOptions {
     pub replicas: Vec<String>,
     /// The pool of each replica.
     pub replica_pool: PoolSizes,
+    /// How long a read waits for a replica's connection before it goes to
+    /// the primary instead: short, so that a replica that just went down
+    /// (its pool retrying to connect) costs its reads little.
+    pub replica_acquire_timeout: Duration,
     /// A replica further behind the primary than this is set aside.
     pub replica_max_lag: Duration,
     /// The CPUs SQLite's writer thread may run on; empty leaves it with the
@@ -99,6 +103,9 @@ pub struct DbOptions {
 
 /// The threshold of the slow-statement log when none is set.
 pub const DEFAULT_SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// How long a read waits for a replica's connection by default.
+pub const DEFAULT_REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// How far behind the primary a replica may be and still serve reads (that
 /// it has replayed far enough): further, it is set aside and `/health`
@@ -113,6 +120,7 @@ impl Default for DbOptions {
             slow_statement: Some(DEFAULT_SLOW_STATEMENT),
             replicas: Vec::new(),
             replica_pool: PoolSizes::default(),
+            replica_acquire_timeout: DEFAULT_REPLICA_ACQUIRE_TIMEOUT,
             replica_max_lag: DEFAULT_REPLICA_MAX_LAG,
             writer_cpus: Vec::new(),
         }

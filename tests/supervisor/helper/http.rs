@@ -31,6 +31,12 @@ pub fn post_json_as(
     request_with(addr, "POST", path, Some(body), &auth).map(|r| (r.status, r.body))
 }
 
+/// `GET path` as the holder of bearer `token`, on a new connection.
+pub fn get_as(addr: SocketAddr, path: &str, token: &str) -> std::io::Result<(u16, String)> {
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    request_with(addr, "GET", path, None, &auth).map(|r| (r.status, r.body))
+}
+
 /// `method path` without a body on a new connection, for a test that looks
 /// at the headers too (or sends `HEAD`).
 pub fn send(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Response> {
@@ -158,6 +164,12 @@ impl Load {
     /// Starts `clients` threads requesting `path`, each on a new connection.
     pub fn start_on(addr: SocketAddr, path: &'static str, clients: usize) -> Self {
         Self::spawn(clients, move |_| get(addr, path))
+    }
+
+    /// Starts `clients` threads requesting `path` as the holder of bearer
+    /// `token`, each request on a new connection.
+    pub fn start_as(addr: SocketAddr, path: &'static str, token: String, clients: usize) -> Self {
+        Self::spawn(clients, move |_| get_as(addr, path, &token))
     }
 
     /// Starts `clients` threads requesting `/` back to back on keep-alive

@@ -138,7 +138,7 @@ fn replica_pools(options: &DbOptions, statement: Duration) -> DataResult<Vec<(St
                 .max_connections(options.replica_pool.max)
                 .min_connections(options.replica_pool.min)
                 .idle_timeout(options.replica_pool.idle_timeout)
-                .acquire_timeout(options.timeouts.connect)
+                .acquire_timeout(options.replica_acquire_timeout)
                 .connect_lazy_with(connect);
             Ok((crate::infrastructure::redact::redact(url), pool))
         })

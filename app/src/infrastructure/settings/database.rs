@@ -125,6 +125,10 @@ pub(super) fn read(
         slow_statement,
         replicas: replicas(get("DATABASE_REPLICA_URLS"), primary)?,
         replica_pool,
+        replica_acquire_timeout: duration(
+            "APP_DB_REPLICA_ACQUIRE_TIMEOUT",
+            defaults.replica_acquire_timeout,
+        )?,
         replica_max_lag: duration("APP_DB_REPLICA_MAX_LAG", defaults.replica_max_lag)?,
         writer_cpus: match get("CORRAL_CPUS") {
             None => Vec::new(),
@@ -218,6 +222,7 @@ mod tests {
             ("APP_DB_POOL_MAX", "6"),
             ("APP_DB_REPLICA_POOL_MIN", "1"),
             ("APP_DB_REPLICA_MAX_LAG", "3s"),
+            ("APP_DB_REPLICA_ACQUIRE_TIMEOUT", "100ms"),
         ])
         .unwrap();
         assert_eq!(
@@ -226,6 +231,7 @@ mod tests {
         );
         assert_eq!((options.replica_pool.max, options.replica_pool.min), (6, 1));
         assert_eq!(options.replica_max_lag, Duration::from_secs(3));
+        assert_eq!(options.replica_acquire_timeout, Duration::from_millis(100));
         let err = read_pairs(&[(
             "DATABASE_REPLICA_URLS",
             "postgres://a:secret@r1/app,mysql://r2",
