@@ -155,7 +155,12 @@ up() {
 
   # PostgreSQL: a primary, and a streaming replica cloned from it.
   mkdir -p "$dir/pg"
-  if [ "$(id -u)" = 0 ]; then chmod o+x "$dir"; chown postgres "$dir/pg"; fi
+  if [ "$(id -u)" = 0 ]; then
+    chmod o+x "$dir"
+    chown postgres "$dir/pg"
+    runuser -u postgres -- test -x "$dir/pg" ||
+      die "the postgres user cannot reach $dir: give its parent folders o+x, or use another folder"
+  fi
   local pp rp
   pp=$(free_port 127.0.0.1)
   rp=$(free_port 127.0.0.1)

@@ -1,7 +1,7 @@
 //! The PostgreSQL content generation: a random value set in the same
 //! transaction as every write to posts, tags or comments (`bump_generation`),
 //! read with one query per batch of concurrent requests. The same query
-//! reads the primary's WAL insert position: the watermark a read replica
+//! reads the primary's WAL flush position: the watermark a read replica
 //! must have replayed before it may serve a read (`replicas`).
 //!
 //! Several hosts may share the database, so no memory of this host can
@@ -77,10 +77,14 @@ impl Rounds {
     }
 }
 
-/// The generation, and the primary's WAL insert position when it was read:
-/// every write acknowledged before the query ran ends at or before it.
+/// The generation, and the primary's WAL flush position when it was read:
+/// a commit is acknowledged only once flushed (the app's sessions run with
+/// `synchronous_commit = on`), so every write acknowledged before the query
+/// ran ends at or before it. Not the insert position: that can point past
+/// the next page's header, which a replica that replayed everything never
+/// reaches while the primary is idle.
 const GENERATION_AND_WATERMARK: &str = "SELECT generation, \
-     (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM content_generation WHERE id = 1";
+     (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint FROM content_generation WHERE id = 1";
 
 /// What one round read: the generation and the watermark.
 type Read = (i64, Lsn);

@@ -79,8 +79,13 @@ pub(crate) struct PgStore {
 pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Repositories> {
     let timeouts = options.timeouts;
     let statement_ms = timeouts.statement.as_millis().max(1);
-    let connect = log_slow(PgConnectOptions::from_str(url)?, options.slow_statement)
-        .options([("statement_timeout", format!("{statement_ms}ms"))]);
+    // `synchronous_commit = on` whatever the server's default: a commit
+    // is acknowledged only once flushed, which the replicas' watermark
+    // relies on (module `generation`).
+    let connect = log_slow(PgConnectOptions::from_str(url)?, options.slow_statement).options([
+        ("statement_timeout", format!("{statement_ms}ms")),
+        ("synchronous_commit", "on".to_owned()),
+    ]);
     let abandoned = Arc::new(AtomicUsize::new(0));
     let pool = PgPoolOptions::new()
         .max_connections(options.pool.max)

@@ -3,7 +3,7 @@
 //!
 //! What a read must see is what the primary alone would show it: every
 //! write acknowledged before the read arrived, on any host. So a read first
-//! learns the primary's WAL position (its insert LSN, read with the content
+//! learns the primary's WAL position (its flush LSN, read with the content
 //! generation by one query per batch of requests, see `generation`), and a
 //! replica serves it only if the replica's replay position is at least
 //! that far; otherwise the primary does. A list loaded this way and cached
