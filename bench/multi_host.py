@@ -22,6 +22,9 @@ flushed their counts (an idle session does within 10 s).
     cargo build --release -p app -p corral
     python3 bench/multi_host.py                 # 1, 2, 3 hosts, 10 s per cell
     python3 bench/multi_host.py --hosts 2 --seconds 5 --json /tmp/m.json
+    python3 bench/multi_host.py --events        # wrk -c64 through HAProxy for 25 s
+                                                # while both hosts are reloaded, then
+                                                # host 1 is stopped (SIGTERM) and started
 """
 
 from __future__ import annotations
@@ -128,6 +131,33 @@ def table(rows: list) -> str:
     return "\n".join(out)
 
 
+def events(release: str, work: str) -> None:
+    """Two hosts under wrk -t1 -c64 (the first page, 25 s) while
+    `cluster.sh deploy` reloads both, then host 1 gets SIGTERM and is
+    started again: wrk's counts of non-2xx answers and socket errors."""
+    folder = os.path.join(work, "cluster-events")
+    cluster("up", folder, "--hosts", "2", release=release)
+    try:
+        env = dict(line.split("=", 1) for line in open(os.path.join(folder, "cluster.env"))
+                   .read().splitlines() if "=" in line)
+        cmd = ["wrk", "-t1", "-c64", "-d25s", "--latency", "--timeout", "5s",
+               f"http://{env['LB']}/api/posts?limit=5"]
+        load = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        time.sleep(2)
+        for step in (["deploy"], ["stop-host", "1"], ["start-host", "1"]):
+            started = time.monotonic()
+            cluster(step[0], folder, *step[1:], release=release)
+            print(f"{' '.join(step)}: {time.monotonic() - started:.2f} s", flush=True)
+            time.sleep(1)
+        out, _ = load.communicate(timeout=60)
+        r = parse_wrk(out)
+        print(f"under wrk -c64 for 25 s: {r['requests']:,} requests, {r['rps']:,.0f} req/s, "
+              f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, non-2xx {r['non2xx']}, "
+              f"socket errors {r['socket_errors']}")
+    finally:
+        cluster("down", folder, release=release)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hosts", default="1,2,3", help="host counts [1,2,3]")
@@ -135,6 +165,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10, help="measured window per cell [10]")
     ap.add_argument("--posts", type=int, default=200, help="published posts seeded [200]")
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--events", action="store_true",
+                    help="only: a rolling deploy and a host stopped and started under load")
     opts = ap.parse_args()
     release = os.path.join(ROOT, "target", "release")
     for program in ("app", "corral"):
@@ -142,6 +174,9 @@ def main() -> None:
             raise SuiteError(f"target/release/{program} is missing: cargo build --release -p app -p corral")
     work = tempfile.mkdtemp(prefix="mh-")
     os.chmod(work, 0o755)  # the cluster's PostgreSQL runs as `postgres` inside it
+    if opts.events:
+        events(release, work)
+        return
     rows = []
     for hosts in [int(h) for h in opts.hosts.split(",")]:
         rows += measure(hosts, opts, release, work)

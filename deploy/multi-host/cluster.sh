@@ -7,7 +7,10 @@
 # lives in DIR and is stopped by `down`; the machine's own PostgreSQL and
 # Redis are never touched.
 #
-#   cluster.sh up DIR [--hosts N] [--replica-delay MS]   start it all (N = 2)
+#   cluster.sh up DIR [--hosts N] [--replica-delay MS] [--max-lag MS]
+#                                  start it all (N = 2); the replica applies
+#                                  each commit MS late; the app sets a replica
+#                                  aside beyond --max-lag (APP_DB_REPLICA_MAX_LAG)
 #   cluster.sh deploy DIR          rolling reload: one host at a time
 #   cluster.sh stop-host DIR I     SIGTERM host I's supervisor, wait for it
 #   cluster.sh start-host DIR I    start host I again
@@ -77,6 +80,7 @@ DATABASE_REPLICA_URLS = "$REPLICA_URL"
 REDIS_URL = "$REDIS_URL"
 APP_DRAIN_TIMEOUT = "10s"
 APP_LOG = "warn"
+${MAX_LAG:+APP_DB_REPLICA_MAX_LAG = \"${MAX_LAG}ms\"}
 EOF
   echo "HOST$i=$addr:$port"
   echo "ADMIN$i=$addr:$admin"
@@ -133,11 +137,13 @@ EOF
 
 up() {
   local dir=$1 hosts=2 delay=0
+  MAX_LAG=
   shift
   while [ $# -gt 0 ]; do
     case $1 in
       --hosts) hosts=$2; shift 2 ;;
       --replica-delay) delay=$2; shift 2 ;;
+      --max-lag) MAX_LAG=$2; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done

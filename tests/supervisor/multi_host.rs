@@ -28,6 +28,11 @@ impl Cluster {
     /// `cluster.sh up` with `hosts` hosts and the replica applying each
     /// commit `delay` after it was made.
     fn up(hosts: usize, delay: Duration) -> Self {
+        Self::up_with(hosts, delay, None)
+    }
+
+    /// [`Cluster::up`], the app setting a replica aside beyond `max_lag`.
+    fn up_with(hosts: usize, delay: Duration, max_lag: Option<Duration>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cluster = Cluster {
             dir,
@@ -35,7 +40,12 @@ impl Cluster {
         };
         let hosts = hosts.to_string();
         let delay = delay.as_millis().to_string();
-        cluster.run(&["up", "--hosts", &hosts, "--replica-delay", &delay]);
+        let max_lag = max_lag.map(|lag| lag.as_millis().to_string());
+        let mut args = vec!["up", "--hosts", &hosts, "--replica-delay", &delay];
+        if let Some(lag) = &max_lag {
+            args.extend(["--max-lag", lag]);
+        }
+        cluster.run(&args);
         let text =
             std::fs::read_to_string(cluster.dir.path().join("cluster.env")).expect("cluster.env");
         cluster.env = text
@@ -290,7 +300,7 @@ fn a_rolling_deploy_and_a_host_stopped_and_started_fail_no_request_at_the_balanc
     let post = r#"{"title":"Deployed","content":"Read all through.","status":"published"}"#;
     let (status, body) = post_json_as(lb, "/api/posts", post, &token).expect("POST");
     assert_eq!(status, 201, "{body}");
-    let load = Load::start_keep_alive_on(lb, "/api/posts?limit=5", 4);
+    let load = Load::start_keep_alive_on(lb, "/api/posts?limit=5", 8);
     std::thread::sleep(Duration::from_millis(500));
     cluster.run(&["deploy"]);
     std::thread::sleep(Duration::from_millis(300));
@@ -322,4 +332,46 @@ fn redis_stopped_under_load_costs_no_request() {
     println!("Redis killed under load: {}", report.summary());
     assert!(report.ok > 20, "{}", report.summary());
     assert!(report.failures.is_empty(), "{}", report.summary());
+}
+
+/// A replica further behind the primary than `APP_DB_REPLICA_MAX_LAG` is
+/// set aside (`/health` warns; reads go to the primary) while writes keep
+/// it behind, and used again once it has caught up.
+#[test]
+fn a_replica_lagging_beyond_the_bound_is_set_aside_until_it_catches_up() {
+    let cluster = Cluster::up_with(
+        1,
+        Duration::from_millis(1500),
+        Some(Duration::from_millis(300)),
+    );
+    let host = cluster.addr("HOST1");
+    let token = token(host, "lagging@example.com");
+    wait_replica(host, "pass");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, token) = (stop.clone(), token.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let post = format!(
+                    r#"{{"title":"Lag {i}","content":"Kept behind.","status":"published"}}"#
+                );
+                let (status, body) = post_json_as(host, "/api/posts", &post, &token).expect("POST");
+                assert_eq!(status, 201, "{body}");
+                i += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while replica_status(host) != "warn" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lagging replica was never set aside"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    wait_replica(host, "pass");
 }
