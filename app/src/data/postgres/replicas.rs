@@ -224,13 +224,15 @@ async fn replayed(pool: &PgPool) -> Result<Option<Lsn>, sqlx::Error> {
     Ok(lsn.map(|lsn| lsn as Lsn))
 }
 
-/// Reads `replica`'s replay position until the replicas are dropped:
-/// every [`IDLE_POLL`], or at once and then every [`BUSY_POLL`] while
-/// reads find it behind.
+/// Reads `replica`'s replay position until the replicas are dropped or
+/// closed: every [`IDLE_POLL`], or at once and then every [`BUSY_POLL`]
+/// while reads find it behind.
 async fn poll(replica: Arc<Replica>, replicas: std::sync::Weak<Replicas>) {
     let mut wanted = false;
     loop {
-        if replicas.strong_count() == 0 {
+        // The store is gone, or closed its pools at the end of a drain: a
+        // poll now would only report a replica that is fine as set aside.
+        if replicas.strong_count() == 0 || replica.pool.is_closed() {
             return;
         }
         let seen = match tokio::time::timeout(POLL_TIMEOUT, replayed(&replica.pool)).await {
@@ -245,6 +247,9 @@ async fn poll(replica: Arc<Replica>, replicas: std::sync::Weak<Replicas>) {
             }
             Err(_) => Seen::Unusable,
         };
+        if replica.pool.is_closed() {
+            return;
+        }
         let before = std::mem::replace(
             &mut *replica.seen.lock().unwrap_or_else(PoisonError::into_inner),
             seen,
