@@ -132,6 +132,15 @@ impl Host {
         })
     }
 
+    /// Whether this process hosts now.
+    #[cfg(test)]
+    pub(super) fn is_hosting(&self) -> bool {
+        matches!(
+            *self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            State::Hosting(_)
+        )
+    }
+
     /// The link to send a write over; `None` when this process writes it.
     /// Without a working link, this process takes over as host when the
     /// lock is free, or connects to the one that holds it.

@@ -162,10 +162,19 @@ async fn when_the_host_closes_a_guest_takes_over_and_later_stores_write_through_
         .unwrap();
     first.close().await;
 
-    // The second store finds the host gone and takes over with this write.
-    UserRepository::create(&second, new_user("b@example.com"))
-        .await
-        .unwrap();
+    // The second store finds the host gone and takes over with its next
+    // write. Its link learns of the host's goodbye in a task of its own: a
+    // write sent before that task ran comes back unread and runs here, and
+    // the take-over waits for the write after it.
+    let mut attempt = 0;
+    while !second.host.is_hosting() {
+        assert!(attempt < 10, "the second store never took over");
+        let email = format!("b{attempt}@example.com");
+        UserRepository::create(&second, new_user(&email))
+            .await
+            .unwrap();
+        attempt += 1;
+    }
     let third = guest_without_writer(&dir).await;
     UserRepository::create(&third, new_user("c@example.com"))
         .await
