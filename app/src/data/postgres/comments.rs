@@ -79,10 +79,11 @@ async fn create(conn: &mut PgConnection, new: NewComment) -> DataResult<Comment>
     .execute(&mut *conn)
     .await?;
     found(inserted.rows_affected())?;
-    bump_generation(conn).await?;
-    comment(&mut *conn, new.id)
+    let comment = comment(&mut *conn, new.id)
         .await?
-        .ok_or(DataError::NotFound)
+        .ok_or(DataError::NotFound)?;
+    bump_generation(conn).await?;
+    Ok(comment)
 }
 
 /// Deletes a comment.

@@ -272,6 +272,11 @@ async fn commit(tx: Transaction<'_, Postgres>) -> DataResult<()> {
 
 /// Sets a new, random content generation; called in every transaction
 /// that writes posts, tags or comments, so caches keyed by it see the write.
+/// Called last, just before the commit: every such write takes this one
+/// row's lock, so writes from every host queue on it, and it is held from
+/// here to the commit (measured with three hosts under a 90/10 mix: 16-26
+/// sessions waiting on this update at once when it came before the post's
+/// read-back).
 /// Random rather than counted: a Redis shared by several databases (or by
 /// copies of one) then never holds one database's reads under a key another
 /// database reaches, as two counters from the same start would.

@@ -67,10 +67,11 @@ async fn create(conn: &mut PgConnection, new: NewPost) -> DataResult<Post> {
     if new.status == PostStatus::Published {
         notify_followers(conn, new.id, new.author_id, new.created_at).await?;
     }
-    bump_generation(conn).await?;
-    reads::post(&mut *conn, PostKey::Id(new.id))
+    let post = reads::post(&mut *conn, PostKey::Id(new.id))
         .await?
-        .ok_or(DataError::NotFound)
+        .ok_or(DataError::NotFound)?;
+    bump_generation(conn).await?;
+    Ok(post)
 }
 
 /// Applies `change` to a post if it is still at the version the caller
@@ -106,10 +107,11 @@ async fn update(conn: &mut PgConnection, id: Uuid, change: PostChange) -> DataRe
     if let Some(at) = change.first_publish.filter(|_| published_at.is_none()) {
         notify_followers(conn, id, author, at).await?;
     }
-    bump_generation(conn).await?;
-    reads::post(&mut *conn, PostKey::Id(id))
+    let post = reads::post(&mut *conn, PostKey::Id(id))
         .await?
-        .ok_or(DataError::NotFound)
+        .ok_or(DataError::NotFound)?;
+    bump_generation(conn).await?;
+    Ok(post)
 }
 
 /// Deletes a post; its tags, comments and notifications go with it
