@@ -60,13 +60,9 @@ impl Cluster {
     /// build; panics with its output when it fails.
     fn run(&self, args: &[&str]) {
         let (verb, rest) = args.split_first().expect("a verb");
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(verb)
-            .arg(self.dir.path())
+        let out = self
+            .script(verb)
             .args(rest)
-            .env("CORRAL", corral_bin())
-            .env("APP", app_bin())
             .output()
             .expect("run cluster.sh");
         assert!(
@@ -75,6 +71,18 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// `cluster.sh VERB DIR` for this cluster, with this build's binaries.
+    fn script(&self, verb: &str) -> Command {
+        let mut command = Command::new("bash");
+        command
+            .arg(script())
+            .arg(verb)
+            .arg(self.dir.path())
+            .env("CORRAL", corral_bin())
+            .env("APP", app_bin());
+        command
     }
 
     /// An address the script wrote (`LB`, `HOST1`, ...).
@@ -133,13 +141,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("down")
-            .arg(self.dir.path())
-            .env("CORRAL", corral_bin())
-            .env("APP", app_bin())
-            .status();
+        let _ = self.script("down").status();
     }
 }
 

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use super::replicas::Lsn;
+use super::replicas::{Lsn, Replicas};
 use crate::data::error::{Unreachable, unreachable_sqlx};
 use crate::data::generation::{ContentGeneration, Generation};
 use crate::data::{DataError, DataResult};
@@ -97,6 +97,8 @@ struct Inner {
     limit: Duration,
     /// Queries abandoned at the limit, whose connections are checked.
     abandoned: Arc<AtomicUsize>,
+    /// Where each round's watermark is noted.
+    replicas: Arc<Replicas>,
     rounds: Mutex<Rounds>,
     /// The latest round ended and what it read.
     ended: watch::Sender<(u64, Result<Read, Failed>)>,
@@ -119,11 +121,19 @@ pub(crate) struct PgGeneration {
 impl PgGeneration {
     /// Reads the generation through `pool`, each query within `limit`,
     /// counting those abandoned in `abandoned`.
-    pub(crate) fn new(pool: PgPool, limit: Duration, abandoned: Arc<AtomicUsize>) -> Self {
+    /// Each round's watermark is noted in `replicas`, which measure their
+    /// lag against it.
+    pub(crate) fn new(
+        pool: PgPool,
+        limit: Duration,
+        abandoned: Arc<AtomicUsize>,
+        replicas: Arc<Replicas>,
+    ) -> Self {
         let inner = Inner {
             pool,
             limit,
             abandoned,
+            replicas,
             rounds: Mutex::new(Rounds::default()),
             ended: watch::channel((0, Err(Failed::Answered))).0,
         };
@@ -144,7 +154,11 @@ impl Inner {
             let query =
                 sqlx::query_as::<_, (i64, i64)>(GENERATION_AND_WATERMARK).fetch_one(&self.pool);
             let read = match tokio::time::timeout(self.limit, query).await {
-                Ok(Ok((value, lsn))) => Ok((value, lsn as Lsn)),
+                Ok(Ok((value, lsn))) => {
+                    self.replicas
+                        .note_primary(std::time::Instant::now(), lsn as Lsn);
+                    Ok((value, lsn as Lsn))
+                }
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "the content generation could not be read");
                     Err(if unreachable_sqlx(&error) {

@@ -31,14 +31,14 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction, TransactionManager};
 
-use super::connect::{DbOptions, log_slow, repositories};
+use super::connect::{DbOptions, PoolSizes, log_slow, repositories};
 use super::error::Unreachable;
 use super::guard::{Breaker, Guarded};
 use super::{DataError, DataResult, Database, PoolUsage, ReplicaHealth, Repositories};
@@ -78,20 +78,9 @@ pub(crate) struct PgStore {
 /// fire) cannot hold a request.
 pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Repositories> {
     let timeouts = options.timeouts;
-    let statement_ms = timeouts.statement.as_millis().max(1);
-    // `synchronous_commit = on` whatever the server's default: a commit
-    // is acknowledged only once flushed, which the replicas' watermark
-    // relies on (module `generation`).
-    let connect = log_slow(PgConnectOptions::from_str(url)?, options.slow_statement).options([
-        ("statement_timeout", format!("{statement_ms}ms")),
-        ("synchronous_commit", "on".to_owned()),
-    ]);
+    let connect = session(url, options)?;
     let abandoned = Arc::new(AtomicUsize::new(0));
-    let pool = PgPoolOptions::new()
-        .max_connections(options.pool.max)
-        .min_connections(options.pool.min)
-        .idle_timeout(options.pool.idle_timeout)
-        .acquire_timeout(timeouts.connect)
+    let pool = sized(options.pool, timeouts.connect)
         .after_release({
             let abandoned = Arc::clone(&abandoned);
             move |conn, _| {
@@ -101,7 +90,7 @@ pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Reposi
         })
         .connect_with(connect.clone())
         .await?;
-    let replicas = replica_pools(options, timeouts.statement)?;
+    let replicas = Replicas::start(replica_pools(options)?, options.replica_max_lag);
     let limit = timeouts.call();
     let liveness = Box::new(liveness::PgLiveness::new(connect));
     let breaker = Arc::new(Breaker::new(
@@ -114,13 +103,14 @@ pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Reposi
         pool.clone(),
         limit,
         Arc::clone(&abandoned),
+        Arc::clone(&replicas),
     ));
     // The generation is a query: while the database is unreachable it
     // fails at once too.
     let generation = Arc::new(Guarded::new(Arc::clone(&source), Arc::clone(&breaker)));
     let store = PgStore {
         pool,
-        replicas: Replicas::start(replicas, options.replica_max_lag),
+        replicas,
         generation: source,
         limit,
         abandoned,
@@ -131,23 +121,40 @@ pub(crate) async fn connect(url: &str, options: &DbOptions) -> DataResult<Reposi
 /// A pool per replica of `options.replicas`, named by its masked URL.
 /// Opened lazily: a replica that is down when the worker starts must not
 /// keep it from serving (the primary serves until the replica answers).
-fn replica_pools(options: &DbOptions, statement: Duration) -> DataResult<Vec<(String, PgPool)>> {
-    let statement_ms = statement.as_millis().max(1);
+fn replica_pools(options: &DbOptions) -> DataResult<Vec<(String, PgPool)>> {
     options
         .replicas
         .iter()
         .map(|url| {
-            let connect = log_slow(PgConnectOptions::from_str(url)?, options.slow_statement)
-                .options([("statement_timeout", format!("{statement_ms}ms"))]);
-            let pool = PgPoolOptions::new()
-                .max_connections(options.replica_pool.max)
-                .min_connections(options.replica_pool.min)
-                .idle_timeout(options.replica_pool.idle_timeout)
-                .acquire_timeout(options.replica_acquire_timeout)
-                .connect_lazy_with(connect);
+            let pool = sized(options.replica_pool, options.replica_acquire_timeout)
+                .connect_lazy_with(session(url, options)?);
             Ok((crate::infrastructure::redact::redact(url), pool))
         })
         .collect()
+}
+
+/// How every session on the server `url` names runs: each statement under
+/// `statement_timeout` (the server cancels a slower one), slow ones logged,
+/// and `synchronous_commit = on` whatever the server's default (a commit
+/// is acknowledged only once flushed, which the replicas' watermark relies
+/// on, module `generation`).
+fn session(url: &str, options: &DbOptions) -> DataResult<PgConnectOptions> {
+    let statement_ms = options.timeouts.statement.as_millis().max(1);
+    Ok(
+        log_slow(PgConnectOptions::from_str(url)?, options.slow_statement).options([
+            ("statement_timeout", format!("{statement_ms}ms")),
+            ("synchronous_commit", "on".to_owned()),
+        ]),
+    )
+}
+
+/// A pool sized as `sizes` says, waiting at most `acquire` for a connection.
+fn sized(sizes: PoolSizes, acquire: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(sizes.max)
+        .min_connections(sizes.min)
+        .idle_timeout(sizes.idle_timeout)
+        .acquire_timeout(acquire)
 }
 
 /// Whether a connection handed back may be reused: not inside a
@@ -192,24 +199,20 @@ impl PgStore {
             return read(&self.pool).await;
         }
         let needed = self.generation.watermark().await?;
-        self.replicas.note_primary(Instant::now(), needed);
-        let Some(replica) = self.replicas.pick(needed) else {
-            metrics::counter!("db_reads_total", "served_by" => "primary").increment(1);
-            return read(&self.pool).await;
+        let (served_by, done) = match self.replicas.pick(needed) {
+            None => ("primary", read(&self.pool).await),
+            Some(replica) => match read(&replica.pool).await {
+                Err(DataError::Unavailable(error)) => {
+                    tracing::warn!(replica = %replica.name, error = %crate::data::error_chain(&*error),
+                        "a read failed on a replica: set aside, read again on the primary");
+                    self.replicas.set_aside(&replica);
+                    ("primary", read(&self.pool).await)
+                }
+                done => ("replica", done),
+            },
         };
-        match read(&replica.pool).await {
-            Err(DataError::Unavailable(error)) => {
-                tracing::warn!(replica = %replica.name, error = %crate::data::error_chain(&*error),
-                    "a read failed on a replica: set aside, read again on the primary");
-                self.replicas.set_aside(&replica);
-                metrics::counter!("db_reads_total", "served_by" => "primary").increment(1);
-                read(&self.pool).await
-            }
-            done => {
-                metrics::counter!("db_reads_total", "served_by" => "replica").increment(1);
-                done
-            }
-        }
+        metrics::counter!("db_reads_total", "served_by" => served_by).increment(1);
+        done
     }
 
     /// Runs `work` in a transaction, in a task of its own that the caller

@@ -137,8 +137,12 @@ impl Replicas {
         self.list.is_empty()
     }
 
-    /// Notes the primary's position, read at `at`.
+    /// Notes the primary's position, read at `at` (by each round of the
+    /// generation's query); nothing to note without replicas.
     pub(super) fn note_primary(&self, at: Instant, lsn: Lsn) {
+        if self.list.is_empty() {
+            return;
+        }
         self.marks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -193,7 +197,7 @@ impl Replicas {
                 let lag = self.lag_of(seen, now);
                 ReplicaHealth {
                     name: replica.name.clone(),
-                    usable: seen != Seen::Unusable && seen != Seen::Unknown && lag <= self.max_lag,
+                    usable: matches!(seen, Seen::Replayed(_)) && lag <= self.max_lag,
                     lag: (lag != Duration::MAX).then_some(lag),
                 }
             })
