@@ -119,3 +119,57 @@ fn pinned_slots_each_get_the_next_cpu_and_a_replacement_keeps_its_slots_cpu() {
         "the replacement"
     );
 }
+
+/// The CPU list of the thread of `pid` named `comm`.
+fn thread_cpus(pid: i32, comm: &str) -> Option<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the worker's tasks")
+        .filter_map(Result::ok)
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == comm)
+        })
+        .and_then(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|list| list.trim().to_owned())
+        })
+}
+
+/// The app, pinned: its request threads stay on the worker's CPU, and its
+/// SQLite writer thread moves to `CORRAL_CPUS`, so writes do not queue
+/// behind requests on one CPU.
+#[test]
+fn the_apps_sqlite_writer_runs_on_corral_cpus_while_the_rest_stays_pinned() {
+    let cpus = allowed();
+    let mut corral = Corral::start(
+        r#"
+        [[apps]]
+        name = "api"
+        command = "{app}"
+        instances = 2
+        pin_cpus = true
+        listen = ["127.0.0.1:0"]
+        wait_ready = true
+        listen_timeout = "20s"
+        [apps.env]
+        DATABASE_URL = "sqlite://data/app.db"
+        "#,
+    );
+    assert_eq!(corral.wait_online().len(), 2);
+    for slot in 0..2 {
+        let pid = online(&corral, "api", slot);
+        let cpu = cpus[slot as usize % cpus.len()].to_string();
+        assert_eq!(
+            thread_cpus(pid, "sqlite-writer"),
+            Some(own_list()),
+            "slot {slot}"
+        );
+        assert_eq!(
+            thread_cpus(pid, "tokio-rt-worker"),
+            Some(cpu),
+            "slot {slot}"
+        );
+    }
+}
