@@ -182,7 +182,7 @@ impl Host {
 /// every write.
 fn take_over(paths: &Paths, writer: &Arc<Writer>) -> Option<State> {
     let lock = lock_file(&paths.lock)?;
-    match Hosting::start(lock, &paths.socket, Arc::clone(writer)) {
+    match Hosting::start(lock, &paths.socket, Arc::clone(writer), writer.cpus()) {
         Ok(hosting) => Some(State::Hosting(hosting)),
         Err(error) => {
             tracing::warn!(

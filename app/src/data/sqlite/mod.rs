@@ -21,6 +21,7 @@
 
 mod auth;
 mod batch;
+mod checkpoint;
 mod codec;
 mod comments;
 mod generation;

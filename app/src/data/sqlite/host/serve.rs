@@ -1,5 +1,13 @@
 //! The host's side: it listens beside the file and runs what guests send
 //! on its own writer.
+//!
+//! Guests are served on a thread of their own, not on the runtime that
+//! serves this process's requests: a guest's write crosses the host twice
+//! (its frame in, its answer out), and on a busy worker, above all one
+//! pinned to a CPU, each crossing waited behind the host's own requests.
+//! Measured under a stream of post creations (bench S4, two pinned
+//! workers), the guest's requests took 12.0 ms on average against the
+//! host's 9.3 ms.
 
 use std::fs::{File, Permissions};
 use std::io;
@@ -15,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::super::wire::{Frame, Request, WireError, line};
-use super::super::writer::Writer;
+use super::super::writer::{Writer, spread_over};
 use super::super::writes::Write;
 use super::send_frames;
 
@@ -37,22 +45,42 @@ pub(in crate::data::sqlite) struct Hosting {
 
 impl Hosting {
     /// Listens on `socket` (replacing what a host that died left there:
-    /// whoever holds `lock` owns the path) and serves guests on `writer`.
+    /// whoever holds `lock` owns the path) and serves guests on `writer`,
+    /// from a thread that may run on any of `cpus` (none: wherever this
+    /// thread may).
     pub(in crate::data::sqlite) fn start(
         lock: File,
         socket: &Path,
         writer: Arc<Writer>,
+        cpus: &[usize],
     ) -> io::Result<Self> {
         match std::fs::remove_file(socket) {
             Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
             _ => {}
         }
-        let listener = UnixListener::bind(socket)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = {
+            let _in_runtime = runtime.enter();
+            UnixListener::bind(socket)?
+        };
         // Only processes of the same user write the file anyway.
         std::fs::set_permissions(socket, Permissions::from_mode(0o600))?;
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(accept(listener, writer, stop.clone(), tasks.clone()));
+        let serving = accept(listener, writer, stop.clone(), tasks.clone());
+        let cpus = cpus.to_vec();
+        let serve_tasks = tasks.clone();
+        std::thread::Builder::new()
+            .name("sqlite-host".to_owned())
+            .spawn(move || {
+                spread_over(&cpus);
+                runtime.block_on(serve_tasks.track_future(serving));
+                // The guests' tasks end once they answered what they read.
+                runtime.block_on(serve_tasks.wait());
+            })?;
         tracing::info!(
             socket = %socket.display(),
             "this process writes to the SQLite file for every process sharing it (the writer host)"

@@ -226,6 +226,36 @@ async fn no_write_fails_while_the_host_hands_over() {
     guest.close().await;
 }
 
+#[test]
+fn guests_are_served_while_the_hosts_own_runtime_is_not_running() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (host_runtime, guest_runtime) = (runtime(), runtime());
+    let host = host_runtime.block_on(store(&dir));
+    assert!(host.host.is_hosting());
+    // From here on nothing drives the host's runtime, as when its one
+    // thread is busy with requests.
+    guest_runtime.block_on(async {
+        let guest = guest_without_writer(&dir).await;
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            UserRepository::create(&guest, new_user("ada@example.com")),
+        )
+        .await;
+        assert!(
+            matches!(written, Ok(Ok(_))),
+            "the guest's write waited for the host's runtime: {written:?}"
+        );
+        guest.close().await;
+    });
+    host_runtime.block_on(host.close());
+}
+
 /// Migrates a fresh file in `dir` (its first store hosts, then leaves),
 /// then holds the host lock and listens where the host does, as a host
 /// this test plays: the lock, the listener and the socket's path.
