@@ -5,7 +5,10 @@
 //! or comments and is unique per database (so databases sharing a Redis
 //! never meet on a key). After a write is acknowledged, every worker reads
 //! the new generation first, so entries made before the write are never
-//! reached again (they simply age out). A value loaded while a write may be
+//! reached again: the first entry this process stores under a new
+//! generation drops its entries of older ones (under a write-heavy mix
+//! they filled the whole budget with entries no read could reach; bench
+//! S5 left workers at 30-33 MiB of RSS). A value loaded while a write may be
 //! landing is not stored (`ContentGeneration::still`). Entries hold what
 //! the repository returned, before any visibility decision, so one entry
 //! serves every viewer whose query is the same; the caller decides
@@ -29,7 +32,7 @@
 mod records;
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -83,6 +86,8 @@ pub(crate) struct ReadCache {
     shared: Option<Arc<dyn Cache>>,
     generation: Arc<dyn ContentGeneration>,
     ttl: Duration,
+    /// The generation of the last entry kept in process.
+    kept_at: Mutex<Option<Generation>>,
 }
 
 impl ReadCache {
@@ -97,6 +102,7 @@ impl ReadCache {
             shared,
             generation,
             ttl,
+            kept_at: Mutex::new(None),
         }
     }
 
@@ -117,8 +123,24 @@ impl ReadCache {
         self.current().await.read(kind, key, reach, load).await
     }
 
-    /// Keeps `value` in process under `key` for `ttl` and hands it out.
-    async fn keep<T: Cached>(&self, key: String, value: T, ttl: Duration) -> Arc<Shared<T>> {
+    /// Keeps `value` in process under `key` of `generation` for `ttl` and
+    /// hands it out; the first of a new generation drops the entries of
+    /// the one before.
+    async fn keep<T: Cached>(
+        &self,
+        generation: Generation,
+        key: String,
+        value: T,
+        ttl: Duration,
+    ) -> Arc<Shared<T>> {
+        let before = self
+            .kept_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(generation);
+        if before.is_some_and(|before| before != generation) {
+            self.local.clear();
+        }
         let weight = value.weight();
         let entry = Arc::new(Shared::new(value));
         self.local.insert(key, entry.clone(), weight, ttl).await;
@@ -188,7 +210,7 @@ impl At<'_> {
             {
                 metrics::counter!("app_cache_hits_total", "kind" => kind).increment(1);
                 let ttl = ttl.unwrap_or(cache.ttl).min(cache.ttl);
-                return Ok(cache.keep(key, value, ttl).await);
+                return Ok(cache.keep(generation, key, value, ttl).await);
             }
         }
         metrics::counter!("app_cache_misses_total", "kind" => kind).increment(1);
@@ -201,7 +223,7 @@ impl At<'_> {
         {
             shared.set(&key, bytes, cache.ttl).await;
         }
-        Ok(cache.keep(key, value, cache.ttl).await)
+        Ok(cache.keep(generation, key, value, cache.ttl).await)
     }
 }
 
@@ -276,6 +298,55 @@ mod tests {
         };
         let read = cache.read("post", "id:x", Reach::Shared, load).await;
         (read.is_ok(), loaded.load(Ordering::Relaxed))
+    }
+
+    /// A generation a test moves on by hand.
+    struct Manual(Mutex<u64>);
+
+    #[async_trait]
+    impl ContentGeneration for Manual {
+        async fn current(&self) -> DataResult<Generation> {
+            let serial = *self.0.lock().unwrap();
+            Ok(Generation { epoch: 1, serial })
+        }
+        fn still(&self, _taken: Generation) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_entry_of_a_new_generation_drops_the_older_ones() {
+        let generation = Arc::new(Manual(Mutex::new(1)));
+        let cache = ReadCache::new(
+            MemoryCache::new(1 << 20),
+            None,
+            generation.clone(),
+            Duration::from_secs(60),
+        );
+        let read = |key: &'static str| {
+            let cache = &cache;
+            async move {
+                cache
+                    .read("tags", key, Reach::Local, async {
+                        Ok(Vec::<crate::data::TagCount>::new())
+                    })
+                    .await
+                    .unwrap();
+            }
+        };
+        read("a").await;
+        read("b").await;
+        let older = |key: &str| format!("corral:v2:tags:1.1:{key}");
+        assert!(cache.local.get(&older("a")).await.is_some());
+        assert!(
+            cache.local.get(&older("b")).await.is_some(),
+            "same generation: kept"
+        );
+        *generation.0.lock().unwrap() = 2;
+        read("a").await;
+        assert!(cache.local.get(&older("a")).await.is_none());
+        assert!(cache.local.get(&older("b")).await.is_none());
+        assert!(cache.local.get("corral:v2:tags:1.2:a").await.is_some());
     }
 
     #[tokio::test]

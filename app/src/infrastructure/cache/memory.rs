@@ -77,6 +77,12 @@ impl MemoryCache {
         self.entries.get(key).await.map(|entry| entry.value)
     }
 
+    /// Drops every entry: what is stored from now on is all `get` sees,
+    /// and the memory of the rest is freed as the cache tidies up.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
     /// Stores `value`, whose type says it weighs `weight` bytes, for at
     /// most `ttl`.
     pub async fn insert(&self, key: String, value: Value, weight: usize, ttl: Duration) {
