@@ -13,6 +13,16 @@ use crate::data::{
     DataResult, LoginThrottleRepository, NewSession, SessionRepository, ThrottleLimits, User,
 };
 
+/// A session's user and when the session ends.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    /// The user's columns.
+    #[sqlx(flatten)]
+    user: UserRow,
+    /// `sessions.expires_at`.
+    session_expires_at: String,
+}
+
 #[async_trait]
 impl SessionRepository for SqliteStore {
     async fn create(&self, session: NewSession) -> DataResult<()> {
@@ -20,15 +30,23 @@ impl SessionRepository for SqliteStore {
     }
 
     async fn user_for(&self, token_hash: &[u8], now: DateTime<Utc>) -> DataResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(ts(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(UserRow::into_user).transpose()
+        let load = async {
+            let row: Option<SessionRow> = sqlx::query_as(
+                "SELECT u.*, s.expires_at AS session_expires_at \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.token_hash = ? AND s.expires_at > ?",
+            )
+            .bind(token_hash)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|row| {
+                let ends = read_ts("sessions.expires_at", &row.session_expires_at)?;
+                Ok((row.user.into_user()?, ends))
+            })
+            .transpose()
+        };
+        self.sessions.user_for(token_hash, now, load).await
     }
 
     async fn revoke(&self, token_hash: &[u8]) -> DataResult<bool> {

@@ -195,8 +195,15 @@ impl Drop for SharedGeneration {
 impl SharedGeneration {
     /// The generation shared by every process that opens the database
     /// file `database` (which must exist); see the module doc.
+    #[cfg(test)]
     pub(crate) fn open(database: &Path) -> io::Result<Self> {
-        let path = generation_path(database)?;
+        Self::open_beside(database, CONTENT)
+    }
+
+    /// The counter `suffix` names beside the database file `database`
+    /// (which must exist), shared by every process that opens it.
+    pub(crate) fn open_beside(database: &Path, suffix: &str) -> io::Result<Self> {
+        let path = counter_path(database, suffix)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -411,12 +418,17 @@ impl ContentGeneration for SharedGeneration {
     }
 }
 
-/// `<database>-generation`, from the database's canonical path.
-fn generation_path(database: &Path) -> io::Result<PathBuf> {
-    Ok(super::beside(
-        &std::fs::canonicalize(database)?,
-        "-generation",
-    ))
+/// The content generation's file: `<database>-generation`.
+pub(crate) const CONTENT: &str = "-generation";
+
+/// The sessions' counter's file: `<database>-sessions`. It moves with every
+/// commit that revokes a session or changes a user's role, which is what
+/// the session cache ([`super::sessions`]) is keyed by.
+pub(crate) const SESSIONS: &str = "-sessions";
+
+/// `<database><suffix>`, from the database's canonical path.
+fn counter_path(database: &Path, suffix: &str) -> io::Result<PathBuf> {
+    Ok(super::beside(&std::fs::canonicalize(database)?, suffix))
 }
 
 /// Maps the first [`REGION_BYTES`] of `file`, shared.
@@ -500,16 +512,20 @@ fn fcntl_lock(file: &File, at: i64, kind: libc::c_short, command: libc::c_int) -
     }
 }
 
-/// The generation of the database `url` names, which `pool` has opened:
-/// shared through the file beside it, or private to this process for an
-/// in-memory database.
-pub(crate) async fn for_pool(url: &str, pool: &sqlx::SqlitePool) -> DataResult<SharedGeneration> {
+/// The counter `suffix` names of the database `url` names, which `pool`
+/// has opened: shared through the file beside it, or private to this
+/// process for an in-memory database.
+pub(crate) async fn for_pool(
+    url: &str,
+    pool: &sqlx::SqlitePool,
+    suffix: &'static str,
+) -> DataResult<SharedGeneration> {
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(SharedGeneration::private());
     }
     let database = pool.connect_options().get_filename().to_owned();
     let unavailable = |error: io::Error| DataError::Unavailable(Box::new(error));
-    tokio::task::spawn_blocking(move || SharedGeneration::open(&database))
+    tokio::task::spawn_blocking(move || SharedGeneration::open_beside(&database, suffix))
         .await
         .map_err(|error| unavailable(io::Error::other(error)))?
         .map_err(unavailable)

@@ -28,6 +28,7 @@ mod generation;
 mod host;
 mod posts;
 mod reads;
+mod sessions;
 mod social;
 mod turns;
 mod users;
@@ -50,6 +51,7 @@ use sqlx::{Connection, Sqlite, TransactionManager};
 
 use self::generation::SharedGeneration;
 use self::host::Host;
+use self::sessions::SessionCache;
 use self::turns::Turns;
 use self::writer::{Opener, Writer};
 use self::writes::{Answer, Write};
@@ -84,6 +86,8 @@ pub(crate) struct SqliteStore {
     options: SqliteConnectOptions,
     /// This process's turns at the file, taken by migrations too.
     turns: Arc<Turns>,
+    /// Session checks answered from memory while no revocation landed.
+    sessions: SessionCache,
 }
 
 /// Opens (creating when missing) the SQLite file named by `url`.
@@ -157,7 +161,8 @@ impl SqliteStore {
                     .pragma("cache_size", READER_CACHE_KIB),
             )
             .await?;
-        let generation = Arc::new(generation::for_pool(url, &pool).await?);
+        let generation = Arc::new(generation::for_pool(url, &pool, generation::CONTENT).await?);
+        let sessions = Arc::new(generation::for_pool(url, &pool, generation::SESSIONS).await?);
         let opener = Opener {
             filename: options.get_filename().to_owned(),
             in_memory,
@@ -168,6 +173,7 @@ impl SqliteStore {
             opener,
             Arc::clone(&turns),
             Arc::clone(&generation),
+            Arc::clone(&sessions),
             db.writer_cpus.clone(),
         )?);
         // The file is in WAL and the writer has its own connection now (an
@@ -182,6 +188,7 @@ impl SqliteStore {
                 host,
                 options,
                 turns,
+                sessions: SessionCache::new(sessions),
             },
             generation,
         ))
@@ -301,6 +308,7 @@ impl Database for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::writer::Moves;
     use super::*;
     use crate::data::ContentGeneration as _;
 
@@ -319,7 +327,7 @@ mod tests {
     async fn execute(store: &SqliteStore, sql: &'static str) {
         store
             .writer
-            .write(false, move |conn| Ok(conn.execute_batch(sql)?))
+            .write(Moves::default(), move |conn| Ok(conn.execute_batch(sql)?))
             .await
             .unwrap();
     }
@@ -385,7 +393,7 @@ mod tests {
         let (_dir, store, _generation) = fresh().await;
         execute(&store, "CREATE TABLE t (k TEXT PRIMARY KEY)").await;
         let insert = |keys: &'static [&'static str]| {
-            store.writer.write(false, move |conn| {
+            store.writer.write(Moves::default(), move |conn| {
                 for key in keys {
                     conn.execute("INSERT INTO t VALUES (?)", [key])?;
                 }
@@ -421,10 +429,16 @@ mod tests {
         let other = Turns::beside(&path).unwrap();
         let held = other.take_blocking();
         let insert = |k: &'static str| {
-            store.writer.write(true, move |conn| {
-                conn.execute("INSERT INTO t VALUES (?)", [k])?;
-                Ok(())
-            })
+            store.writer.write(
+                Moves {
+                    content: true,
+                    ..Moves::default()
+                },
+                move |conn| {
+                    conn.execute("INSERT INTO t VALUES (?)", [k])?;
+                    Ok(())
+                },
+            )
         };
         // `a` reaches the writer, which then waits for the turn; `b` is
         // queued during that wait, and the turn comes after both.
@@ -452,7 +466,9 @@ mod tests {
         let (_dir, store, _generation) = fresh().await;
         let panicked = store
             .writer
-            .write(false, |_| -> DataResult<()> { panic!("a bug in a write") })
+            .write(Moves::default(), |_| -> DataResult<()> {
+                panic!("a bug in a write")
+            })
             .await;
         assert!(
             matches!(panicked, Err(DataError::Unavailable(_))),

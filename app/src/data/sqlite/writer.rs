@@ -111,6 +111,7 @@ impl Writer {
         opener: Opener,
         turns: Arc<Turns>,
         generation: Arc<SharedGeneration>,
+        sessions: Arc<SharedGeneration>,
         cpus: Vec<usize>,
     ) -> DataResult<Self> {
         let conn = opener.open()?;
@@ -125,6 +126,7 @@ impl Writer {
             opener,
             turns,
             generation,
+            sessions,
             checkpoints,
         };
         let spread = cpus.clone();
@@ -146,16 +148,15 @@ impl Writer {
 
     /// Runs `work` in the writer's next transaction and returns its result
     /// once that transaction committed (an error as soon as it is known).
-    /// A `content` write (posts, tags, comments) makes its transaction's
-    /// commit count a new content generation.
-    pub(super) async fn write<T, F>(&self, content: bool, work: F) -> DataResult<T>
+    /// The counters `moves` names move with its transaction's commit.
+    pub(super) async fn write<T, F>(&self, moves: Moves, work: F) -> DataResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> DataResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Pending {
-            content,
+            moves,
             work: Some(work),
             done: None,
             reply: Some(reply),
@@ -198,8 +199,8 @@ struct Failed {
 
 /// A write in the writer's hands, whatever its result type.
 trait Job: Send {
-    /// Whether the write changes posts, tags or comments.
-    fn content(&self) -> bool;
+    /// Which shared counters its commit moves.
+    fn moves(&self) -> Moves;
     /// Runs the write; `false` when it failed, in which case its caller
     /// has been answered with the error already.
     fn run(&mut self, conn: &Connection) -> bool;
@@ -212,8 +213,8 @@ trait Job: Send {
 
 /// A write and the caller waiting for it.
 struct Pending<T, F> {
-    /// Whether it changes posts, tags or comments.
-    content: bool,
+    /// Which shared counters its commit moves.
+    moves: Moves,
     /// The work, until it runs.
     work: Option<F>,
     /// What it returned, until the commit.
@@ -236,8 +237,8 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> DataResult<T> + Send + 'static,
 {
-    fn content(&self) -> bool {
-        self.content
+    fn moves(&self) -> Moves {
+        self.moves
     }
 
     fn run(&mut self, conn: &Connection) -> bool {
@@ -275,6 +276,8 @@ struct Shared {
     turns: Arc<Turns>,
     /// Counted after every commit of a content write.
     generation: Arc<SharedGeneration>,
+    /// Counted after every commit that revokes a session or changes a role.
+    sessions: Arc<SharedGeneration>,
     /// Told after every batch, so that the WAL is copied back off this
     /// thread; `None` in memory.
     checkpoints: Option<Nudge>,
@@ -360,7 +363,7 @@ fn batch(
     jobs: Vec<Box<dyn Job>>,
     turn: Turn,
 ) -> (Option<Connection>, Vec<Box<dyn Job>>) {
-    let ended = transact(&conn, &shared.generation, jobs);
+    let ended = transact(&conn, shared, jobs);
     drop(turn);
     if let Some(checkpoints) = &shared.checkpoints {
         checkpoints.commit_landed();
@@ -395,7 +398,7 @@ fn failed(step: &'static str, reason: &str) -> DataError {
 
 /// One transaction over `jobs`: each in a savepoint, one commit, then the
 /// answers. On a failure of the batch, carries out [`recover`].
-fn transact(conn: &Connection, generation: &SharedGeneration, jobs: Vec<Box<dyn Job>>) -> Ended {
+fn transact(conn: &Connection, shared: &Shared, jobs: Vec<Box<dyn Job>>) -> Ended {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         return settle(Step::Begin, &error, Vec::new(), jobs);
     }
@@ -418,8 +421,10 @@ fn transact(conn: &Connection, generation: &SharedGeneration, jobs: Vec<Box<dyn 
             }
         }
     }
-    let content = done.iter().any(|job| job.content());
-    match commit(conn, content.then_some(generation)) {
+    let moved = |moves: fn(Moves) -> bool| done.iter().any(|job| moves(job.moves()));
+    let content = moved(|moves| moves.content).then_some(&*shared.generation);
+    let sessions = moved(|moves| moves.sessions).then_some(&*shared.sessions);
+    match commit(conn, content, sessions) {
         Ok(()) => {
             for job in done {
                 job.succeed();
@@ -440,13 +445,38 @@ fn transact(conn: &Connection, generation: &SharedGeneration, jobs: Vec<Box<dyn 
 }
 
 /// Commits a batch: the one place a SQLite write transaction commits.
-/// When the batch changed content, the commit goes through `generation`'s
-/// protocol, so it is counted before any of its callers is answered.
-fn commit(conn: &Connection, generation: Option<&SharedGeneration>) -> rusqlite::Result<()> {
-    match generation {
-        Some(generation) => generation.commit_blocking(|| conn.execute_batch("COMMIT")),
-        None => conn.execute_batch("COMMIT"),
+/// When the batch changed content or sessions, the commit goes through
+/// that counter's protocol (both: one inside the other), so it is counted
+/// before any of its callers is answered.
+fn commit(
+    conn: &Connection,
+    content: Option<&SharedGeneration>,
+    sessions: Option<&SharedGeneration>,
+) -> rusqlite::Result<()> {
+    counted(sessions, || {
+        counted(content, || conn.execute_batch("COMMIT"))
+    })
+}
+
+/// Runs `commit` through `counter`'s protocol, or as it is without one.
+fn counted(
+    counter: Option<&SharedGeneration>,
+    commit: impl FnOnce() -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    match counter {
+        Some(counter) => counter.commit_blocking(commit),
+        None => commit(),
     }
+}
+
+/// Which counters shared by the processes on the file a write's commit
+/// moves, so that what they key is not read from before it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Moves {
+    /// The content generation: the write changes posts, tags or comments.
+    pub(super) content: bool,
+    /// The sessions' counter: it revokes a session or changes a role.
+    pub(super) sessions: bool,
 }
 
 /// Runs one job in its own savepoint: `Ok(false)` when the job failed and

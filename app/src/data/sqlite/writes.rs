@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::wire::{NewSessionWire, NewUserWire, ThrottleLimitsWire, UserWire};
-use super::writer::Writer;
+use super::writer::{Moves, Writer};
 use super::{auth, comments, posts, social, users};
 use crate::data::{
     Comment, DataResult, NewComment, NewPost, NewSession, NewUser, Post, PostChange, Role,
@@ -108,24 +108,29 @@ pub(super) enum Written {
 }
 
 impl Write {
-    /// Whether the write changes posts, tags or comments, so its commit
-    /// must count a new content generation.
-    fn content(&self) -> bool {
-        matches!(
-            self,
-            Self::CreatePost(_)
-                | Self::UpdatePost(..)
-                | Self::DeletePost(_)
-                | Self::CreateComment(_)
-                | Self::DeleteComment(_)
-        )
+    /// Which counters its commit must move: the content generation for
+    /// posts, tags and comments; the sessions' counter for what changes
+    /// the answer of a session check already made (a revoked session, a
+    /// changed role; a new session or user changes no earlier answer).
+    fn moves(&self) -> Moves {
+        Moves {
+            content: matches!(
+                self,
+                Self::CreatePost(_)
+                    | Self::UpdatePost(..)
+                    | Self::DeletePost(_)
+                    | Self::CreateComment(_)
+                    | Self::DeleteComment(_)
+            ),
+            sessions: matches!(self, Self::RevokeSession(_) | Self::SetRole { .. }),
+        }
     }
 
     /// Runs the write in `writer`'s next transaction; what it returned
     /// once that committed.
     pub(super) async fn run_on(self, writer: &Writer) -> DataResult<Written> {
-        let content = self.content();
-        writer.write(content, move |conn| self.run(conn)).await
+        let moves = self.moves();
+        writer.write(moves, move |conn| self.run(conn)).await
     }
 
     /// Does the write on `conn`, inside the writer's transaction.

@@ -8,12 +8,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use uuid::Uuid;
 
+use super::super::writer::Moves;
 use super::super::{SqliteStore, beside};
 use super::lock_file;
 use crate::data::{
     CommentRepository, DataError, Database, FollowRepository, LoginThrottleRepository, NewComment,
     NewPost, NewSession, NewUser, NotificationRepository, PostChange, PostRepository, PostStatus,
-    Role, SessionRepository, ThrottleLimits, UserRepository,
+    Role, SessionRepository, ThrottleLimits, User, UserRepository,
 };
 
 /// A migrated store on `app.db` in `dir`: the first one opened on a file
@@ -254,6 +255,86 @@ fn guests_are_served_while_the_hosts_own_runtime_is_not_running() {
         guest.close().await;
     });
     host_runtime.block_on(host.close());
+}
+
+/// A user with a session of `token` that ends in an hour, made on `store`.
+async fn signed_in(store: &SqliteStore, email: &str, token: u8) -> (User, Vec<u8>) {
+    let user = UserRepository::create(store, new_user(email))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let session = NewSession {
+        token_hash: vec![token; 32],
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    SessionRepository::create(store, session).await.unwrap();
+    (user, vec![token; 32])
+}
+
+#[tokio::test]
+async fn session_checks_come_from_memory_until_a_revocation_lands_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = store(&dir).await;
+    let guest = store(&dir).await;
+    let (user, token) = signed_in(&host, "ada@example.com", 7).await;
+    async fn check(store: &SqliteStore, token: &[u8]) -> Option<User> {
+        store.user_for(token, Utc::now()).await.unwrap()
+    }
+    assert_eq!(check(&host, &token).await, Some(user.clone()));
+    assert_eq!(check(&guest, &token).await, Some(user.clone()));
+
+    // Gone behind the caches' back (no revocation counted): both still
+    // answer from memory.
+    host.writer
+        .write(Moves::default(), |conn| {
+            Ok(conn.execute("DELETE FROM sessions", [])?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(check(&host, &token).await, Some(user.clone()));
+    assert_eq!(check(&guest, &token).await, Some(user.clone()));
+
+    // A revocation (of any session) made through either store moves the
+    // counter: neither answers from memory once it is acknowledged.
+    assert!(!SessionRepository::revoke(&guest, &[9; 32]).await.unwrap());
+    assert_eq!(check(&host, &token).await, None);
+    assert_eq!(check(&guest, &token).await, None);
+    guest.close().await;
+    host.close().await;
+}
+
+#[tokio::test]
+async fn a_role_change_reaches_every_stores_session_checks_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = store(&dir).await;
+    let guest = store(&dir).await;
+    let (user, token) = signed_in(&host, "ada@example.com", 7).await;
+    assert_eq!(
+        guest.user_for(&token, Utc::now()).await.unwrap(),
+        Some(user.clone())
+    );
+    let admin = host.set_role("ada@example.com", Role::Admin).await.unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    let seen = guest.user_for(&token, Utc::now()).await.unwrap();
+    assert_eq!(seen.map(|user| user.role), Some(Role::Admin));
+    guest.close().await;
+    host.close().await;
+}
+
+#[tokio::test]
+async fn a_remembered_session_still_ends_when_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let (user, token) = signed_in(&store, "ada@example.com", 7).await;
+    assert_eq!(
+        store.user_for(&token, Utc::now()).await.unwrap(),
+        Some(user)
+    );
+    let later = Utc::now() + Duration::hours(2);
+    assert_eq!(store.user_for(&token, later).await.unwrap(), None);
+    store.close().await;
 }
 
 /// Migrates a fresh file in `dir` (its first store hosts, then leaves),
