@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::writer::{Opener, spread_over};
+use super::cpus::spread_over;
+use super::writer::Opener;
 use crate::data::{DataError, DataResult};
 
 /// How long the checkpointer lets commits gather after the first one it

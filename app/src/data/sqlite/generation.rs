@@ -193,15 +193,9 @@ impl Drop for SharedGeneration {
 }
 
 impl SharedGeneration {
-    /// The generation shared by every process that opens the database
-    /// file `database` (which must exist); see the module doc.
-    #[cfg(test)]
-    pub(crate) fn open(database: &Path) -> io::Result<Self> {
-        Self::open_beside(database, CONTENT)
-    }
-
-    /// The counter `suffix` names beside the database file `database`
-    /// (which must exist), shared by every process that opens it.
+    /// The counter `suffix` names ([`CONTENT`], [`SESSIONS`]) beside the
+    /// database file `database` (which must exist), shared by every
+    /// process that opens it; see the module doc.
     pub(crate) fn open_beside(database: &Path, suffix: &str) -> io::Result<Self> {
         let path = counter_path(database, suffix)?;
         let file = OpenOptions::new()
@@ -399,13 +393,22 @@ impl Drop for Marker<'_> {
     }
 }
 
+impl SharedGeneration {
+    /// The counter now: one atomic load, no await (what
+    /// [`ContentGeneration::current`] answers, for callers that know this
+    /// type and are on a hot path: the session cache).
+    pub(crate) fn read(&self) -> Generation {
+        Generation {
+            epoch: self.epoch,
+            serial: self.region().serial.load(SeqCst),
+        }
+    }
+}
+
 #[async_trait]
 impl ContentGeneration for SharedGeneration {
     async fn current(&self) -> DataResult<Generation> {
-        Ok(Generation {
-            epoch: self.epoch,
-            serial: self.region().serial.load(SeqCst),
-        })
+        Ok(self.read())
     }
 
     fn still(&self, taken: Generation) -> bool {

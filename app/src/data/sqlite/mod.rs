@@ -24,6 +24,7 @@ mod batch;
 mod checkpoint;
 mod codec;
 mod comments;
+mod cpus;
 mod generation;
 mod host;
 mod posts;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::generation::SharedGeneration;
-use crate::data::generation::{ContentGeneration, Generation};
+use crate::data::generation::{ContentGeneration as _, Generation};
 use crate::data::{DataResult, User};
 
 /// Sessions kept per process: far more than the clients of one worker at
@@ -71,7 +71,7 @@ impl SessionCache {
     where
         F: Future<Output = DataResult<Option<(User, DateTime<Utc>)>>>,
     {
-        let taken = self.counter.current().await?;
+        let taken = self.counter.read();
         if let Some(entry) = self.entries.get(token_hash).await
             && entry.taken == taken
             && entry.expires_at > now

@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::SQLITE_BUSY;
 use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
 use super::checkpoint::{self, Nudge, WRITER_BACKSTOP_PAGES};
+use super::cpus::spread_over;
 use super::generation::SharedGeneration;
 use super::turns::{Turn, Turns};
 use crate::data::{DataError, DataResult};
@@ -526,23 +527,4 @@ fn settle(
         }
     };
     Ended { reopen, requeued }
-}
-
-/// Lets the calling thread run on any of `cpus` (none: leaves it as it
-/// is). A worker pinned to one CPU by its supervisor still writes (and
-/// checkpoints, and serves guests) on the others it may use, so that its
-/// writes and its requests do not take turns on one CPU (under a write
-/// load the writer host's writer thread and its requests need more than
-/// one CPU between them).
-pub(super) fn spread_over(cpus: &[usize]) {
-    if cpus.is_empty() {
-        return;
-    }
-    let mut set = nix::sched::CpuSet::new();
-    for &cpu in cpus {
-        let _ = set.set(cpu);
-    }
-    if let Err(error) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set) {
-        tracing::warn!(%error, ?cpus, "an SQLite thread stays on its worker's CPU");
-    }
 }

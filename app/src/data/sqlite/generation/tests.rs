@@ -210,8 +210,8 @@ fn the_file_is_shared_and_a_dead_owners_slot_is_settled() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("app.db");
     std::fs::write(&database, b"").unwrap();
-    let one = SharedGeneration::open(&database).unwrap();
-    let two = SharedGeneration::open(&database).unwrap();
+    let one = SharedGeneration::open_beside(&database, CONTENT).unwrap();
+    let two = SharedGeneration::open_beside(&database, CONTENT).unwrap();
     assert_ne!(one.slot, two.slot);
     let before = now(&one);
     assert_eq!(before, now(&two), "one epoch and serial for both");
@@ -229,7 +229,7 @@ fn the_file_is_shared_and_a_dead_owners_slot_is_settled() {
     let raised = now(&one);
     assert!(!one.still(raised), "alive: its slot stays raised");
     assert!(!one.still(raised), "alive: its slot stays raised");
-    let three = SharedGeneration::open(&database).unwrap();
+    let three = SharedGeneration::open_beside(&database, CONTENT).unwrap();
     drop(two);
     // The first read that finds the slot raised settles it (a dead owner).
     assert!(!three.still(raised));
@@ -237,7 +237,7 @@ fn the_file_is_shared_and_a_dead_owners_slot_is_settled() {
     assert_eq!(repaired.epoch, before.epoch);
     assert_eq!(repaired.serial, raised.serial + 2, "opened, then settled");
     assert!(one.still(repaired) && three.still(repaired));
-    let four = SharedGeneration::open(&database).unwrap();
+    let four = SharedGeneration::open_beside(&database, CONTENT).unwrap();
     assert_eq!(
         now(&four).serial,
         repaired.serial + 1,

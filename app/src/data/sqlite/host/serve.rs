@@ -22,8 +22,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::super::cpus::spread_over;
 use super::super::wire::{Frame, Request, WireError, line};
-use super::super::writer::{Writer, spread_over};
+use super::super::writer::Writer;
 use super::super::writes::Write;
 use super::send_frames;
 

@@ -70,17 +70,11 @@ async fn every_write_of_a_guest_runs_on_the_host_with_its_errors_intact() {
         .unwrap();
     assert_eq!(admin.role, Role::Admin);
 
-    let now = Utc::now();
-    let session = NewSession {
-        token_hash: vec![7; 32],
-        user_id: user.id,
-        created_at: now,
-        expires_at: now + Duration::hours(1),
-    };
-    SessionRepository::create(&guest, session).await.unwrap();
-    assert!(guest.revoke(&[7; 32]).await.unwrap());
-    assert!(!guest.revoke(&[7; 32]).await.unwrap());
+    let token = open_session(&guest, user.id, 7).await;
+    assert!(guest.revoke(&token).await.unwrap());
+    assert!(!guest.revoke(&token).await.unwrap());
 
+    let now = Utc::now();
     let limits = ThrottleLimits {
         window: Duration::minutes(15),
         max_failures: 1,
@@ -257,20 +251,27 @@ fn guests_are_served_while_the_hosts_own_runtime_is_not_running() {
     host_runtime.block_on(host.close());
 }
 
-/// A user with a session of `token` that ends in an hour, made on `store`.
-async fn signed_in(store: &SqliteStore, email: &str, token: u8) -> (User, Vec<u8>) {
-    let user = UserRepository::create(store, new_user(email))
-        .await
-        .unwrap();
+/// Opens a session of `user` on `store` that ends in an hour; its token
+/// hash is 32 bytes of `token`.
+async fn open_session(store: &SqliteStore, user: Uuid, token: u8) -> Vec<u8> {
     let now = Utc::now();
     let session = NewSession {
         token_hash: vec![token; 32],
-        user_id: user.id,
+        user_id: user,
         created_at: now,
         expires_at: now + Duration::hours(1),
     };
     SessionRepository::create(store, session).await.unwrap();
-    (user, vec![token; 32])
+    vec![token; 32]
+}
+
+/// A new user signed in on `store` with a session of `token`.
+async fn signed_in(store: &SqliteStore, email: &str, token: u8) -> (User, Vec<u8>) {
+    let user = UserRepository::create(store, new_user(email))
+        .await
+        .unwrap();
+    let token = open_session(store, user.id, token).await;
+    (user, token)
 }
 
 #[tokio::test]
