@@ -28,6 +28,7 @@ mod cpus;
 mod generation;
 mod host;
 mod posts;
+mod priority;
 mod reads;
 mod sessions;
 mod social;
@@ -331,6 +332,24 @@ mod tests {
             .write(Moves::default(), move |conn| Ok(conn.execute_batch(sql)?))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_writer_thread_runs_ahead_of_the_request_threads_when_permitted() {
+        let (_dir, store, _) = fresh().await;
+        let nice = || rustix::process::getpriority_process(priority::calling_thread()).unwrap();
+        let writers = store
+            .writer
+            .write(Moves::default(), move |_| Ok(nice()))
+            .await
+            .unwrap();
+        let requests = nice();
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(writers, priority::WRITER_NICE);
+            assert_ne!(requests, writers, "only the writer's thread");
+        } else {
+            assert!(writers <= requests, "never behind the requests");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ use super::batch::{Recovery, Step, Unrun, keep_connection, recover};
 use super::checkpoint::{self, Nudge, WRITER_BACKSTOP_PAGES};
 use super::cpus::spread_over;
 use super::generation::SharedGeneration;
+use super::priority;
 use super::turns::{Turn, Turns};
 use crate::data::{DataError, DataResult};
 
@@ -135,6 +136,7 @@ impl Writer {
             .name("sqlite-writer".to_owned())
             .spawn(move || {
                 spread_over(&spread);
+                priority::raise_calling_thread(priority::WRITER_NICE);
                 serve(Some(conn), &shared, commands)
             })
             .map_err(|error| DataError::Unavailable(Box::new(error)))?;
