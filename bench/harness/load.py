@@ -13,7 +13,7 @@ import uuid
 from harness import targets
 from collections import Counter
 
-from harness.procs import SuiteError, cpu_seconds, file_size, rss_kb, scan_log
+from harness.procs import SuiteError, cpu_seconds, file_size, machine_ticks, rss_kb, scan_log
 from harness.stats import parse_wrk
 
 LUA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lua")
@@ -74,7 +74,9 @@ def cell(key: str, scenario: str, paths, data, folder: str, opts, env_extra: dic
         t0 = time.monotonic()
         cpu0 = {pid: cpu_seconds(pid) for pid in pids}
         size0 = {path: file_size(path) for path in logs}
+        stolen0, all0 = machine_ticks()
         out = run_wrk(wrk_command(scenario, live.port, data, run, opts), opts.seconds)
+        stolen1, all1 = machine_ticks()
         t1 = time.monotonic()
         cpu1 = {pid: cpu_seconds(pid) for pid in pids}
         size1 = {path: file_size(path) for path in logs}
@@ -93,6 +95,7 @@ def cell(key: str, scenario: str, paths, data, folder: str, opts, env_extra: dic
             statuses.update(seen)
         result.update(
             target=key, scenario=scenario, window_s=window,
+            steal_pct=100 * (stolen1 - stolen0) / max(1, all1 - all0),
             supervisor_cpu_pct=cpu_pct(live.supervisor) if live.supervisor else None,
             workers_cpu_pct=[cpu_pct(pid) for pid in live.workers],
             log_lines_per_s=lines / window,

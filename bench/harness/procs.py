@@ -117,6 +117,17 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(stolen, all) clock ticks of the whole machine since boot, from the
+    first line of /proc/stat: the time the hypervisor gave the CPUs to
+    someone else, and the time of every state (steal included)."""
+    with open("/proc/stat", encoding="utf-8") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice]:
+    # guest time is already counted in user and nice.
+    return fields[7], sum(fields[:8])
+
+
 def file_size(path: str) -> int:
     """The size of `path`, 0 when it does not exist (yet)."""
     try:
