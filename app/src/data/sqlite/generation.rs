@@ -363,6 +363,16 @@ impl SharedGeneration {
         marker.clear();
         outcome
     }
+
+    /// The counter now: one atomic load, no await (what
+    /// [`ContentGeneration::current`] answers, for callers that know this
+    /// type and are on a hot path: the session cache).
+    pub(crate) fn read(&self) -> Generation {
+        Generation {
+            epoch: self.epoch,
+            serial: self.region().serial.load(SeqCst),
+        }
+    }
 }
 
 /// One raised slot; dropped without [`clear`](Marker::clear), it is left
@@ -390,18 +400,6 @@ impl Drop for Marker<'_> {
         tracing::warn!(
             "a commit was cancelled in flight; cached reads are not stored until the next write"
         );
-    }
-}
-
-impl SharedGeneration {
-    /// The counter now: one atomic load, no await (what
-    /// [`ContentGeneration::current`] answers, for callers that know this
-    /// type and are on a hot path: the session cache).
-    pub(crate) fn read(&self) -> Generation {
-        Generation {
-            epoch: self.epoch,
-            serial: self.region().serial.load(SeqCst),
-        }
     }
 }
 

@@ -274,12 +274,21 @@ async fn signed_in(store: &SqliteStore, email: &str, token: u8) -> (User, Vec<u8
     (user, token)
 }
 
+/// A host and a guest on one file in `dir`, and a user signed in through
+/// the host: its token hash.
+async fn host_and_guest_signed_in(
+    dir: &tempfile::TempDir,
+) -> (SqliteStore, SqliteStore, User, Vec<u8>) {
+    let host = store(dir).await;
+    let guest = store(dir).await;
+    let (user, token) = signed_in(&host, "ada@example.com", 7).await;
+    (host, guest, user, token)
+}
+
 #[tokio::test]
 async fn session_checks_come_from_memory_until_a_revocation_lands_anywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let host = store(&dir).await;
-    let guest = store(&dir).await;
-    let (user, token) = signed_in(&host, "ada@example.com", 7).await;
+    let (host, guest, user, token) = host_and_guest_signed_in(&dir).await;
     async fn check(store: &SqliteStore, token: &[u8]) -> Option<User> {
         store.user_for(token, Utc::now()).await.unwrap()
     }
@@ -309,9 +318,7 @@ async fn session_checks_come_from_memory_until_a_revocation_lands_anywhere() {
 #[tokio::test]
 async fn a_role_change_reaches_every_stores_session_checks_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let host = store(&dir).await;
-    let guest = store(&dir).await;
-    let (user, token) = signed_in(&host, "ada@example.com", 7).await;
+    let (host, guest, user, token) = host_and_guest_signed_in(&dir).await;
     assert_eq!(
         guest.user_for(&token, Utc::now()).await.unwrap(),
         Some(user.clone())
